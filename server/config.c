@@ -1,0 +1,233 @@
+/* config.c — the command line, parsed once into struct config. */
+#include <getopt.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "config.h"
+
+static const char usage_text[] =
+	"usage: dropcap --root DIR [options]\n"
+	"       dropcap doctor [options]   check how each listener can be acquired here; change nothing\n"
+	"\n"
+	"Serves the static files under DIR over HTTPS and HTTP, then drops every privilege.\n"
+	"\n"
+	"  --root DIR              directory to serve (required)\n"
+	"  --https ADDR:PORT|off   HTTPS listener (default :443 = every address, IPv6 and IPv4)\n"
+	"  --http ADDR:PORT|off    plain HTTP listener (default :80); e.g. 127.0.0.1:8080, [::1]:80\n"
+	"  --cert FILE             PEM certificate chain for HTTPS (leaf first)\n"
+	"  --key FILE              PEM private key matching --cert (ECDSA or RSA)\n"
+	"  --access-log FILE       append the access log (combined format) to FILE (default stdout)\n"
+	"  --user NAME             user to switch to when started as root (default nobody)\n"
+	"  --group NAME            group to switch to (default: the user's primary group)\n"
+	"  --listen-fd N[:https|:http]  serve an inherited listening socket (repeatable)\n"
+	"  --max-conns N           simultaneous connections (default 10000)\n"
+	"  --header-timeout SEC    time to receive a request head (default 10)\n"
+	"  --keepalive-timeout SEC idle time before a keep-alive connection is closed (default 60)\n"
+	"  --core-dumps            stay dumpable after dropping privileges (off by default)\n"
+	"  --help, --version\n"
+	"\n"
+	"Ports below 1024 need one of: the file capability (sudo dropcap-setcap BINARY), systemd socket\n"
+	"activation or --listen-fd, ambient capabilities, or starting as root (then --user).\n";
+
+enum {
+	OPT_ROOT = 256,
+	OPT_HTTPS,
+	OPT_HTTP,
+	OPT_CERT,
+	OPT_KEY,
+	OPT_ACCESS_LOG,
+	OPT_USER,
+	OPT_GROUP,
+	OPT_LISTEN_FD,
+	OPT_MAX_CONNS,
+	OPT_HEADER_TIMEOUT,
+	OPT_KEEPALIVE_TIMEOUT,
+	OPT_CORE_DUMPS,
+	OPT_HELP,
+	OPT_VERSION,
+};
+
+static const struct option options[] = {
+	{"root", required_argument, NULL, OPT_ROOT},
+	{"https", required_argument, NULL, OPT_HTTPS},
+	{"http", required_argument, NULL, OPT_HTTP},
+	{"cert", required_argument, NULL, OPT_CERT},
+	{"key", required_argument, NULL, OPT_KEY},
+	{"access-log", required_argument, NULL, OPT_ACCESS_LOG},
+	{"user", required_argument, NULL, OPT_USER},
+	{"group", required_argument, NULL, OPT_GROUP},
+	{"listen-fd", required_argument, NULL, OPT_LISTEN_FD},
+	{"max-conns", required_argument, NULL, OPT_MAX_CONNS},
+	{"header-timeout", required_argument, NULL, OPT_HEADER_TIMEOUT},
+	{"keepalive-timeout", required_argument, NULL, OPT_KEEPALIVE_TIMEOUT},
+	{"core-dumps", no_argument, NULL, OPT_CORE_DUMPS},
+	{"help", no_argument, NULL, OPT_HELP},
+	{"version", no_argument, NULL, OPT_VERSION},
+	{NULL, 0, NULL, 0},
+};
+
+static int fail(char *err, size_t errlen, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+static int fail(char *err, size_t errlen, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(err, errlen, fmt, ap);
+	va_end(ap);
+	return -1;
+}
+
+static int parse_uint(const char *s, unsigned min, unsigned max, unsigned *out)
+{
+	char *end;
+	unsigned long v;
+
+	if (*s < '0' || *s > '9')
+		return -1;
+	v = strtoul(s, &end, 10);
+	if (*end != '\0' || v < min || v > max)
+		return -1;
+	*out = (unsigned)v;
+	return 0;
+}
+
+static int parse_listen_fd(struct config *c, const char *arg, char *err, size_t errlen)
+{
+	char num[16];
+	const char *colon = strchr(arg, ':');
+	size_t n = colon ? (size_t)(colon - arg) : strlen(arg);
+	unsigned fd;
+	struct config_listen_fd *l;
+
+	if (c->n_listen_fds == CONFIG_MAX_LISTEN_FDS)
+		return fail(err, errlen, "--listen-fd: at most %d sockets", CONFIG_MAX_LISTEN_FDS);
+	if (n == 0 || n >= sizeof num)
+		return fail(err, errlen, "--listen-fd %s: expected N, N:https or N:http", arg);
+	memcpy(num, arg, n);
+	num[n] = '\0';
+	if (parse_uint(num, 0, 65535, &fd) < 0)
+		return fail(err, errlen, "--listen-fd %s: not a file descriptor number", arg);
+	l = &c->listen_fds[c->n_listen_fds++];
+	l->fd = (int)fd;
+	if (!colon)
+		l->kind = CONFIG_KIND_ANY;
+	else if (strcmp(colon + 1, "https") == 0)
+		l->kind = CONFIG_KIND_HTTPS;
+	else if (strcmp(colon + 1, "http") == 0)
+		l->kind = CONFIG_KIND_HTTP;
+	else
+		return fail(err, errlen, "--listen-fd %s: the name after ':' must be https or http",
+			    arg);
+	return 0;
+}
+
+static int parse_number_opt(const char *name, const char *arg, unsigned min, unsigned max,
+			    unsigned *out, char *err, size_t errlen)
+{
+	if (parse_uint(arg, min, max, out) < 0)
+		return fail(err, errlen, "--%s %s: expected a number from %u to %u", name, arg, min,
+			    max);
+	return 0;
+}
+
+/* Applies one option; returns 0, 1 for --help/--version (printed), -1 on error. */
+static int apply(struct config *c, int opt, const char *arg, char *err, size_t errlen)
+{
+	switch (opt) {
+	case OPT_ROOT: c->root = arg; return 0;
+	case OPT_HTTPS:
+		c->https = strcmp(arg, "off") == 0 ? NULL : arg;
+		c->https_given = 1;
+		return 0;
+	case OPT_HTTP:
+		c->http = strcmp(arg, "off") == 0 ? NULL : arg;
+		c->http_given = 1;
+		return 0;
+	case OPT_CERT: c->cert = arg; return 0;
+	case OPT_KEY: c->key = arg; return 0;
+	case OPT_ACCESS_LOG: c->access_log = arg; return 0;
+	case OPT_USER: c->user = arg; return 0;
+	case OPT_GROUP: c->group = arg; return 0;
+	case OPT_LISTEN_FD: return parse_listen_fd(c, arg, err, errlen);
+	case OPT_MAX_CONNS:
+		return parse_number_opt("max-conns", arg, 1, 1000000, &c->max_conns, err, errlen);
+	case OPT_HEADER_TIMEOUT:
+		return parse_number_opt("header-timeout", arg, 1, 3600, &c->header_timeout, err,
+					errlen);
+	case OPT_KEEPALIVE_TIMEOUT:
+		return parse_number_opt("keepalive-timeout", arg, 1, 86400, &c->keepalive_timeout,
+					err, errlen);
+	case OPT_CORE_DUMPS: c->core_dumps = 1; return 0;
+	case OPT_HELP: fputs(usage_text, stdout); return 1;
+	case OPT_VERSION: puts("dropcap " DROPCAP_VERSION); return 1;
+	}
+	return fail(err, errlen, "unknown option");
+}
+
+static int https_wanted(const struct config *c)
+{
+	if (c->https)
+		return 1;
+	for (size_t i = 0; i < c->n_listen_fds; i++)
+		if (c->listen_fds[i].kind != CONFIG_KIND_HTTP)
+			return 1;
+	return 0;
+}
+
+static int check(const struct config *c, char *err, size_t errlen)
+{
+	if (!c->root)
+		return fail(err, errlen, "--root DIR is required: the directory to serve");
+	if (!c->https && !c->http && c->n_listen_fds == 0 && !getenv("LISTEN_FDS"))
+		return fail(err, errlen, "nothing to listen on: both --https and --http are off");
+	if ((c->cert == NULL) != (c->key == NULL))
+		return fail(err, errlen, "--cert and --key go together: give both");
+	if (https_wanted(c) && !c->cert)
+		return fail(err, errlen,
+			    "HTTPS needs a certificate: give --cert FILE --key FILE, or --https off");
+	return 0;
+}
+
+enum config_result config_parse(struct config *c, int argc, char **argv, char *err,
+				size_t errlen)
+{
+	int opt, r;
+
+	*c = (struct config){
+		.https = ":443",
+		.http = ":80",
+		.user = "nobody",
+		.max_conns = 0, /* fitted to the open-file limit at start */
+		.header_timeout = 10,
+		.keepalive_timeout = 60,
+	};
+	if (argc > 1 && strcmp(argv[1], "doctor") == 0) {
+		c->doctor = 1;
+		argv[1] = argv[0];
+		argv++;
+		argc--;
+	}
+	opterr = 0;
+	optind = 1;
+	while ((opt = getopt_long(argc, argv, ":", options, NULL)) != -1) {
+		if (opt == ':') {
+			fail(err, errlen, "option %s needs a value", argv[optind - 1]);
+			return CONFIG_ERROR;
+		}
+		if (opt == '?') {
+			fail(err, errlen, "unknown option %s", argv[optind - 1]);
+			return CONFIG_ERROR;
+		}
+		if ((r = apply(c, opt, optarg, err, errlen)) != 0)
+			return r > 0 ? CONFIG_EXIT : CONFIG_ERROR;
+	}
+	if (optind < argc) {
+		fail(err, errlen, "unexpected argument '%s'", argv[optind]);
+		return CONFIG_ERROR;
+	}
+	return check(c, err, errlen) < 0 ? CONFIG_ERROR : CONFIG_OK;
+}

@@ -1,0 +1,51 @@
+/* config.h — command-line options, parsed once into one read-only struct. */
+#ifndef DROPCAP_CONFIG_H
+#define DROPCAP_CONFIG_H
+
+#include <stddef.h>
+
+#define CONFIG_MAX_LISTEN_FDS 8
+
+enum config_kind {
+	CONFIG_KIND_ANY = -1, /* --listen-fd N without a name: by order, https then http */
+	CONFIG_KIND_HTTPS = 0,
+	CONFIG_KIND_HTTP = 1,
+};
+
+struct config_listen_fd {
+	int fd;
+	enum config_kind kind;
+};
+
+struct config {
+	const char *root;
+	const char *https; /* ADDR:PORT, or NULL when off */
+	const char *http;  /* ADDR:PORT, or NULL when off */
+	int https_given;   /* the option was on the command line (not the default) */
+	int http_given;
+	const char *cert;
+	const char *key;
+	const char *access_log; /* NULL: stdout */
+	const char *user;       /* when started as root; default "nobody" */
+	const char *group;      /* NULL: the user's primary group */
+	struct config_listen_fd listen_fds[CONFIG_MAX_LISTEN_FDS];
+	size_t n_listen_fds;
+	unsigned max_conns;
+	unsigned header_timeout;    /* seconds to receive a complete request head */
+	unsigned keepalive_timeout; /* seconds an idle keep-alive connection is kept */
+	int doctor;                 /* "dropcap doctor": report, bind nothing */
+	int core_dumps;             /* --core-dumps: stay dumpable after the drop */
+};
+
+enum config_result {
+	CONFIG_OK,
+	CONFIG_EXIT, /* --help or --version was printed: exit 0 */
+	CONFIG_ERROR,
+};
+
+/* Parses argv into *c (defaults first). On CONFIG_ERROR err names the problem.
+ * Strings in *c point into argv. */
+enum config_result config_parse(struct config *c, int argc, char **argv, char *err,
+				size_t errlen);
+
+#endif

@@ -1,0 +1,552 @@
+/*
+ * conn.c — one client connection as a small state machine (one step function per
+ * state): TLS handshake, read a request head, write the response, keep-alive.
+ * Nothing here blocks; buffers come from a per-loop pool and go back while idle.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "conn.h"
+#include "file.h"
+#include "http_response.h"
+#include "server.h"
+#include "tls.h"
+#include "transport.h"
+#include "uri.h"
+
+#define WRITE_BUDGET (512 * 1024) /* bytes per wake-up, so one big download cannot starve others */
+#define LINGER_SECONDS 2.0
+
+struct iobuf {
+	struct iobuf *next;
+	char in[HTTP_MAX_HEAD];
+	char out[TLS_RECORD_MAX];
+};
+
+enum conn_state {
+	CONN_HANDSHAKE,
+	CONN_READ,
+	CONN_WRITE,
+	CONN_LINGER, /* error sent and write side shut: drain input so the client sees it */
+};
+
+enum step {
+	STEP_NEXT,
+	STEP_WAIT_READ,
+	STEP_WAIT_WRITE,
+	STEP_CLOSE,
+};
+
+struct conn {
+	struct server *srv;
+	struct conn *next;
+	struct conn *prev;
+	struct transport t;
+	ev_io io;
+	ev_timer timer;
+	enum conn_state state;
+	enum listen_kind kind;
+	struct iobuf *buf;
+	size_t in_len;
+	size_t head_len;
+	size_t out_off;
+	size_t out_len;
+	int file_fd;
+	off_t file_off;
+	uint64_t file_left;
+	uint64_t body_len;
+	enum http_status status;
+	struct http_request req;
+	unsigned have_req : 1;
+	unsigned responding : 1;
+	unsigned keep_alive : 1;
+	unsigned linger : 1;
+	unsigned pipelined : 1;
+	unsigned broken : 1; /* transport failed: never touch the TLS session again */
+	struct sockaddr_storage peer;
+};
+
+static void conn_close(struct conn *c);
+
+static void set_timer(struct conn *c, unsigned seconds)
+{
+	c->timer.repeat = seconds;
+	ev_timer_again(c->srv->loop, &c->timer);
+}
+
+static int buf_acquire(struct conn *c)
+{
+	struct server *s = c->srv;
+
+	if (c->buf)
+		return 0;
+	if (s->free_bufs) {
+		c->buf = s->free_bufs;
+		s->free_bufs = c->buf->next;
+		return 0;
+	}
+	c->buf = malloc(sizeof *c->buf);
+	return c->buf ? 0 : -1;
+}
+
+static void buf_release(struct conn *c)
+{
+	if (!c->buf)
+		return;
+	c->buf->next = c->srv->free_bufs;
+	c->srv->free_bufs = c->buf;
+	c->buf = NULL;
+}
+
+static enum step transport_wait(struct conn *c, enum transport_result r)
+{
+	switch (r) {
+	case TRANSPORT_DONE: return STEP_NEXT;
+	case TRANSPORT_WANT_READ: return STEP_WAIT_READ;
+	case TRANSPORT_WANT_WRITE: return STEP_WAIT_WRITE;
+	case TRANSPORT_CLOSE: break;
+	case TRANSPORT_ERROR: break;
+	}
+	c->broken = 1;
+	return STEP_CLOSE;
+}
+
+static void log_request(struct conn *c)
+{
+	struct accesslog_entry e = {
+		.peer = &c->peer,
+		.req = c->have_req ? &c->req : NULL,
+		.status = c->status,
+		.body_bytes = c->body_len - c->file_left,
+		.now = (time_t)ev_now(c->srv->loop),
+	};
+
+	accesslog_write(&c->srv->log, &e);
+}
+
+static enum step step_handshake(struct conn *c)
+{
+	enum transport_result r = c->t.ops->handshake(&c->t);
+
+	if (r != TRANSPORT_DONE)
+		return transport_wait(c, r);
+	c->state = CONN_READ;
+	return STEP_NEXT;
+}
+
+/* Builds the head (and an error page) into out and starts writing. */
+static enum step start_response(struct conn *c, struct http_response *r, const char *body,
+				size_t body_len)
+{
+	size_t n;
+
+	r->date = server_date(c->srv);
+	r->keep_alive = c->keep_alive;
+	r->http10 = c->have_req && c->req.minor_version == 0;
+	n = http_response_head(c->buf->out, sizeof c->buf->out, r);
+	if (n == 0 || n + body_len > sizeof c->buf->out)
+		return STEP_CLOSE;
+	if (body_len)
+		memcpy(c->buf->out + n, body, body_len);
+	c->out_off = 0;
+	c->out_len = n + body_len;
+	c->status = r->status;
+	c->responding = 1;
+	c->state = CONN_WRITE;
+	set_timer(c, c->srv->cfg->keepalive_timeout);
+	return STEP_NEXT;
+}
+
+static enum step respond_error(struct conn *c, enum http_status status, int keep_alive)
+{
+	char body[256];
+	size_t len = http_error_body(body, sizeof body, status);
+	struct http_response r = {
+		.status = status,
+		.content_type = "text/html; charset=utf-8",
+		.content_length = len,
+		.allow = status == HTTP_METHOD_NOT_ALLOWED,
+	};
+
+	c->keep_alive = c->keep_alive && keep_alive;
+	c->linger = !c->keep_alive;
+	if (c->have_req && c->req.method == HTTP_METHOD_HEAD)
+		len = 0;
+	c->body_len = len;
+	return start_response(c, &r, body, len);
+}
+
+/* TLS: fill the rest of the record buffer from the file, so a small response is one record. */
+static int fill_from_file(struct conn *c)
+{
+	size_t room = sizeof c->buf->out - c->out_len;
+	size_t want = c->file_left < room ? (size_t)c->file_left : room;
+	ssize_t n;
+
+	if (want == 0)
+		return 0;
+	n = pread(c->file_fd, c->buf->out + c->out_len, want, c->file_off);
+	if (n <= 0)
+		return -1; /* the file shrank: the promised length cannot be sent */
+	c->out_len += (size_t)n;
+	c->file_off += n;
+	c->file_left -= (uint64_t)n;
+	return 0;
+}
+
+static enum step respond_file(struct conn *c, struct file_plan *p)
+{
+	struct http_response r = {
+		.status = p->status,
+		.content_type = p->type ? p->type->name : NULL,
+		.content_encoding = p->gzip ? "gzip" : NULL,
+		.content_length = p->length,
+		.last_modified = p->last_modified,
+		.etag = p->etag,
+		.range_first = p->offset,
+		.range_last = p->offset + p->length - 1,
+		.size = p->size,
+		.vary = p->vary,
+		.accept_ranges = 1,
+	};
+	enum step st;
+
+	if (c->req.method == HTTP_METHOD_HEAD && p->fd >= 0) {
+		close(p->fd);
+		p->fd = -1;
+	}
+	c->file_fd = p->fd;
+	c->file_off = (off_t)p->offset;
+	c->file_left = p->fd >= 0 ? p->length : 0;
+	c->body_len = c->file_left;
+	st = start_response(c, &r, NULL, 0);
+	if (st == STEP_NEXT && !c->t.ops->sendfile && fill_from_file(c) < 0)
+		return STEP_CLOSE;
+	return st;
+}
+
+static enum step respond_redirect(struct conn *c, const struct uri_path *up)
+{
+	const char *t = c->req.target.ptr;
+	size_t qoff = up->raw_path_off + up->raw_path_len;
+	struct http_response r = {
+		.status = HTTP_MOVED,
+		.location = {t + up->raw_path_off, up->raw_path_len},
+		.query = {t + qoff + 1, qoff < c->req.target.len ? c->req.target.len - qoff - 1 : 0},
+	};
+
+	c->body_len = 0;
+	return start_response(c, &r, NULL, 0);
+}
+
+static enum step respond(struct conn *c, size_t head_len)
+{
+	struct server *s = c->srv;
+	const struct http_request *req = &c->req;
+	struct uri_path up;
+	struct file_plan plan;
+	int st;
+
+	c->head_len = head_len;
+	c->have_req = 1;
+	c->keep_alive = req->keep_alive && !s->draining && !req->chunked && !req->content_length;
+	if (req->method == HTTP_METHOD_OTHER)
+		return respond_error(c, HTTP_METHOD_NOT_ALLOWED, 1);
+	st = uri_to_path(req->target.ptr, req->target.len, s->path, sizeof s->path, &up);
+	if (st != 0)
+		return respond_error(c, (enum http_status)st, st == HTTP_NOT_FOUND);
+	switch (file_resolve(s->root_fd, s->path, &up, req, &plan)) {
+	case HTTP_OK:
+	case HTTP_PARTIAL:
+	case HTTP_NOT_MODIFIED: return respond_file(c, &plan);
+	case HTTP_MOVED: return respond_redirect(c, &up);
+	case HTTP_RANGE_NOT_SATISFIABLE: {
+		char body[256];
+		size_t len = http_error_body(body, sizeof body, HTTP_RANGE_NOT_SATISFIABLE);
+		struct http_response r = {
+			.status = HTTP_RANGE_NOT_SATISFIABLE,
+			.content_type = "text/html; charset=utf-8",
+			.content_length = len,
+			.size = plan.size,
+		};
+		c->body_len = req->method == HTTP_METHOD_HEAD ? 0 : len;
+		return start_response(c, &r, body, c->body_len);
+	}
+	default: return respond_error(c, plan.status, 1);
+	}
+}
+
+/* Reads once into the head buffer. */
+static enum step fill(struct conn *c)
+{
+	enum transport_result r;
+	size_t n;
+
+	if (buf_acquire(c) < 0)
+		return STEP_CLOSE;
+	r = c->t.ops->read(&c->t, c->buf->in + c->in_len, sizeof c->buf->in - c->in_len, &n);
+	if (r == TRANSPORT_DONE) {
+		if (c->in_len == 0) /* the first byte of a request starts the head timeout */
+			set_timer(c, c->srv->cfg->header_timeout);
+		c->in_len += n;
+		return STEP_NEXT;
+	}
+	if (c->in_len == 0)
+		buf_release(c);
+	return transport_wait(c, r);
+}
+
+static enum step step_read(struct conn *c)
+{
+	enum step st;
+	int r;
+
+	if (!c->pipelined && (st = fill(c)) != STEP_NEXT)
+		return st;
+	c->pipelined = 0;
+	r = http_parse_request(c->buf->in, c->in_len, &c->req);
+	if (r > 0)
+		return respond(c, (size_t)r);
+	if (r < 0) {
+		c->have_req = c->req.target.ptr != NULL;
+		c->head_len = c->in_len;
+		return respond_error(c, (enum http_status)-r, 0);
+	}
+	if (c->in_len == sizeof c->buf->in) {
+		c->head_len = c->in_len;
+		return respond_error(c, http_parse_overflow(c->buf->in, c->in_len), 0);
+	}
+	return STEP_NEXT;
+}
+
+static enum step start_linger(struct conn *c)
+{
+	c->t.ops->shutdown(&c->t);
+	if (shutdown(c->t.fd, SHUT_WR) < 0)
+		return STEP_CLOSE;
+	c->broken = 1; /* the TLS session is finished: only raw bytes are drained now */
+	c->state = CONN_LINGER;
+	c->timer.repeat = LINGER_SECONDS;
+	ev_timer_again(c->srv->loop, &c->timer);
+	return STEP_NEXT;
+}
+
+static enum step response_done(struct conn *c)
+{
+	struct server *s = c->srv;
+
+	log_request(c);
+	c->responding = 0;
+	if (c->file_fd >= 0) {
+		close(c->file_fd);
+		c->file_fd = -1;
+	}
+	if (!c->keep_alive || s->draining)
+		return c->linger ? start_linger(c) : STEP_CLOSE;
+	c->in_len -= c->head_len;
+	if (c->in_len > 0)
+		memmove(c->buf->in, c->buf->in + c->head_len, c->in_len);
+	c->head_len = 0;
+	c->have_req = 0;
+	c->state = CONN_READ;
+	if (c->in_len > 0) {
+		c->pipelined = 1;
+		set_timer(c, s->cfg->header_timeout);
+		return STEP_NEXT;
+	}
+	set_timer(c, s->cfg->keepalive_timeout);
+	if (c->t.ops->pending(&c->t))
+		return STEP_NEXT;
+	buf_release(c);
+	return STEP_WAIT_READ;
+}
+
+static enum step step_write(struct conn *c)
+{
+	const struct transport_ops *ops = c->t.ops;
+	size_t budget = WRITE_BUDGET, n;
+	enum transport_result r;
+
+	for (;;) {
+		if (c->out_off < c->out_len) {
+			int more = c->file_left > 0 && ops->sendfile != NULL;
+			r = ops->write(&c->t, c->buf->out + c->out_off, c->out_len - c->out_off,
+				       &n, more);
+			if (r != TRANSPORT_DONE)
+				return transport_wait(c, r);
+			c->out_off += n;
+		} else if (c->file_left == 0) {
+			return response_done(c);
+		} else if (budget == 0) {
+			return STEP_WAIT_WRITE; /* still writable: the loop comes back after others */
+		} else if (ops->sendfile) {
+			size_t want = c->file_left < budget ? (size_t)c->file_left : budget;
+			r = ops->sendfile(&c->t, c->file_fd, &c->file_off, want, &n);
+			if (r != TRANSPORT_DONE)
+				return transport_wait(c, r);
+			c->file_left -= n;
+		} else {
+			c->out_off = c->out_len = 0;
+			if (fill_from_file(c) < 0)
+				return STEP_CLOSE;
+			n = c->out_len;
+		}
+		budget = n < budget ? budget - n : 0;
+		ev_timer_again(c->srv->loop, &c->timer);
+	}
+}
+
+static enum step step_linger(struct conn *c)
+{
+	char sink[4096];
+	ssize_t n;
+
+	while ((n = recv(c->t.fd, sink, sizeof sink, 0)) > 0)
+		;
+	if (n < 0 && (errno == EAGAIN || errno == EINTR))
+		return STEP_WAIT_READ;
+	return STEP_CLOSE;
+}
+
+static enum step (*const steps[])(struct conn *) = {
+	[CONN_HANDSHAKE] = step_handshake,
+	[CONN_READ] = step_read,
+	[CONN_WRITE] = step_write,
+	[CONN_LINGER] = step_linger,
+};
+
+static void wait_for(struct conn *c, int events)
+{
+	if (c->io.events == events && ev_is_active(&c->io))
+		return;
+	ev_io_stop(c->srv->loop, &c->io);
+	ev_io_set(&c->io, c->t.fd, events);
+	ev_io_start(c->srv->loop, &c->io);
+}
+
+static void conn_run(struct conn *c)
+{
+	for (;;) {
+		switch (steps[c->state](c)) {
+		case STEP_NEXT: continue;
+		case STEP_WAIT_READ: wait_for(c, EV_READ); return;
+		case STEP_WAIT_WRITE: wait_for(c, EV_WRITE); return;
+		case STEP_CLOSE: conn_close(c); return;
+		}
+	}
+}
+
+static void on_io(struct ev_loop *loop, ev_io *w, int revents)
+{
+	(void)loop;
+	(void)revents;
+	conn_run(w->data);
+}
+
+/* A head that never completed gets a 408 (best effort, one write); anything else just closes. */
+static void on_timeout(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	struct conn *c = w->data;
+	size_t n;
+
+	(void)loop;
+	(void)revents;
+	if (c->state == CONN_READ && c->in_len > 0 && c->buf &&
+	    respond_error(c, HTTP_REQUEST_TIMEOUT, 0) == STEP_NEXT)
+		(void)c->t.ops->write(&c->t, c->buf->out, c->out_len, &n, 0);
+	conn_close(c);
+}
+
+static void conn_close(struct conn *c)
+{
+	struct server *s = c->srv;
+
+	if (c->responding)
+		log_request(c);
+	ev_io_stop(s->loop, &c->io);
+	ev_timer_stop(s->loop, &c->timer);
+	if (!c->broken && c->state != CONN_HANDSHAKE)
+		c->t.ops->shutdown(&c->t);
+	transport_close(&c->t);
+	if (c->file_fd >= 0)
+		close(c->file_fd);
+	buf_release(c);
+	if (c->prev)
+		c->prev->next = c->next;
+	else
+		s->conns = c->next;
+	if (c->next)
+		c->next->prev = c->prev;
+	c->next = s->free_conns;
+	s->free_conns = c;
+	server_conn_closed(s);
+}
+
+void conn_accept(struct server *s, int fd, enum listen_kind kind,
+		 const struct sockaddr_storage *peer)
+{
+	struct conn *c = s->free_conns;
+
+	if (c)
+		s->free_conns = c->next;
+	else if (!(c = malloc(sizeof *c))) {
+		close(fd);
+		return;
+	}
+	memset(c, 0, sizeof *c);
+	c->srv = s;
+	c->kind = kind;
+	c->peer = *peer;
+	c->file_fd = -1;
+	if (transport_open(&c->t, fd, kind == LISTEN_HTTPS ? s->tls : NULL) < 0) {
+		close(fd);
+		c->next = s->free_conns;
+		s->free_conns = c;
+		return;
+	}
+	c->state = c->t.tls ? CONN_HANDSHAKE : CONN_READ;
+	ev_io_init(&c->io, on_io, fd, EV_READ);
+	c->io.data = c;
+	ev_init(&c->timer, on_timeout);
+	c->timer.data = c;
+	set_timer(c, s->cfg->header_timeout);
+	c->next = s->conns;
+	if (s->conns)
+		s->conns->prev = c;
+	s->conns = c;
+	s->nconns++;
+	ev_io_start(s->loop, &c->io);
+}
+
+void conn_drain(struct conn *c)
+{
+	if (c->state == CONN_HANDSHAKE || (c->state == CONN_READ && c->in_len == 0))
+		conn_close(c);
+}
+
+void conn_abort(struct conn *c)
+{
+	conn_close(c);
+}
+
+struct conn *conn_next(struct conn *c)
+{
+	return c->next;
+}
+
+void conn_free_pools(struct server *s)
+{
+	while (s->free_conns) {
+		struct conn *c = s->free_conns;
+		s->free_conns = c->next;
+		free(c);
+	}
+	while (s->free_bufs) {
+		struct iobuf *b = s->free_bufs;
+		s->free_bufs = b->next;
+		free(b);
+	}
+}

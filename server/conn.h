@@ -1,0 +1,25 @@
+/* conn.h — one client connection: TLS handshake, requests, responses, keep-alive. */
+#ifndef DROPCAP_CONN_H
+#define DROPCAP_CONN_H
+
+#include <sys/socket.h>
+
+#include "listen.h"
+
+struct server;
+struct conn;
+
+/* Takes ownership of the accepted non-blocking socket fd. Closes it on failure. */
+void conn_accept(struct server *s, int fd, enum listen_kind kind,
+		 const struct sockaddr_storage *peer);
+
+/* Graceful stop: closes c now if it is between requests, else after its response. */
+void conn_drain(struct conn *c);
+/* Closes c at once. */
+void conn_abort(struct conn *c);
+struct conn *conn_next(struct conn *c);
+
+/* Frees the recycled structs and buffers of s. */
+void conn_free_pools(struct server *s);
+
+#endif

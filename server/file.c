@@ -1,0 +1,181 @@
+/* file.c — files beneath the root (the kernel enforces it), and the HTTP validators. */
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/openat2.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "file.h"
+#include "range.h"
+
+static int open_beneath(int dirfd, const char *path)
+{
+	struct open_how how = {
+		.flags = O_RDONLY | O_NONBLOCK | O_CLOEXEC | O_NOCTTY,
+		.resolve = RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS,
+	};
+
+	return (int)syscall(SYS_openat2, dirfd, *path ? path : ".", &how, sizeof how);
+}
+
+static enum http_status open_status(int e)
+{
+	switch (e) {
+	case EACCES:
+	case EPERM: return HTTP_FORBIDDEN;
+	case EMFILE:
+	case ENFILE:
+	case ENOMEM: return HTTP_SERVICE_UNAVAILABLE;
+	case ENOENT:
+	case ENOTDIR:
+	case ELOOP:
+	case EXDEV: /* a symlink that leads out of the root */
+	case ENAMETOOLONG:
+	case ENXIO:
+	case ENODEV: return HTTP_NOT_FOUND;
+	default: return HTTP_INTERNAL_ERROR;
+	}
+}
+
+static enum http_status fail(struct file_plan *p, int fd, enum http_status st)
+{
+	if (fd >= 0)
+		close(fd);
+	p->fd = -1;
+	p->status = st;
+	return st;
+}
+
+/* Opens path; a directory becomes its index.html (path is extended). */
+static enum http_status open_file(int root_fd, char *path, size_t *len, const struct uri_path *up,
+				  struct file_plan *p, struct stat *st)
+{
+	static const char index_name[] = "index.html";
+	int fd = open_beneath(root_fd, path);
+
+	if (fd < 0)
+		return fail(p, -1, open_status(errno));
+	if (fstat(fd, st) < 0)
+		return fail(p, fd, HTTP_INTERNAL_ERROR);
+	if (S_ISDIR(st->st_mode)) {
+		if (!up->trailing_slash)
+			return fail(p, fd, HTTP_MOVED);
+		close(fd);
+		if (*len + sizeof index_name + 5 > FILE_PATH_MAX)
+			return fail(p, -1, HTTP_NOT_FOUND);
+		if (*len > 0)
+			path[(*len)++] = '/';
+		memcpy(path + *len, index_name, sizeof index_name);
+		*len += sizeof index_name - 1;
+		fd = open_beneath(root_fd, path);
+		if (fd < 0)
+			return fail(p, -1, errno == ENOENT ? HTTP_FORBIDDEN : open_status(errno));
+		if (fstat(fd, st) < 0)
+			return fail(p, fd, HTTP_INTERNAL_ERROR);
+	}
+	if (!S_ISREG(st->st_mode))
+		return fail(p, fd, HTTP_NOT_FOUND);
+	p->fd = fd;
+	return HTTP_OK;
+}
+
+/* Swaps in FILE.gz when it exists as a regular file. */
+static void try_gzip(int root_fd, char *path, size_t len, struct file_plan *p, struct stat *st)
+{
+	struct stat gst;
+	int fd;
+
+	if (len + 4 > FILE_PATH_MAX)
+		return;
+	memcpy(path + len, ".gz", 4);
+	fd = open_beneath(root_fd, path);
+	path[len] = '\0';
+	if (fd < 0)
+		return;
+	if (fstat(fd, &gst) < 0 || !S_ISREG(gst.st_mode)) {
+		close(fd);
+		return;
+	}
+	close(p->fd);
+	p->fd = fd;
+	p->gzip = 1;
+	*st = gst;
+}
+
+static void validators(struct file_plan *p, const struct stat *st)
+{
+	snprintf(p->etag, sizeof p->etag, "\"%llx.%lx-%llx\"", (unsigned long long)st->st_mtim.tv_sec,
+		 (unsigned long)st->st_mtim.tv_nsec, (unsigned long long)st->st_size);
+	httpdate_format(st->st_mtim.tv_sec, p->last_modified);
+}
+
+static int not_modified(const struct http_request *req, const struct file_plan *p,
+			const struct stat *st)
+{
+	time_t ims;
+
+	if (req->if_none_match.ptr)
+		return http_etag_match(req->if_none_match, p->etag, strlen(p->etag));
+	return req->if_modified_since.ptr &&
+	       httpdate_parse(req->if_modified_since.ptr, req->if_modified_since.len, &ims) == 0 &&
+	       st->st_mtim.tv_sec <= ims;
+}
+
+/* If-Range: a strong entity-tag match, or the exact Last-Modified date. */
+static int if_range_holds(const struct http_request *req, const struct file_plan *p,
+			  const struct stat *st)
+{
+	struct http_slice v = req->if_range;
+	time_t t;
+
+	if (!v.ptr)
+		return 1;
+	if (v.len > 0 && (v.ptr[0] == '"' || v.ptr[0] == 'W'))
+		return v.len == strlen(p->etag) && memcmp(v.ptr, p->etag, v.len) == 0;
+	return httpdate_parse(v.ptr, v.len, &t) == 0 && t == st->st_mtim.tv_sec;
+}
+
+static enum http_status apply_range(const struct http_request *req, struct file_plan *p,
+				    const struct stat *st)
+{
+	uint64_t first, last;
+
+	p->offset = 0;
+	p->length = p->size;
+	if (!req->range.ptr || !if_range_holds(req, p, st))
+		return p->status = HTTP_OK;
+	switch (range_parse(req->range.ptr, req->range.len, p->size, &first, &last)) {
+	case RANGE_OK:
+		p->offset = first;
+		p->length = last - first + 1;
+		return p->status = HTTP_PARTIAL;
+	case RANGE_UNSATISFIABLE: return fail(p, p->fd, HTTP_RANGE_NOT_SATISFIABLE);
+	case RANGE_NONE: break;
+	}
+	return p->status = HTTP_OK;
+}
+
+enum http_status file_resolve(int root_fd, char *path, const struct uri_path *up,
+			      const struct http_request *req, struct file_plan *p)
+{
+	struct stat st;
+	size_t len = up->len;
+	enum http_status s;
+
+	memset(p, 0, sizeof *p);
+	p->fd = -1;
+	if ((s = open_file(root_fd, path, &len, up, p, &st)) != HTTP_OK)
+		return s;
+	p->type = mime_lookup(path, len);
+	p->vary = p->type->compressible;
+	if (p->vary && http_accepts_coding(req->accept_encoding, "gzip"))
+		try_gzip(root_fd, path, len, p, &st);
+	p->size = (uint64_t)st.st_size;
+	validators(p, &st);
+	if (not_modified(req, p, &st))
+		return fail(p, p->fd, HTTP_NOT_MODIFIED);
+	return apply_range(req, p, &st);
+}

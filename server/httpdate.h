@@ -1,0 +1,16 @@
+/* httpdate.h — HTTP dates (RFC 9110 5.6.7). */
+#ifndef DROPCAP_HTTPDATE_H
+#define DROPCAP_HTTPDATE_H
+
+#include <stddef.h>
+#include <time.h>
+
+#define HTTPDATE_LEN 29 /* "Sun, 06 Nov 1994 08:49:37 GMT" */
+
+/* Writes the IMF-fixdate of t and a NUL into out (HTTPDATE_LEN + 1 bytes). */
+void httpdate_format(time_t t, char out[HTTPDATE_LEN + 1]);
+
+/* Parses IMF-fixdate, RFC 850 and asctime forms. Returns 0 and sets *t, or -1. */
+int httpdate_parse(const char *s, size_t len, time_t *t);
+
+#endif

@@ -1,0 +1,14 @@
+/* log.h — start-up and error messages on stderr. */
+#ifndef DROPCAP_LOG_H
+#define DROPCAP_LOG_H
+
+/* "dropcap: MESSAGE\n" */
+void log_info(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* "dropcap: warning: MESSAGE\n" */
+void log_warnx(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* as log_warnx, with ": strerror(errno)" appended */
+void log_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* "dropcap: MESSAGE\n", then exit(1) */
+void fatalx(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
+
+#endif

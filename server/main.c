@@ -1,0 +1,127 @@
+/* main.c — wiring: options, sockets, TLS, the privilege drop, then the loop. */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "listen.h"
+#include "log.h"
+#include "priv.h"
+#include "server.h"
+#include "tls.h"
+
+#define FDS_PER_CONN 2 /* the socket and an open file */
+#define FDS_RESERVED 32
+
+/* Raises the open-file limit as far as allowed; lowers max_conns to what fits. */
+static void fit_limits(struct config *c)
+{
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) < 0)
+		return;
+	if (rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		(void)setrlimit(RLIMIT_NOFILE, &rl);
+		(void)getrlimit(RLIMIT_NOFILE, &rl);
+	}
+	rlim_t fit = rl.rlim_cur > FDS_RESERVED ? (rl.rlim_cur - FDS_RESERVED) / FDS_PER_CONN : 1;
+	if (c->max_conns == 0) { /* default: as many as the limit allows, up to 10000 */
+		c->max_conns = fit < 10000 ? (unsigned)fit : 10000;
+		return;
+	}
+	if (c->max_conns > fit) {
+		log_warnx("--max-conns %u lowered to %llu: the open-file limit is %llu", c->max_conns,
+			  (unsigned long long)fit, (unsigned long long)rl.rlim_cur);
+		c->max_conns = (unsigned)fit;
+	}
+}
+
+static int open_root(const char *root, char *real)
+{
+	int fd = open(root, O_PATH | O_DIRECTORY | O_CLOEXEC);
+
+	if (fd < 0)
+		fatalx("cannot serve --root %s: %s", root, strerror(errno));
+	if (!realpath(root, real))
+		fatalx("cannot serve --root %s: %s", root, strerror(errno));
+	return fd;
+}
+
+/* After the drop: the user we now are must be able to enter the root. */
+static void check_root_access(int root_fd, const char *real)
+{
+	int fd = openat(root_fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+
+	if (fd < 0)
+		fatalx("cannot serve %s as uid %d: %s (make it readable: chmod o+rx, or choose "
+		       "--user)", real, (int)getuid(), strerror(errno));
+	close(fd);
+}
+
+static void announce(const struct listen_set *ls)
+{
+	for (size_t i = 0; i < ls->n; i++)
+		log_info("listening on %s %s (%s)", listen_kind_name(ls->l[i].kind), ls->l[i].name,
+			 ls->l[i].via);
+}
+
+static int has_https(const struct listen_set *ls)
+{
+	for (size_t i = 0; i < ls->n; i++)
+		if (ls->l[i].kind == LISTEN_HTTPS)
+			return 1;
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	static struct server srv;
+	char err[1024], line[512], real[PATH_MAX];
+	struct config cfg;
+	struct listen_set ls;
+	struct tls_ctx *tls = NULL;
+	int root_fd;
+
+	if (priv_init(err, sizeof err) < 0)
+		fatalx("%s", err);
+	switch (config_parse(&cfg, argc, argv, err, sizeof err)) {
+	case CONFIG_OK: break;
+	case CONFIG_EXIT: return 0;
+	case CONFIG_ERROR:
+		fprintf(stderr, "dropcap: %s\nTry 'dropcap --help'.\n", err);
+		return 2;
+	}
+	if (cfg.doctor)
+		return priv_doctor(&cfg);
+	signal(SIGPIPE, SIG_IGN);
+	tzset();
+	fit_limits(&cfg);
+	root_fd = open_root(cfg.root, real);
+	if (cfg.cert && !(tls = tls_ctx_new(cfg.cert, cfg.key, err, sizeof err)))
+		fatalx("%s", err);
+	if (listen_acquire(&cfg, &ls, err, sizeof err) < 0)
+		fatalx("%s", err);
+	if (has_https(&ls) && !tls)
+		fatalx("an inherited socket is named https, but HTTPS needs --cert FILE --key FILE");
+	announce(&ls);
+	if (priv_drop(&cfg, line, sizeof line, err, sizeof err) < 0)
+		fatalx("%s", err);
+	log_info("%s", line);
+	check_root_access(root_fd, real);
+	if (server_init(&srv, &cfg, &ls, tls, root_fd, err, sizeof err) < 0)
+		fatalx("%s", err);
+	log_info("serving %s", real);
+	server_run(&srv);
+	server_free(&srv);
+	tls_ctx_free(tls);
+	close(root_fd);
+	return 0;
+}

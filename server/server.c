@@ -1,0 +1,184 @@
+/* server.c — the event loop: accept, signals, graceful drain, per-loop caches. */
+#include <errno.h>
+#include <math.h>
+#include <signal.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "conn.h"
+#include "log.h"
+#include "server.h"
+
+#define ACCEPT_BATCH 64
+#define DRAIN_SECONDS 5.0
+#define EMFILE_PAUSE 1.0
+
+static void accepting(struct server *s, int on)
+{
+	if (s->accepting == on || s->draining)
+		return;
+	s->accepting = on;
+	for (size_t i = 0; i < s->listeners->n; i++) {
+		if (on)
+			ev_io_start(s->loop, &s->accept_w[i]);
+		else
+			ev_io_stop(s->loop, &s->accept_w[i]);
+	}
+}
+
+static void on_accept(struct ev_loop *loop, ev_io *w, int revents)
+{
+	struct server *s = ev_userdata(loop);
+	const struct listener *l = w->data;
+	struct sockaddr_storage peer;
+	int one = 1;
+
+	(void)revents;
+	for (int i = 0; i < ACCEPT_BATCH && s->nconns < s->cfg->max_conns; i++) {
+		socklen_t len = sizeof peer;
+		int fd = accept4(w->fd, (struct sockaddr *)&peer, &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
+		if (fd < 0) {
+			if (errno == EMFILE || errno == ENFILE) {
+				log_warn("accept on %s", l->name);
+				accepting(s, 0);
+				ev_timer_start(loop, &s->resume_w);
+			}
+			if (errno == EINTR || errno == ECONNABORTED)
+				continue;
+			return;
+		}
+		(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+		conn_accept(s, fd, l->kind, &peer);
+	}
+	if (s->nconns >= s->cfg->max_conns)
+		accepting(s, 0);
+}
+
+static void on_resume(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	struct server *s = ev_userdata(loop);
+
+	(void)w;
+	(void)revents;
+	accepting(s, 1);
+}
+
+void server_conn_closed(struct server *s)
+{
+	s->nconns--;
+	if (s->draining) {
+		if (s->nconns == 0)
+			ev_break(s->loop, EVBREAK_ALL);
+		return;
+	}
+	if (!s->accepting && s->nconns < s->cfg->max_conns && !ev_is_active(&s->resume_w))
+		accepting(s, 1);
+}
+
+static void on_drain_timeout(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	(void)w;
+	(void)revents;
+	ev_break(loop, EVBREAK_ALL);
+}
+
+/* SIGTERM/SIGINT: stop accepting, close idle connections, let responses finish. */
+static void on_stop_signal(struct ev_loop *loop, ev_signal *w, int revents)
+{
+	struct server *s = ev_userdata(loop);
+	struct conn *c, *next;
+
+	(void)revents;
+	if (s->draining)
+		return;
+	log_info("%s: finishing in-flight responses, then exiting",
+		 w->signum == SIGTERM ? "SIGTERM" : "SIGINT");
+	accepting(s, 0);
+	ev_timer_stop(loop, &s->resume_w);
+	s->draining = 1;
+	for (size_t i = 0; i < s->listeners->n; i++)
+		close(s->listeners->l[i].fd);
+	for (c = s->conns; c; c = next) {
+		next = conn_next(c);
+		conn_drain(c);
+	}
+	if (s->nconns == 0) {
+		ev_break(loop, EVBREAK_ALL);
+		return;
+	}
+	ev_timer_start(loop, &s->drain_w);
+}
+
+static void on_idle(struct ev_loop *loop, ev_prepare *w, int revents)
+{
+	struct server *s = ev_userdata(loop);
+
+	(void)w;
+	(void)revents;
+	accesslog_flush(&s->log);
+}
+
+const char *server_date(struct server *s)
+{
+	ev_tstamp now = floor(ev_now(s->loop));
+
+	if (now != s->date_at) {
+		s->date_at = now;
+		httpdate_format((time_t)now, s->date);
+	}
+	return s->date;
+}
+
+int server_init(struct server *s, const struct config *cfg, struct listen_set *listeners,
+		struct tls_ctx *tls, int root_fd, char *err, size_t errlen)
+{
+	memset(s, 0, sizeof *s);
+	s->cfg = cfg;
+	s->tls = tls;
+	s->root_fd = root_fd;
+	s->listeners = listeners;
+	s->date_at = -1;
+	s->loop = ev_default_loop(EVFLAG_AUTO | EVFLAG_NOENV);
+	if (!s->loop) {
+		snprintf(err, errlen, "cannot create the event loop");
+		return -1;
+	}
+	if (accesslog_open(&s->log, cfg->access_log, err, errlen) < 0)
+		return -1;
+	ev_set_userdata(s->loop, s);
+	for (size_t i = 0; i < listeners->n; i++) {
+		ev_io_init(&s->accept_w[i], on_accept, listeners->l[i].fd, EV_READ);
+		s->accept_w[i].data = &listeners->l[i];
+	}
+	ev_signal_init(&s->sigterm_w, on_stop_signal, SIGTERM);
+	ev_signal_init(&s->sigint_w, on_stop_signal, SIGINT);
+	ev_timer_init(&s->drain_w, on_drain_timeout, DRAIN_SECONDS, 0.);
+	ev_timer_init(&s->resume_w, on_resume, EMFILE_PAUSE, 0.);
+	ev_prepare_init(&s->idle_w, on_idle);
+	ev_signal_start(s->loop, &s->sigterm_w);
+	ev_signal_start(s->loop, &s->sigint_w);
+	ev_prepare_start(s->loop, &s->idle_w);
+	accepting(s, 1);
+	return 0;
+}
+
+void server_run(struct server *s)
+{
+	ev_run(s->loop, 0);
+}
+
+void server_free(struct server *s)
+{
+	struct conn *c, *next;
+
+	for (c = s->conns; c; c = next) {
+		next = conn_next(c);
+		conn_abort(c);
+	}
+	conn_free_pools(s);
+	accesslog_close(&s->log);
+	ev_loop_destroy(s->loop);
+}

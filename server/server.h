@@ -1,0 +1,54 @@
+/* server.h — one event loop: listeners, connections, signals, and the state they share. */
+#ifndef DROPCAP_SERVER_H
+#define DROPCAP_SERVER_H
+
+#include <ev.h>
+
+#include "accesslog.h"
+#include "config.h"
+#include "file.h"
+#include "httpdate.h"
+#include "listen.h"
+
+struct conn;
+struct iobuf;
+struct tls_ctx;
+
+/* Everything one loop needs; no mutable globals, so loops can later run side by side. */
+struct server {
+	struct ev_loop *loop;
+	const struct config *cfg;
+	struct tls_ctx *tls;
+	int root_fd;
+	struct listen_set *listeners;
+	ev_io accept_w[LISTEN_MAX];
+	ev_signal sigterm_w;
+	ev_signal sigint_w;
+	ev_timer drain_w;  /* grace period after SIGTERM */
+	ev_timer resume_w; /* accepting again after EMFILE */
+	ev_prepare idle_w; /* flushes the access log before the loop waits */
+	struct accesslog log;
+	unsigned nconns;
+	int accepting;
+	int draining;
+	struct conn *conns;       /* live connections */
+	struct conn *free_conns;  /* recycled connection structs */
+	struct iobuf *free_bufs;  /* recycled request/response buffers */
+	ev_tstamp date_at;
+	char date[HTTPDATE_LEN + 1];
+	char path[FILE_PATH_MAX]; /* scratch for the request being answered */
+};
+
+/* Sets the loop up over the acquired listeners. Returns 0, or -1 with err. */
+int server_init(struct server *s, const struct config *cfg, struct listen_set *listeners,
+		struct tls_ctx *tls, int root_fd, char *err, size_t errlen);
+/* Runs until SIGTERM/SIGINT and the drain that follows. */
+void server_run(struct server *s);
+void server_free(struct server *s);
+
+/* The Date header's value for the loop's current time (cached per second). */
+const char *server_date(struct server *s);
+/* A connection closed: accept again if the limit had paused accepting. */
+void server_conn_closed(struct server *s);
+
+#endif

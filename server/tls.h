@@ -1,0 +1,36 @@
+/* tls.h — TLS 1.2 server sessions: the only module that includes mbedTLS. */
+#ifndef DROPCAP_TLS_H
+#define DROPCAP_TLS_H
+
+#include <stddef.h>
+
+#include "transport.h"
+
+struct tls_ctx;  /* certificate, key, RNG, session cache and ticket keys: shared by connections */
+struct tls_conn; /* one TLS session over one socket */
+
+/* Loads the PEM certificate chain and key, checks that they match and sets the
+ * protocol, suites, curves, ALPN, session cache and tickets. NULL with err on failure. */
+struct tls_ctx *tls_ctx_new(const char *cert, const char *key, char *err, size_t errlen);
+void tls_ctx_free(struct tls_ctx *ctx);
+
+/* A session on the non-blocking socket fd. NULL when out of memory. */
+struct tls_conn *tls_conn_new(struct tls_ctx *ctx, int fd);
+void tls_conn_free(struct tls_conn *tc);
+
+/* Each returns DONE, WANT_READ/WANT_WRITE (call again with the same arguments when the
+ * socket is ready), CLOSE (the peer closed) or ERROR (never call again but free). */
+enum transport_result tls_handshake(struct tls_conn *tc);
+enum transport_result tls_read(struct tls_conn *tc, char *buf, size_t len, size_t *n);
+enum transport_result tls_write(struct tls_conn *tc, const char *buf, size_t len, size_t *n);
+
+/* Whether decrypted or buffered input is waiting (read before waiting on the socket). */
+int tls_pending(const struct tls_conn *tc);
+
+/* Sends close_notify once, without waiting. */
+void tls_shutdown(struct tls_conn *tc);
+
+/* Largest plaintext record: a write of up to this many bytes is one record. */
+#define TLS_RECORD_MAX 16384
+
+#endif
