@@ -14,6 +14,8 @@ int accesslog_open(struct accesslog *log, const char *path, char *err, size_t er
 {
 	memset(log, 0, sizeof *log);
 	log->stamp_at = -1;
+	if (path && strcmp(path, "off") == 0)
+		return 0; /* no access log */
 	if (!path) {
 		log->out = stdout;
 	} else {
@@ -88,6 +90,8 @@ void accesslog_write(struct accesslog *log, const struct accesslog_entry *e)
 	const struct http_request *r = e->req;
 	FILE *out = log->out;
 
+	if (!out)
+		return;
 	put_peer(out, e->peer);
 	fprintf(out, " - - [%s] \"", stamp(log, e->now));
 	if (r && r->target.ptr) {
@@ -112,7 +116,7 @@ void accesslog_write(struct accesslog *log, const struct accesslog_entry *e)
 
 void accesslog_flush(struct accesslog *log)
 {
-	if (!log->dirty)
+	if (!log->dirty || !log->out)
 		return;
 	fflush(log->out);
 	log->dirty = 0;

@@ -24,7 +24,7 @@ struct accesslog_entry {
 	time_t now;
 };
 
-/* Opens path for appending (NULL: stdout). Returns 0, or -1 with err. */
+/* Opens path for appending (NULL: stdout; "off": no log). Returns 0, or -1 with err. */
 int accesslog_open(struct accesslog *log, const char *path, char *err, size_t errlen);
 void accesslog_write(struct accesslog *log, const struct accesslog_entry *e);
 /* Writes out what is buffered (call when the loop is about to wait). */

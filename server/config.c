@@ -18,7 +18,7 @@ static const char usage_text[] =
 	"  --http ADDR:PORT|off    plain HTTP listener (default :80); e.g. 127.0.0.1:8080, [::1]:80\n"
 	"  --cert FILE             PEM certificate chain for HTTPS (leaf first)\n"
 	"  --key FILE              PEM private key matching --cert (ECDSA or RSA)\n"
-	"  --access-log FILE       append the access log (combined format) to FILE (default stdout)\n"
+	"  --access-log FILE|off   append the access log (combined format) to FILE (default stdout)\n"
 	"  --user NAME             user to switch to when started as root (default nobody)\n"
 	"  --group NAME            group to switch to (default: the user's primary group)\n"
 	"  --listen-fd N[:https|:http]  serve an inherited listening socket (repeatable)\n"
