@@ -53,8 +53,7 @@ static void doctor_mount(const char *path, char *out, size_t outsz)
 		const char *dash = strstr(line, " - ");
 		size_t n;
 
-		if (dash == NULL ||
-		    sscanf(line, "%*s %*s %*s %*s %1023s %511s", mnt, opts) != 2 ||
+		if (dash == NULL || sscanf(line, "%*s %*s %*s %*s %1023s %511s", mnt, opts) != 2 ||
 		    sscanf(dash + 3, "%63s", fstype) != 1)
 			continue;
 		n = strlen(mnt);
@@ -129,8 +128,9 @@ static void doctor_file_capability(const struct priv_facts *f)
 
 	if (f->trap == PRIV_TRAP_NONE) {
 		printf("file capability: works here%s\n",
-		       f->file_setpcap ? "" : " (without cap_setpcap the bounding set cannot be "
-					      "emptied)");
+		       f->file_setpcap ? ""
+				       : " (without cap_setpcap the bounding set cannot be "
+					 "emptied)");
 		return;
 	}
 	priv_explain(why, sizeof why);
@@ -258,8 +258,8 @@ static int who_can_read(const struct doctor_who *w, const char *abs, char *why, 
 		*acl |= has_acl(prefix);
 		if (!who_may(w, &st, last ? 4 : 1)) {
 			owner_names(&st, owner, sizeof owner);
-			snprintf(why, whylen, "%s is %04o %s", prefix, (unsigned)(st.st_mode & 07777),
-				 owner);
+			snprintf(why, whylen, "%s is %04o %s", prefix,
+				 (unsigned)(st.st_mode & 07777), owner);
 			return 0;
 		}
 	}
@@ -314,7 +314,8 @@ static int doctor_who_get(const struct config *c, struct doctor_who *w)
 	pw = getpwuid(w->uid);
 	snprintf(w->name, sizeof w->name, "%s", pw ? pw->pw_name : "?");
 	printf("run user: %s (uid %lu, gid %lu%s)\n", w->name, (unsigned long)w->uid,
-	       (unsigned long)w->gid, w->ngroups ? ", with its groups" : ", no supplementary groups");
+	       (unsigned long)w->gid,
+	       w->ngroups ? ", with its groups" : ", no supplementary groups");
 	return 0;
 }
 

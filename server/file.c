@@ -76,6 +76,8 @@ static enum http_status open_file(int root_fd, char *path, size_t *len, const st
 		if (fstat(fd, st) < 0)
 			return fail(p, fd, HTTP_INTERNAL_ERROR);
 	}
+	else if (up->trailing_slash)
+		return fail(p, fd, HTTP_NOT_FOUND); /* "/file.txt/" names no directory */
 	if (!S_ISREG(st->st_mode))
 		return fail(p, fd, HTTP_NOT_FOUND);
 	p->fd = fd;

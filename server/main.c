@@ -88,6 +88,7 @@ int main(int argc, char **argv)
 	struct config cfg;
 	struct listen_set ls;
 	struct tls_ctx *tls = NULL;
+	struct accesslog log;
 	int root_fd;
 
 	if (priv_init(err, sizeof err) < 0)
@@ -112,11 +113,13 @@ int main(int argc, char **argv)
 	if (has_https(&ls) && !tls)
 		fatalx("an inherited socket is named https, but HTTPS needs --cert FILE --key FILE");
 	announce(&ls);
+	if (accesslog_open(&log, cfg.access_log, err, sizeof err) < 0)
+		fatalx("%s", err);
 	if (priv_drop(&cfg, line, sizeof line, err, sizeof err) < 0)
 		fatalx("%s", err);
 	log_info("%s", line);
 	check_root_access(root_fd, real);
-	if (server_init(&srv, &cfg, &ls, tls, root_fd, err, sizeof err) < 0)
+	if (server_init(&srv, &cfg, &ls, tls, root_fd, &log, err, sizeof err) < 0)
 		fatalx("%s", err);
 	log_info("serving %s", real);
 	server_run(&srv);

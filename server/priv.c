@@ -39,36 +39,29 @@ enum priv_via {
 };
 
 static const char *const via_names[PRIV_VIA_MAX] = {
-	[PRIV_VIA_INHERITED] = "inherited",
-	[PRIV_VIA_FILE_CAPABILITY] = "file-capability",
-	[PRIV_VIA_AMBIENT] = "ambient",
-	[PRIV_VIA_ROOT] = "root",
-	[PRIV_VIA_CAPABILITY] = "capability",
-	[PRIV_VIA_UNPRIVILEGED_PORT] = "unprivileged-port",
+    [PRIV_VIA_INHERITED] = "inherited",	  [PRIV_VIA_FILE_CAPABILITY] = "file-capability",
+    [PRIV_VIA_AMBIENT] = "ambient",	  [PRIV_VIA_ROOT] = "root",
+    [PRIV_VIA_CAPABILITY] = "capability", [PRIV_VIA_UNPRIVILEGED_PORT] = "unprivileged-port",
 };
 
-static const enum priv_via source_via[] = {
-	[PRIV_SOURCE_NONE] = PRIV_VIA_UNPRIVILEGED_PORT,
-	[PRIV_SOURCE_ROOT] = PRIV_VIA_ROOT,
-	[PRIV_SOURCE_AMBIENT] = PRIV_VIA_AMBIENT,
-	[PRIV_SOURCE_FILE] = PRIV_VIA_FILE_CAPABILITY,
-	[PRIV_SOURCE_CAPABILITY] = PRIV_VIA_CAPABILITY,
-};
-
-static const char *const source_names[] = {
-	[PRIV_SOURCE_NONE] = "none",
-	[PRIV_SOURCE_ROOT] = "root",
-	[PRIV_SOURCE_AMBIENT] = "ambient capability",
-	[PRIV_SOURCE_FILE] = "file capability",
-	[PRIV_SOURCE_CAPABILITY] = "capability from the parent",
+/* Each source of CAP_NET_BIND_SERVICE: what doctor calls it, what the proof line says. */
+static const struct {
+	const char *name;
+	enum priv_via via;
+} sources[] = {
+    [PRIV_SOURCE_NONE] = {"none", PRIV_VIA_UNPRIVILEGED_PORT},
+    [PRIV_SOURCE_ROOT] = {"root", PRIV_VIA_ROOT},
+    [PRIV_SOURCE_AMBIENT] = {"ambient capability", PRIV_VIA_AMBIENT},
+    [PRIV_SOURCE_FILE] = {"file capability", PRIV_VIA_FILE_CAPABILITY},
+    [PRIV_SOURCE_CAPABILITY] = {"capability from the parent", PRIV_VIA_CAPABILITY},
 };
 
 /* The process's privilege is process-wide state, so this module keeps it in one place. */
 static struct {
-	int root;      /* a real, effective or saved uid was 0 at start */
-	int nnp;       /* no_new_privs was already set at start */
+	int root; /* a real, effective or saved uid was 0 at start */
+	int nnp;  /* no_new_privs was already set at start */
 	enum priv_source source;
-	unsigned via;  /* 1 << enum priv_via for each method used */
+	unsigned via; /* 1 << enum priv_via for each method used */
 } priv;
 
 /* What the status file of a process or thread says. */
@@ -226,7 +219,7 @@ static int bind_noting(int fd, const struct sockaddr *sa, socklen_t len, enum pr
 
 int priv_bind(int fd, const struct sockaddr *sa, socklen_t len)
 {
-	enum priv_via via = source_via[priv.source];
+	enum priv_via via = sources[priv.source].via;
 	int rc, saved;
 
 	if (!priv_port_privileged(sockaddr_port(sa)))
@@ -269,58 +262,45 @@ static enum priv_trap find_trap(void)
 	return PRIV_TRAP_NONE;
 }
 
+/* The sentence for each trap, around the binary's path: cause, then "Fix: ...". */
+static const struct {
+	const char *before, *after;
+} traps[] = {
+    [PRIV_TRAP_BOUNDING] = {"The capability bounding set lacks cap_net_bind_service (docker "
+			    "--cap-drop, a unit's CapabilityBoundingSet=), so no file capability "
+			    "on ",
+			    " can grant it. Fix: allow it (docker run --cap-add NET_BIND_SERVICE; "
+			    "CapabilityBoundingSet=CAP_NET_BIND_SERVICE CAP_SETPCAP) or hand "
+			    "dropcap the socket (socket activation, --listen-fd)"},
+    [PRIV_TRAP_NO_XATTR] = {"The file system holding ",
+			    " has no extended attributes, so the binary cannot carry a file "
+			    "capability. Fix: install it on one that has them (ext4, xfs, btrfs) "
+			    "and run sudo dropcap-setcap on it"},
+    [PRIV_TRAP_NO_FILE_CAP] = {"This binary has no cap_net_bind_service (copying or rewriting a "
+			       "file drops its capabilities). Fix: sudo dropcap-setcap ",
+			       ""},
+    [PRIV_TRAP_NO_NEW_PRIVS] = {"no_new_privs was already set when dropcap started (systemd "
+				"NoNewPrivileges=yes or an option implying it, Kubernetes "
+				"allowPrivilegeEscalation: false, setpriv --no-new-privs), so the "
+				"kernel ignored the file capability of ",
+				". Fix: remove that setting, or use AmbientCapabilities="
+				"CAP_NET_BIND_SERVICE or socket activation"},
+    [PRIV_TRAP_NOSUID] = {"The kernel ignored the file capability of ",
+			  " because its file system is mounted nosuid. Fix: install it on one "
+			  "mounted without nosuid with sudo dropcap-setcap --install SRC DEST (it "
+			  "applies the capability)"},
+    [PRIV_TRAP_NONE] = {"", " carries cap_net_bind_service and nothing visible stops it, yet the "
+			    "kernel refused (a user namespace, SELinux or AppArmor?)"},
+};
+
 void priv_explain(char *msg, size_t len)
 {
 	char exe[PATH_MAX];
-	const char *bin;
+	enum priv_trap t = find_trap();
 
 	exe_path(exe, sizeof exe);
-	bin = exe[0] ? exe : "/path/to/dropcap";
-	switch (find_trap()) {
-	case PRIV_TRAP_BOUNDING:
-		snprintf(msg, len,
-			 "The capability bounding set lacks cap_net_bind_service (docker --cap-drop, a "
-			 "unit's CapabilityBoundingSet=), so no file capability can grant it. Fix: allow "
-			 "it (docker run --cap-add NET_BIND_SERVICE; CapabilityBoundingSet="
-			 "CAP_NET_BIND_SERVICE CAP_SETPCAP) or hand dropcap the socket (socket "
-			 "activation, --listen-fd)");
-		break;
-	case PRIV_TRAP_NO_XATTR:
-		snprintf(msg, len,
-			 "The file system holding %s has no extended attributes, so the binary cannot "
-			 "carry a file capability. Fix: install it on one that has them (ext4, xfs, "
-			 "btrfs) and run sudo dropcap-setcap on it",
-			 bin);
-		break;
-	case PRIV_TRAP_NO_FILE_CAP:
-		snprintf(msg, len,
-			 "This binary has no cap_net_bind_service (copying or rewriting a file drops "
-			 "its capabilities). Fix: sudo dropcap-setcap %s",
-			 bin);
-		break;
-	case PRIV_TRAP_NO_NEW_PRIVS:
-		snprintf(msg, len,
-			 "no_new_privs was already set when dropcap started (systemd "
-			 "NoNewPrivileges=yes or an option implying it, Kubernetes "
-			 "allowPrivilegeEscalation: false, setpriv --no-new-privs), so the kernel "
-			 "ignored the file capability of %s. Fix: remove that setting, or use "
-			 "AmbientCapabilities=CAP_NET_BIND_SERVICE or socket activation",
-			 bin);
-		break;
-	case PRIV_TRAP_NOSUID:
-		snprintf(msg, len,
-			 "%s is on a file system mounted nosuid, so the kernel ignored its file "
-			 "capability. Fix: install it where suid is allowed (sudo dropcap-setcap "
-			 "--install %s /usr/local/bin/dropcap)",
-			 bin, bin);
-		break;
-	case PRIV_TRAP_NONE:
-		snprintf(msg, len,
-			 "%s carries cap_net_bind_service and nothing visible stops it, yet the kernel "
-			 "refused (a user namespace, SELinux or AppArmor?)",
-			 bin);
-		break;
-	}
+	snprintf(msg, len, "%s%s%s", traps[t].before, exe[0] ? exe : "/path/to/dropcap",
+		 traps[t].after);
 }
 
 void priv_explain_eacces(const char *addr, char *msg, size_t len)
@@ -393,8 +373,8 @@ int priv_run_ids(const struct config *c, uid_t *uid, gid_t *gid, char *err, size
 		return -1;
 	}
 	if (*uid == 0 || *gid == 0) {
-		snprintf(err, errlen, "refusing to run as root: --user %s / --group %s is id 0", user,
-			 c->group ? c->group : "(primary)");
+		snprintf(err, errlen, "refusing to run as root: --user %s / --group %s is id 0",
+			 user, c->group ? c->group : "(primary)");
 		return -1;
 	}
 	return 0;
@@ -440,14 +420,20 @@ static int lock_down(char *err, size_t errlen)
 	return 1;
 }
 
-static int switch_ids(uid_t uid, gid_t gid, int stage, char *err, size_t errlen)
+/* Supplementary groups to none, then real, effective and saved gid (process-wide in glibc). */
+static int switch_group(gid_t gid, char *err, size_t errlen)
 {
-	if (stage == 0 && (setgroups(0, NULL) < 0 || setresgid(gid, gid, gid) < 0)) {
+	if (setgroups(0, NULL) < 0 || setresgid(gid, gid, gid) < 0) {
 		snprintf(err, errlen, "cannot switch to group %lu: %s", (unsigned long)gid,
 			 strerror(errno));
 		return -1;
 	}
-	if (stage == 1 && setresuid(uid, uid, uid) < 0) {
+	return 0;
+}
+
+static int switch_user(uid_t uid, char *err, size_t errlen)
+{
+	if (setresuid(uid, uid, uid) < 0) {
 		snprintf(err, errlen, "cannot switch to user %lu: %s", (unsigned long)uid,
 			 strerror(errno));
 		return -1;
@@ -484,8 +470,8 @@ static void status_field(struct priv_status *st, const char *key, const char *va
 		const char *key;
 		unsigned long long *mask;
 	} masks[] = {
-		{"CapInh", &st->inh}, {"CapPrm", &st->prm}, {"CapEff", &st->eff},
-		{"CapBnd", &st->bnd}, {"CapAmb", &st->amb},
+	    {"CapInh", &st->inh}, {"CapPrm", &st->prm}, {"CapEff", &st->eff},
+	    {"CapBnd", &st->bnd}, {"CapAmb", &st->amb},
 	};
 	size_t i;
 
@@ -506,7 +492,7 @@ static void status_field(struct priv_status *st, const char *key, const char *va
  * kernel did not print counts as not dropped. */
 static int status_read(const char *path, struct priv_status *st)
 {
-	char line[512], *val;
+	char line[512];
 	FILE *f = fopen(path, "r");
 
 	memset(st, 0xff, sizeof *st);
@@ -515,6 +501,8 @@ static int status_read(const char *path, struct priv_status *st)
 	if (f == NULL)
 		return -1;
 	while (fgets(line, sizeof line, f)) {
+		char *val;
+
 		line[strcspn(line, "\n")] = '\0';
 		if ((val = strchr(line, ':')) == NULL)
 			continue;
@@ -564,7 +552,8 @@ static int verify(struct priv_status *st, char *err, size_t errlen)
 	if (left == NULL && (setuid(0) == 0 || setgid(0) == 0))
 		left = "root could be regained";
 	if (left != NULL) {
-		snprintf(err, errlen, "privileges left after the drop (%s): refusing to serve", left);
+		snprintf(err, errlen, "privileges left after the drop (%s): refusing to serve",
+			 left);
 		return -1;
 	}
 	return 0;
@@ -617,24 +606,28 @@ static void format_proof(const struct priv_status *st, char *line, size_t linele
 		 st->nnp, via, sec);
 }
 
+/* What to do about a bounding set left full, by where CAP_NET_BIND_SERVICE came from. */
+static const char *const unlocked_fix[] = {
+    [PRIV_SOURCE_NONE] = "",
+    [PRIV_SOURCE_ROOT] = "start it as root with cap_setpcap",
+    [PRIV_SOURCE_AMBIENT] = "grant it too: AmbientCapabilities=CAP_NET_BIND_SERVICE CAP_SETPCAP",
+    [PRIV_SOURCE_FILE] = "apply cap_net_bind_service,cap_setpcap=p: sudo dropcap-setcap ",
+    [PRIV_SOURCE_CAPABILITY] = "hand it cap_setpcap too",
+};
+
 /* One warning when a process that held capabilities could not empty its bounding set. A
  * process that started with none had nothing to give up; its proof line still shows the set. */
 static void warn_unlocked(const struct priv_status *st)
 {
-	char exe[PATH_MAX];
+	char exe[PATH_MAX] = "";
 
 	if (st->bnd == 0 || priv.source == PRIV_SOURCE_NONE)
 		return;
-	exe_path(exe, sizeof exe);
-	if (priv.source == PRIV_SOURCE_AMBIENT)
-		log_warnx("the bounding set could not be emptied nor the securebits locked without "
-			  "cap_setpcap; no_new_privs was set in their place (grant it too: "
-			  "AmbientCapabilities=CAP_NET_BIND_SERVICE CAP_SETPCAP)");
-	else
-		log_warnx("the bounding set could not be emptied nor the securebits locked without "
-			  "cap_setpcap; no_new_privs was set in their place (apply "
-			  "cap_net_bind_service,cap_setpcap=p: sudo dropcap-setcap %s)",
-			  exe[0] ? exe : "/path/to/dropcap");
+	if (priv.source == PRIV_SOURCE_FILE)
+		exe_path(exe, sizeof exe);
+	log_warnx("the bounding set could not be emptied nor the securebits locked without "
+		  "cap_setpcap; no_new_privs was set in their place (%s%s)",
+		  unlocked_fix[priv.source], exe);
 }
 
 int priv_drop(const struct config *c, char *line, size_t linelen, char *err, size_t errlen)
@@ -650,12 +643,12 @@ int priv_drop(const struct config *c, char *line, size_t linelen, char *err, siz
 		snprintf(err, errlen, "threads exist before the privilege drop: refusing to serve");
 		return -1;
 	}
-	if (priv.root && switch_ids(uid, gid, 0, err, errlen) < 0)
+	if (priv.root && switch_group(gid, err, errlen) < 0)
 		return -1;
 	if ((locked = lock_down(err, errlen)) < 0)
 		return -1;
 	/* With no-setuid-fixup locked the switch keeps the sets: clear_sets empties them. */
-	if (priv.root && switch_ids(uid, gid, 1, err, errlen) < 0)
+	if (priv.root && switch_user(uid, err, errlen) < 0)
 		return -1;
 	if (clear_sets(c, err, errlen) < 0 || verify(&st, err, errlen) < 0)
 		return -1;
@@ -669,7 +662,7 @@ int priv_drop(const struct config *c, char *line, size_t linelen, char *err, siz
 
 const char *priv_source_name(enum priv_source s)
 {
-	return source_names[s];
+	return sources[s].name;
 }
 
 static void caps_text(cap_t caps, char *out, size_t outsz)

@@ -47,40 +47,40 @@ int priv_doctor(const struct config *c);
 /* Where CAP_NET_BIND_SERVICE came from at start, if the process holds it. */
 enum priv_source {
 	PRIV_SOURCE_NONE,
-	PRIV_SOURCE_ROOT,       /* uid 0 */
-	PRIV_SOURCE_AMBIENT,    /* ambient set: setpriv --ambient-caps, AmbientCapabilities= */
-	PRIV_SOURCE_FILE,       /* the binary's file capability */
+	PRIV_SOURCE_ROOT,	/* uid 0 */
+	PRIV_SOURCE_AMBIENT,	/* ambient set: setpriv --ambient-caps, AmbientCapabilities= */
+	PRIV_SOURCE_FILE,	/* the binary's file capability */
 	PRIV_SOURCE_CAPABILITY, /* permitted set handed over by the parent some other way */
 };
 
 /* Why the binary's file capability does not give this process CAP_NET_BIND_SERVICE. */
 enum priv_trap {
-	PRIV_TRAP_NONE,        /* it does (or nothing explains why not) */
-	PRIV_TRAP_BOUNDING,    /* the bounding set lacks the capability */
-	PRIV_TRAP_NO_XATTR,    /* the binary's file system cannot store capabilities */
-	PRIV_TRAP_NO_FILE_CAP, /* the binary carries no cap_net_bind_service */
+	PRIV_TRAP_NONE,		/* it does (or nothing explains why not) */
+	PRIV_TRAP_BOUNDING,	/* the bounding set lacks the capability */
+	PRIV_TRAP_NO_XATTR,	/* the binary's file system cannot store capabilities */
+	PRIV_TRAP_NO_FILE_CAP,	/* the binary carries no cap_net_bind_service */
 	PRIV_TRAP_NO_NEW_PRIVS, /* no_new_privs was set before exec: file capabilities ignored */
-	PRIV_TRAP_NOSUID,      /* the binary is on a nosuid mount: file capabilities ignored */
+	PRIV_TRAP_NOSUID,	/* the binary is on a nosuid mount: file capabilities ignored */
 };
 
 struct priv_facts {
-	char exe[PATH_MAX];      /* the running binary (/proc/self/exe), "" when unknown */
-	char file_caps[256];     /* its capabilities as setcap writes them, or "none" */
-	int file_xattrs;         /* 0: its file system cannot store extended attributes */
-	int file_bind;           /* the file grants cap_net_bind_service (permitted) */
-	int file_setpcap;        /* ... and cap_setpcap */
-	char proc_caps[256];     /* this process's sets now, cap_to_text form, or "none" */
-	int proc_bind;           /* cap_net_bind_service is in the permitted set */
-	int proc_setpcap;        /* cap_setpcap is in the permitted set */
-	int ambient_bind;        /* cap_net_bind_service is ambient */
+	char exe[PATH_MAX];	     /* the running binary (/proc/self/exe), "" when unknown */
+	char file_caps[256];	     /* its capabilities as setcap writes them, or "none" */
+	int file_xattrs;	     /* 0: its file system cannot store extended attributes */
+	int file_bind;		     /* the file grants cap_net_bind_service (permitted) */
+	int file_setpcap;	     /* ... and cap_setpcap */
+	char proc_caps[256];	     /* this process's sets now, cap_to_text form, or "none" */
+	int proc_bind;		     /* cap_net_bind_service is in the permitted set */
+	int proc_setpcap;	     /* cap_setpcap is in the permitted set */
+	int ambient_bind;	     /* cap_net_bind_service is ambient */
 	unsigned long long bounding; /* bounding set mask */
-	int bounding_bind;       /* the bounding set has cap_net_bind_service */
-	int bounding_setpcap;    /* ... and cap_setpcap */
-	int no_new_privs;        /* set when dropcap started */
-	int nosuid;              /* the binary's file system is mounted nosuid */
+	int bounding_bind;	     /* the bounding set has cap_net_bind_service */
+	int bounding_setpcap;	     /* ... and cap_setpcap */
+	int no_new_privs;	     /* set when dropcap started */
+	int nosuid;		     /* the binary's file system is mounted nosuid */
 	int unprivileged_port_start; /* net.ipv4.ip_unprivileged_port_start of this netns */
 	enum priv_source source;
-	enum priv_trap trap;     /* what stops the file capability here (PRIV_TRAP_NONE: nothing) */
+	enum priv_trap trap; /* what stops the file capability here (PRIV_TRAP_NONE: nothing) */
 };
 
 /* Fills f. Never fails: unknown values are left 0 / "". */

@@ -133,7 +133,8 @@ const char *server_date(struct server *s)
 }
 
 int server_init(struct server *s, const struct config *cfg, struct listen_set *listeners,
-		struct tls_ctx *tls, int root_fd, char *err, size_t errlen)
+		struct tls_ctx *tls, int root_fd, const struct accesslog *log, char *err,
+		size_t errlen)
 {
 	memset(s, 0, sizeof *s);
 	s->cfg = cfg;
@@ -141,13 +142,12 @@ int server_init(struct server *s, const struct config *cfg, struct listen_set *l
 	s->root_fd = root_fd;
 	s->listeners = listeners;
 	s->date_at = -1;
+	s->log = *log;
 	s->loop = ev_default_loop(EVFLAG_AUTO | EVFLAG_NOENV);
 	if (!s->loop) {
 		snprintf(err, errlen, "cannot create the event loop");
 		return -1;
 	}
-	if (accesslog_open(&s->log, cfg->access_log, err, errlen) < 0)
-		return -1;
 	ev_set_userdata(s->loop, s);
 	for (size_t i = 0; i < listeners->n; i++) {
 		ev_io_init(&s->accept_w[i], on_accept, listeners->l[i].fd, EV_READ);

@@ -39,9 +39,11 @@ struct server {
 	char path[FILE_PATH_MAX]; /* scratch for the request being answered */
 };
 
-/* Sets the loop up over the acquired listeners. Returns 0, or -1 with err. */
+/* Sets the loop up over the acquired listeners; log is opened already (before the
+ * privilege drop, as the starting user). Returns 0, or -1 with err. */
 int server_init(struct server *s, const struct config *cfg, struct listen_set *listeners,
-		struct tls_ctx *tls, int root_fd, char *err, size_t errlen);
+		struct tls_ctx *tls, int root_fd, const struct accesslog *log, char *err,
+		size_t errlen);
 /* Runs until SIGTERM/SIGINT and the drain that follows. */
 void server_run(struct server *s);
 void server_free(struct server *s);

@@ -1,0 +1,124 @@
+#
+# Cookbook:: dropcap
+# Recipe:: default
+#
+# Deploys one dropcap binary with its file capability cap_net_bind_service,cap_setpcap=p.
+# The decisions are made by dropcap-setcap, which the repository's tests exercise against real
+# files: the atomic install, the exact capability and the safety refusals. This recipe only puts the
+# pieces in place. No Chef client is packaged in Debian, so the tests only check the syntax.
+require 'shellwords'
+
+conf = node['dropcap']
+setcap = conf['setcap_path']
+bin = conf['bin_path']
+stage = conf['stage_path']
+manage_service = conf['manage_service']
+
+raise "node['dropcap']['binary_source'] is not set" if conf['binary_source'].nil?
+
+group conf['group'] do
+  system true
+end
+
+user conf['user'] do
+  system true
+  gid conf['group']
+  home '/nonexistent'
+  manage_home false
+  shell '/usr/sbin/nologin'
+  comment 'dropcap web server'
+end
+
+cookbook_file setcap do
+  source 'dropcap-setcap'
+  owner 'root'
+  group 'root'
+  mode '0755'
+end
+
+directory ::File.dirname(stage) do
+  owner 'root'
+  group 'root'
+  mode '0700'
+  recursive true
+end
+
+# A plain download: no capability, readable by root only, never executed from here.
+remote_file stage do
+  source conf['binary_source']
+  checksum conf['binary_checksum'] if conf['binary_checksum']
+  owner 'root'
+  group 'root'
+  mode '0600'
+end
+
+# Copy to a temporary file next to bin_path, set owner, mode and capability on it, verify it,
+# then rename it over bin_path. The guard skips the step when the installed binary is the staged one
+# and still carries a capability that takes effect. A copy, an rsync or an upgrade that dropped it
+# makes `--check` fail, so the capability is applied again.
+execute 'install dropcap with its file capability' do
+  command [setcap, '--install', '--group', conf['group'], stage, bin]
+  not_if "#{Shellwords.escape(setcap)} --check #{Shellwords.escape(bin)} && " \
+         "cmp -s #{Shellwords.escape(stage)} #{Shellwords.escape(bin)}"
+  notifies :restart, 'service[dropcap]', :delayed if manage_service
+end
+
+directory conf['conf_dir'] do
+  owner 'root'
+  group conf['group']
+  mode '0750'
+end
+
+{ 'cert' => '0640', 'key' => '0640' }.each do |kind, mode|
+  next if conf["#{kind}_source"].nil?
+
+  remote_file conf["#{kind}_path"] do
+    source conf["#{kind}_source"]
+    owner 'root'
+    group conf['group']
+    mode mode
+    sensitive true if kind == 'key'
+    notifies :restart, 'service[dropcap]', :delayed if manage_service
+  end
+end
+
+directory conf['root'] do
+  action :create
+  not_if { ::File.directory?(conf['root']) }
+end
+
+opts = ['--root', conf['root'], '--https', conf['https'], '--http', conf['http']]
+opts += ['--cert', conf['cert_path'], '--key', conf['key_path']] unless conf['https'] == 'off'
+opts += ['--access-log', conf['access_log']] if conf['access_log']
+opts += conf['extra_args'].to_a
+
+template conf['env_path'] do
+  source 'dropcap.env.erb'
+  owner 'root'
+  group 'root'
+  mode '0644'
+  variables(opts: opts.join(' '))
+  notifies :restart, 'service[dropcap]', :delayed if manage_service
+end
+
+# Written even when manage_service is false, so that it can be enabled later.
+template conf['unit_path'] do
+  source 'dropcap.service.erb'
+  owner 'root'
+  group 'root'
+  mode '0644'
+  variables(bin_path: bin, user: conf['user'], group: conf['group'], env_path: conf['env_path'])
+  notifies :run, 'execute[systemctl daemon-reload]', :immediately if manage_service
+  notifies :restart, 'service[dropcap]', :delayed if manage_service
+end
+
+if manage_service
+  execute 'systemctl daemon-reload' do
+    action :nothing
+  end
+
+  service 'dropcap' do
+    service_name 'dropcap.service'
+    action %i(enable start)
+  end
+end

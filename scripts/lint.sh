@@ -1,0 +1,31 @@
+#!/bin/sh
+# make lint: formatting, static analysis, shell scripts, and the include fences that keep
+# each library in its one module (mbedTLS in tls.c, libcap in priv.c, libev in the loop).
+set -u
+cd "$(dirname "$0")/.." || exit 2
+status=0
+fail() { echo "lint: $*" >&2; status=1; }
+
+fence() { # HEADER-PATTERN ALLOWED-FILES...
+	pattern=$1
+	shift
+	# shellcheck disable=SC2013
+	for f in $(grep -l -E "#include <$pattern" server/*.c server/*.h); do
+		ok=0
+		for a in "$@"; do [ "$f" = "server/$a" ] && ok=1; done
+		[ $ok -eq 1 ] || fail "$f includes <$pattern...>: only $* may"
+	done
+}
+fence 'mbedtls/' tls.c
+fence 'sys/capability\.h' priv.c
+fence 'ev\.h' server.h
+
+command -v clang-format >/dev/null && for f in server/*.c server/*.h tests/unit/*.c; do
+	clang-format --dry-run -Werror "$f" >/dev/null 2>&1 || fail "$f: not clang-formatted (clang-format -i $f)"
+done
+command -v cppcheck >/dev/null &&
+	{ cppcheck -q --error-exitcode=1 --enable=warning,performance,portability --std=c11 \
+		-D_GNU_SOURCE --inline-suppr server/ || fail "cppcheck found problems"; }
+command -v shellcheck >/dev/null &&
+	{ shellcheck scripts/*.sh scripts/bench .ci/run install/dropcap-setcap || fail "shellcheck found problems"; }
+exit $status

@@ -1,0 +1,229 @@
+"""Nothing outside --root is ever served: traversal, encodings, symlinks; dotfiles; 403."""
+
+import os
+import shutil
+import subprocess
+
+import pytest
+
+import dropcap_fixture as dc
+
+SECRET = dc.OUTSIDE_SECRET
+
+
+def raw_get(site, target, host="x"):
+    with dc.HttpConn(site.host, site.http_port) as c:
+        c.send(f"GET {target} HTTP/1.1\r\nHost: {host}\r\n\r\n".encode("latin-1"))
+        return c.read_response()
+
+
+def assert_not_leaked(r):
+    assert SECRET not in r.body
+    assert b"root:x:0:0" not in r.body
+    assert b"[core]" not in r.body
+    assert b"dotfile secret" not in r.body
+
+
+@pytest.mark.parametrize("target", [
+    "/../outside/secret.txt",
+    "/../../../../../../etc/passwd",
+    "/sub/../../outside/secret.txt",
+    "/%2e%2e/outside/secret.txt",
+    "/%2E%2E/outside/secret.txt",
+    "/.%2e/outside/secret.txt",
+    "/%2e./outside/secret.txt",
+    "/..%2foutside%2fsecret.txt",
+    "/..%2Foutside%2Fsecret.txt",
+    "/sub%2f..%2f..%2foutside%2fsecret.txt",
+    "/%2f..%2f..%2fetc%2fpasswd",
+    "/sub/..%2f..%2foutside/secret.txt",
+    "http://x/../outside/secret.txt",
+])
+def test_traversal_is_400(site, target):
+    r = raw_get(site, target)
+    assert r.status == 400, (target, r.status)
+    assert_not_leaked(r)
+
+
+@pytest.mark.parametrize("target", [
+    "/..%5coutside%5csecret.txt",       # backslash is an ordinary byte on Linux
+    "/%252e%252e/outside/secret.txt",   # double encoding decodes once only
+    "/....//outside/secret.txt",
+    "/%c0%ae%c0%ae/outside/secret.txt",  # overlong UTF-8
+    "/sub/./../..;/outside/secret.txt",
+])
+def test_traversal_variants_not_served(site, target):
+    r = raw_get(site, target)
+    assert r.status in (400, 403, 404), (target, r.status)
+    assert_not_leaked(r)
+
+
+@pytest.mark.parametrize("target", ["/hello.txt%00", "/hello.txt%00.html", "/%00", "/a%00/b"])
+def test_encoded_nul_400(site, target):
+    r = raw_get(site, target)
+    assert r.status == 400
+
+
+@pytest.mark.parametrize("target", ["/hello%zz", "/hello%", "/hello%4", "/x#frag"])
+def test_bad_escapes_400(site, target):
+    assert raw_get(site, target).status == 400
+
+
+def test_curl_path_as_is(site):
+    out = subprocess.run(["curl", "-sS", "--path-as-is", "--max-time", "5", "-o", "/dev/null",
+                          "-w", "%{http_code}", site.url("/../../outside/secret.txt")],
+                         capture_output=True, timeout=10)
+    assert out.stdout == b"400"
+
+
+def test_dot_segments_inside_root_resolve(site):
+    r = raw_get(site, "/sub/../hello.txt")
+    assert r.status == 200 and r.body == dc.DOCROOT_FILES["hello.txt"]
+    r = raw_get(site, "/sub/%2e%2e/hello.txt")
+    assert r.status == 200 and r.body == dc.DOCROOT_FILES["hello.txt"]
+    r = raw_get(site, "/./sub/./page.html")
+    assert r.status == 200 and r.body == dc.DOCROOT_FILES["sub/page.html"]
+    r = raw_get(site, "//sub//page.html")
+    assert r.status == 200 and r.body == dc.DOCROOT_FILES["sub/page.html"]
+
+
+# --- symlinks ----------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("target", ["/link-out.txt", "/link-out-rel.txt", "/link-out-dir/secret.txt",
+                                    "/link-passwd", "/link-out-dir/"])
+def test_symlink_out_of_root_not_served(site, target):
+    r = raw_get(site, target)
+    assert r.status in (403, 404), (target, r.status)
+    assert_not_leaked(r)
+
+
+def test_symlink_out_of_root_not_redirected(site):
+    r = raw_get(site, "/link-out-dir")
+    assert r.status in (403, 404)
+
+
+def test_symlink_inside_root_served(site):
+    r = raw_get(site, "/link-in.txt")
+    assert r.status == 200 and r.body == dc.DOCROOT_FILES["hello.txt"]
+    r = raw_get(site, "/sub/link-up.txt")
+    assert r.status == 200 and r.body == dc.DOCROOT_FILES["hello.txt"]
+
+
+def test_root_itself_may_be_a_symlink(make_server, world_tmp):
+    site_dir = dc.make_docroot(world_tmp)
+    link = os.path.join(world_tmp, "current")
+    os.symlink(site_dir, link)
+    port = dc.free_port()
+    make_server(["--root", link, "--http", f"127.0.0.1:{port}", "--https", "off"])
+    with dc.HttpConn("127.0.0.1", port) as c:
+        r = c.request("GET", "/hello.txt")
+        assert r.status == 200 and r.body == dc.DOCROOT_FILES["hello.txt"]
+        r = c.request("GET", "/link-out.txt")
+        assert r.status in (403, 404) and SECRET not in r.body
+
+
+def test_symlink_swapped_after_start(make_server, world_tmp):
+    """A file replaced by a symlink to the outside while the server runs is still refused."""
+    root = dc.make_docroot(world_tmp)
+    port = dc.free_port()
+    make_server(["--root", root, "--http", f"127.0.0.1:{port}", "--https", "off"])
+    path = os.path.join(root, "notes.txt")
+    with dc.HttpConn("127.0.0.1", port) as c:
+        assert c.request("GET", "/notes.txt").status == 200
+        os.unlink(path)
+        os.symlink(os.path.join(world_tmp, "outside", "secret.txt"), path)
+        r = c.request("GET", "/notes.txt")
+        assert r.status in (403, 404) and SECRET not in r.body
+
+
+# --- dotfiles ----------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("target", ["/.secret", "/.git/config", "/.git/", "/.git", "/sub/.hidden",
+                                    "/%2esecret", "/%2Egit/config", "/.well-known/../.secret",
+                                    "/sub/.well-known/x", "/.nonexistent"])
+def test_dotfiles_404(site, target):
+    r = raw_get(site, target)
+    assert r.status == 404, (target, r.status)
+    assert_not_leaked(r)
+
+
+@pytest.mark.parametrize("target,name", [
+    ("/.well-known/x", ".well-known/x"),
+    ("/.well-known/security.txt", ".well-known/security.txt"),
+    ("/.well-known/acme-challenge/token123", ".well-known/acme-challenge/token123"),
+    ("/%2ewell-known/x", ".well-known/x"),
+])
+def test_well_known_served(site, target, name):
+    r = raw_get(site, target)
+    assert r.status == 200 and r.body == dc.DOCROOT_FILES[name]
+
+
+def test_security_txt_is_text(site):
+    r = raw_get(site, "/.well-known/security.txt")
+    assert r.header("Content-Type") == "text/plain; charset=utf-8"
+
+
+# --- unreadable files: 403, never 500 --------------------------------------------------------
+
+@pytest.fixture
+def locked_site(make_server, world_tmp, request):
+    """A private docroot with unreadable entries; the server runs as an unprivileged user
+    (root reads anything), or as the caller when the tests do not run as root."""
+    root = dc.make_docroot(world_tmp)
+    os.chmod(os.path.join(root, "hello.txt"), 0o000)
+    os.makedirs(os.path.join(root, "locked"))
+    with open(os.path.join(root, "locked", "file.txt"), "w") as f:
+        f.write("locked\n")
+    os.chmod(os.path.join(root, "locked"), 0o000)
+    os.makedirs(os.path.join(root, "noread"))
+    with open(os.path.join(root, "noread", "index.html"), "w") as f:
+        f.write("no read\n")
+    os.chmod(os.path.join(root, "noread", "index.html"), 0o000)
+    user = request.getfixturevalue("unpriv_user") if dc.is_root() else None
+    port = dc.free_port()
+    make_server(["--root", root, "--http", f"127.0.0.1:{port}", "--https", "off"], user=user)
+    yield port
+    for d in ("locked",):
+        os.chmod(os.path.join(root, d), 0o755)
+
+
+@pytest.mark.parametrize("target", ["/hello.txt", "/locked/file.txt", "/noread/", "/noread/index.html"])
+def test_unreadable_403(locked_site, target):
+    with dc.HttpConn("127.0.0.1", locked_site) as c:
+        r = c.request("GET", target)
+        assert r.status == 403, (target, r.status)
+        r = c.request("HEAD", target)
+        assert r.status == 403
+        r = c.request("GET", "/notes.txt")  # the connection survives a 403
+        assert r.status == 200
+
+
+def test_unreadable_directory_redirect_or_403(locked_site):
+    with dc.HttpConn("127.0.0.1", locked_site) as c:
+        r = c.request("GET", "/locked/")
+        assert r.status in (403, 404)
+        assert r.status != 500
+
+
+def test_special_files_not_served(make_server, world_tmp):
+    root = dc.make_docroot(world_tmp)
+    fifo = os.path.join(root, "fifo")
+    os.mkfifo(fifo)
+    os.chmod(fifo, 0o644)
+    port = dc.free_port()
+    make_server(["--root", root, "--http", f"127.0.0.1:{port}", "--https", "off"])
+    with dc.HttpConn("127.0.0.1", port, timeout=5) as c:
+        r = c.request("GET", "/fifo")  # must not block the server on open()
+        assert r.status in (403, 404)
+    with dc.HttpConn("127.0.0.1", port) as c:
+        assert c.request("GET", "/hello.txt").status == 200
+
+
+def test_root_removed_while_running(make_server, world_tmp):
+    root = dc.make_docroot(world_tmp)
+    port = dc.free_port()
+    make_server(["--root", root, "--http", f"127.0.0.1:{port}", "--https", "off"])
+    shutil.rmtree(os.path.join(root, "sub"))
+    with dc.HttpConn("127.0.0.1", port) as c:
+        assert c.request("GET", "/sub/page.html").status == 404
+        assert c.request("GET", "/hello.txt").status == 200

@@ -1,0 +1,146 @@
+"""Helpers shared by the install-tooling tests (tests/install): running dropcap-setcap, reading
+file capabilities, system users created only for a test, and "serve 443 in a fresh netns"."""
+
+import contextlib
+import grp
+import os
+import pwd
+import re
+import shutil
+import subprocess
+
+import dropcap_fixture as dc
+
+REPO = dc.REPO
+INSTALL = os.path.join(REPO, "install")
+SCRIPT = os.path.join(INSTALL, "dropcap-setcap")
+CAPS = "cap_net_bind_service,cap_setpcap=p"
+CAP_NAMES = frozenset({"cap_net_bind_service", "cap_setpcap"})
+
+
+def run(cmd, *, timeout=120, check=False, **kw):
+    kw.setdefault("capture_output", True)
+    kw.setdefault("text", True)
+    return subprocess.run([str(c) for c in cmd], timeout=timeout, check=check, **kw)
+
+
+def make_env(**extra):
+    """os.environ without the outer make's jobserver settings (make test runs pytest)."""
+    env = {k: v for k, v in os.environ.items() if k not in ("MAKEFLAGS", "MFLAGS", "MAKELEVEL")}
+    env.update(extra)
+    return env
+
+
+def make(*targets_and_vars, timeout=300):
+    r = run(["make", "--no-print-directory", "-C", REPO, *targets_and_vars], timeout=timeout,
+            env=make_env())
+    assert r.returncode == 0, f"make {' '.join(targets_and_vars)} failed:\n{r.stdout}\n{r.stderr}"
+    return r
+
+
+def setcap_script(*args, user=None, prefix=(), timeout=30):
+    """Runs install/dropcap-setcap; user= runs it as that (name, uid, gid) with setpriv."""
+    cmd = list(prefix)
+    if user is not None:
+        cmd += ["setpriv", "--reuid", str(user[1]), "--regid", str(user[2]), "--clear-groups", "--"]
+    return run(cmd + [SCRIPT, *args], timeout=timeout)
+
+
+def parse_caps(text):
+    """'cap_setpcap,cap_net_bind_service=p' (getcap / rpm --filecaps) -> (names, flags)."""
+    text = text.strip()
+    if not text or "=" not in text:
+        return frozenset(), ""
+    names, _, flags = text.rpartition("=")
+    return frozenset(n.strip() for n in names.split(",")), flags
+
+
+def file_caps(path):
+    """The capability text of one file as getcap prints it ('' when none)."""
+    out = run(["getcap", path], check=True).stdout.strip()
+    return out.split(" ", 1)[1] if " " in out else ""
+
+
+def has_exact_caps(path):
+    """setcap -v: the exact set dropcap expects, permitted only."""
+    return run(["setcap", "-v", CAPS, path]).returncode == 0
+
+
+def assert_caps(path):
+    assert has_exact_caps(path), f"{path}: want {CAPS}, getcap says {file_caps(path)!r}"
+    assert parse_caps(file_caps(path)) == (CAP_NAMES, "p")
+
+
+def copy_binary(directory, name="dropcap", extra=b""):
+    """A plain copy of the built binary (no capability), root-owned 0755; extra bytes appended
+    after the ELF image make a 'newer build' with different content that still runs."""
+    path = os.path.join(directory, name)
+    shutil.copyfile(dc.BIN, path)
+    if extra:
+        with open(path, "ab") as f:
+            f.write(extra)
+    os.chmod(path, 0o755)
+    return path
+
+
+def user_exists(name):
+    try:
+        pwd.getpwnam(name)
+        return True
+    except KeyError:
+        return False
+
+
+def group_exists(name):
+    try:
+        grp.getgrnam(name)
+        return True
+    except KeyError:
+        return False
+
+
+@contextlib.contextmanager
+def removes_user_afterwards(name):
+    """Whatever the test does, a user/group `name` that did not exist before is deleted after."""
+    had_user, had_group = user_exists(name), group_exists(name)
+    try:
+        yield
+    finally:
+        if not had_user and user_exists(name):
+            run(["userdel", name])
+        if not had_group and group_exists(name):
+            run(["groupdel", name])
+
+
+def user_ids(name):
+    pw = pwd.getpwnam(name)
+    return pw.pw_name, pw.pw_uid, pw.pw_gid
+
+
+def serve_443(binary, user, tls_files, docroot, *, args=None):
+    """Starts `binary` as `user` in a fresh network namespace (443 and 80 privileged there), on
+    :443 and :80, fetches / over both with curl inside the namespace, stops it.
+    Returns (stderr, https_body, http_body)."""
+    if args is None:
+        args = ["--root", docroot, "--https", ":443", "--http", ":80",
+                "--cert", tls_files.ec_cert, "--key", tls_files.ec_key]
+    with dc.Netns() as ns:
+        assert int(ns.sysctl("net.ipv4.ip_unprivileged_port_start")) > 443
+        s = dc.Server(args, binary=binary, user=user, netns=ns)
+        s.start()
+        try:
+            https = ns.run(["curl", "-sSk", "--max-time", "5", "https://127.0.0.1/"])
+            http = ns.run(["curl", "-sS", "--max-time", "5", "http://127.0.0.1/"])
+            status = dc.proc_status(s.pid)
+        finally:
+            rc = s.stop()
+        err = s.stderr_text()
+    assert rc == 0, f"dropcap exited {rc} after SIGTERM:\n{err}"
+    assert https.returncode == 0, f"curl https: {https.stderr}\nserver:\n{err}"
+    assert http.returncode == 0, f"curl http: {http.stderr}\nserver:\n{err}"
+    uid = str(user_ids(user)[1]) if isinstance(user, str) else str(user[1])
+    assert status["Uid"].split()[0] == uid
+    for field in ("CapEff", "CapPrm", "CapInh", "CapAmb", "CapBnd"):
+        assert dc.cap_mask(status[field]) == 0, f"{field}={status[field]}\n{err}"
+    assert re.search(r"^dropcap: privileges: .*via=file-capability", err, re.M), err
+    return err, https.stdout, http.stdout
