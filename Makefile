@@ -26,23 +26,37 @@ endif
 # Pure modules: libc only; the unit tests and fuzzers link them directly.
 PURE := http_parse http_response uri range httpdate mime
 SRCS := $(wildcard server/*.c)
-OBJS := $(SRCS:server/%.c=build/%.o)
-PURE_OBJS := $(PURE:%=build/%.o)
 UNIT_SRCS := $(wildcard tests/unit/test_*.c)
-UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=build/tests/%)
+
+# The sanitizer build (ASan + UBSan, any report is fatal) lives in build/san/.
+SAN_FLAGS := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
+
+# $(call objs,DIR): the objects of the server in DIR
+objs = $(SRCS:server/%.c=$(1)/%.o)
+OBJS := $(call objs,build)
+SAN_OBJS := $(call objs,build/san)
+UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=build/san/tests/%)
 
 all: build/dropcap
 
 build/dropcap: $(OBJS)
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $(OBJS) $(LIBS)
 
+build/san/dropcap: $(SAN_OBJS)
+	$(CC) $(CFLAGS) $(SAN_FLAGS) $(LDFLAGS) -o $@ $(SAN_OBJS) $(LIBS)
+
 build/%.o: server/%.c | build
 	$(CC) $(CPPFLAGS) $(CFLAGS) -c -o $@ $<
 
-build/tests/%: tests/unit/%.c $(PURE_OBJS) | build/tests
-	$(CC) $(CPPFLAGS) $(CFLAGS) -Iserver -o $@ $< $(PURE_OBJS) -lcmocka
+build/san/%.o: server/%.c | build/san/tests
+	$(CC) $(CPPFLAGS) -U_FORTIFY_SOURCE $(CFLAGS) $(SAN_FLAGS) -c -o $@ $<
 
-build build/tests:
+# Unit tests run under the sanitizers, linked with the pure objects only.
+build/san/tests/%: tests/unit/%.c $(PURE:%=build/san/%.o) | build/san/tests
+	$(CC) $(CPPFLAGS) -U_FORTIFY_SOURCE $(CFLAGS) $(SAN_FLAGS) -Iserver -o $@ $< \
+		$(PURE:%=build/san/%.o) -lcmocka
+
+build build/san/tests:
 	mkdir -p $@
 
 deps:
@@ -52,10 +66,14 @@ test-deps:
 	@scripts/deps.sh test
 
 # Each suite prints its runner's closing line; make stops at the first failing one.
+# 1. unit tests (cmocka, sanitizers on)  2. every pytest suite against the release binary
+# 3. the black-box suite again against the sanitizer build: any ASan/UBSan report fails it.
 test: test-deps
-	$(MAKE) all $(UNIT_BINS)
+	$(MAKE) --no-print-directory all build/san/dropcap $(UNIT_BINS)
 	@scripts/run-unit-tests.sh $(UNIT_BINS)
 	DROPCAP_BIN=$(CURDIR)/build/dropcap $(PYTHON) -m pytest -p no:cacheprovider tests
+	DROPCAP_BIN=$(CURDIR)/build/san/dropcap DROPCAP_SANITIZED=1 \
+		$(PYTHON) -m pytest -p no:cacheprovider tests/blackbox
 
 unit: $(UNIT_BINS)
 	@scripts/run-unit-tests.sh $(UNIT_BINS)
@@ -71,6 +89,6 @@ clean:
 	rm -rf build
 
 -include install/install.mk
--include $(OBJS:.o=.d) $(UNIT_BINS:=.d)
+-include $(OBJS:.o=.d) $(SAN_OBJS:.o=.d) $(UNIT_BINS:=.d)
 
 .PHONY: all deps test-deps test unit run lint clean

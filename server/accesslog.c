@@ -21,7 +21,8 @@ int accesslog_open(struct accesslog *log, const char *path, char *err, size_t er
 	} else {
 		int fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
 		if (fd < 0 || !(log->out = fdopen(fd, "a"))) {
-			snprintf(err, errlen, "cannot open access log %s: %s", path, strerror(errno));
+			snprintf(err, errlen, "cannot open access log %s: %s", path,
+				 strerror(errno));
 			if (fd >= 0)
 				close(fd);
 			return -1;

@@ -8,28 +8,30 @@
 #include "config.h"
 
 static const char usage_text[] =
-	"usage: dropcap --root DIR [options]\n"
-	"       dropcap doctor [options]   check how each listener can be acquired here; change nothing\n"
-	"\n"
-	"Serves the static files under DIR over HTTPS and HTTP, then drops every privilege.\n"
-	"\n"
-	"  --root DIR              directory to serve (required)\n"
-	"  --https ADDR:PORT|off   HTTPS listener (default :443 = every address, IPv6 and IPv4)\n"
-	"  --http ADDR:PORT|off    plain HTTP listener (default :80); e.g. 127.0.0.1:8080, [::1]:80\n"
-	"  --cert FILE             PEM certificate chain for HTTPS (leaf first)\n"
-	"  --key FILE              PEM private key matching --cert (ECDSA or RSA)\n"
-	"  --access-log FILE|off   append the access log (combined format) to FILE (default stdout)\n"
-	"  --user NAME             user to switch to when started as root (default nobody)\n"
-	"  --group NAME            group to switch to (default: the user's primary group)\n"
-	"  --listen-fd N[:https|:http]  serve an inherited listening socket (repeatable)\n"
-	"  --max-conns N           simultaneous connections (default 10000)\n"
-	"  --header-timeout SEC    time to receive a request head (default 10)\n"
-	"  --keepalive-timeout SEC idle time before a keep-alive connection is closed (default 60)\n"
-	"  --core-dumps            stay dumpable after dropping privileges (off by default)\n"
-	"  --help, --version\n"
-	"\n"
-	"Ports below 1024 need one of: the file capability (sudo dropcap-setcap BINARY), systemd socket\n"
-	"activation or --listen-fd, ambient capabilities, or starting as root (then --user).\n";
+    "usage: dropcap --root DIR [options]\n"
+    "       dropcap doctor [options]   check how each listener can be acquired here; change "
+    "nothing\n"
+    "\n"
+    "Serves the static files under DIR over HTTPS and HTTP, then drops every privilege.\n"
+    "\n"
+    "  --root DIR              directory to serve (required)\n"
+    "  --https ADDR:PORT|off   HTTPS listener (default :443 = every address, IPv6 and IPv4)\n"
+    "  --http ADDR:PORT|off    plain HTTP listener (default :80); e.g. 127.0.0.1:8080, [::1]:80\n"
+    "  --cert FILE             PEM certificate chain for HTTPS (leaf first)\n"
+    "  --key FILE              PEM private key matching --cert (ECDSA or RSA)\n"
+    "  --access-log FILE|off   append the access log (combined format) to FILE (default stdout)\n"
+    "  --user NAME             user to switch to when started as root (default nobody)\n"
+    "  --group NAME            group to switch to (default: the user's primary group)\n"
+    "  --listen-fd N[:https|:http]  serve an inherited listening socket (repeatable)\n"
+    "  --max-conns N           simultaneous connections (default 10000)\n"
+    "  --header-timeout SEC    time to receive a request head (default 10)\n"
+    "  --keepalive-timeout SEC idle time before a keep-alive connection is closed (default 60)\n"
+    "  --core-dumps            stay dumpable after dropping privileges (off by default)\n"
+    "  --help, --version\n"
+    "\n"
+    "Ports below 1024 need one of: the file capability (sudo dropcap-setcap BINARY), systemd "
+    "socket\n"
+    "activation or --listen-fd, ambient capabilities, or starting as root (then --user).\n";
 
 enum {
 	OPT_ROOT = 256,
@@ -50,26 +52,26 @@ enum {
 };
 
 static const struct option options[] = {
-	{"root", required_argument, NULL, OPT_ROOT},
-	{"https", required_argument, NULL, OPT_HTTPS},
-	{"http", required_argument, NULL, OPT_HTTP},
-	{"cert", required_argument, NULL, OPT_CERT},
-	{"key", required_argument, NULL, OPT_KEY},
-	{"access-log", required_argument, NULL, OPT_ACCESS_LOG},
-	{"user", required_argument, NULL, OPT_USER},
-	{"group", required_argument, NULL, OPT_GROUP},
-	{"listen-fd", required_argument, NULL, OPT_LISTEN_FD},
-	{"max-conns", required_argument, NULL, OPT_MAX_CONNS},
-	{"header-timeout", required_argument, NULL, OPT_HEADER_TIMEOUT},
-	{"keepalive-timeout", required_argument, NULL, OPT_KEEPALIVE_TIMEOUT},
-	{"core-dumps", no_argument, NULL, OPT_CORE_DUMPS},
-	{"help", no_argument, NULL, OPT_HELP},
-	{"version", no_argument, NULL, OPT_VERSION},
-	{NULL, 0, NULL, 0},
+    {"root", required_argument, NULL, OPT_ROOT},
+    {"https", required_argument, NULL, OPT_HTTPS},
+    {"http", required_argument, NULL, OPT_HTTP},
+    {"cert", required_argument, NULL, OPT_CERT},
+    {"key", required_argument, NULL, OPT_KEY},
+    {"access-log", required_argument, NULL, OPT_ACCESS_LOG},
+    {"user", required_argument, NULL, OPT_USER},
+    {"group", required_argument, NULL, OPT_GROUP},
+    {"listen-fd", required_argument, NULL, OPT_LISTEN_FD},
+    {"max-conns", required_argument, NULL, OPT_MAX_CONNS},
+    {"header-timeout", required_argument, NULL, OPT_HEADER_TIMEOUT},
+    {"keepalive-timeout", required_argument, NULL, OPT_KEEPALIVE_TIMEOUT},
+    {"core-dumps", no_argument, NULL, OPT_CORE_DUMPS},
+    {"help", no_argument, NULL, OPT_HELP},
+    {"version", no_argument, NULL, OPT_VERSION},
+    {NULL, 0, NULL, 0},
 };
 
 static int fail(char *err, size_t errlen, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
+    __attribute__((format(printf, 3, 4)));
 
 static int fail(char *err, size_t errlen, const char *fmt, ...)
 {
@@ -187,23 +189,23 @@ static int check(const struct config *c, char *err, size_t errlen)
 	if ((c->cert == NULL) != (c->key == NULL))
 		return fail(err, errlen, "--cert and --key go together: give both");
 	if (https_wanted(c) && !c->cert)
-		return fail(err, errlen,
-			    "HTTPS needs a certificate: give --cert FILE --key FILE, or --https off");
+		return fail(
+		    err, errlen,
+		    "HTTPS needs a certificate: give --cert FILE --key FILE, or --https off");
 	return 0;
 }
 
-enum config_result config_parse(struct config *c, int argc, char **argv, char *err,
-				size_t errlen)
+enum config_result config_parse(struct config *c, int argc, char **argv, char *err, size_t errlen)
 {
 	int opt, r;
 
 	*c = (struct config){
-		.https = ":443",
-		.http = ":80",
-		.user = "nobody",
-		.max_conns = 0, /* fitted to the open-file limit at start */
-		.header_timeout = 10,
-		.keepalive_timeout = 60,
+	    .https = ":443",
+	    .http = ":80",
+	    .user = "nobody",
+	    .max_conns = 0, /* fitted to the open-file limit at start */
+	    .header_timeout = 10,
+	    .keepalive_timeout = 60,
 	};
 	if (argc > 1 && strcmp(argv[1], "doctor") == 0) {
 		c->doctor = 1;

@@ -26,15 +26,15 @@ struct config {
 	const char *cert;
 	const char *key;
 	const char *access_log; /* NULL: stdout */
-	const char *user;       /* when started as root; default "nobody" */
-	const char *group;      /* NULL: the user's primary group */
+	const char *user;	/* when started as root; default "nobody" */
+	const char *group;	/* NULL: the user's primary group */
 	struct config_listen_fd listen_fds[CONFIG_MAX_LISTEN_FDS];
 	size_t n_listen_fds;
 	unsigned max_conns;
 	unsigned header_timeout;    /* seconds to receive a complete request head */
 	unsigned keepalive_timeout; /* seconds an idle keep-alive connection is kept */
-	int doctor;                 /* "dropcap doctor": report, bind nothing */
-	int core_dumps;             /* --core-dumps: stay dumpable after the drop */
+	int doctor;		    /* "dropcap doctor": report, bind nothing */
+	int core_dumps;		    /* --core-dumps: stay dumpable after the drop */
 };
 
 enum config_result {
@@ -45,7 +45,6 @@ enum config_result {
 
 /* Parses argv into *c (defaults first). On CONFIG_ERROR err names the problem.
  * Strings in *c point into argv. */
-enum config_result config_parse(struct config *c, int argc, char **argv, char *err,
-				size_t errlen);
+enum config_result config_parse(struct config *c, int argc, char **argv, char *err, size_t errlen);
 
 #endif

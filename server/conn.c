@@ -17,7 +17,8 @@
 #include "transport.h"
 #include "uri.h"
 
-#define WRITE_BUDGET (512 * 1024) /* bytes per wake-up, so one big download cannot starve others */
+/* Bytes sent per wake-up, so that one big download cannot starve the others. */
+#define WRITE_BUDGET (512 * 1024)
 #define LINGER_SECONDS 2.0
 
 struct iobuf {
@@ -54,7 +55,7 @@ struct conn {
 	size_t head_len;
 	size_t out_off;
 	size_t out_len;
-	int file_fd;
+	struct fcache_ref file; /* the body's file, from the loop's file cache */
 	off_t file_off;
 	uint64_t file_left;
 	uint64_t body_len;
@@ -117,11 +118,11 @@ static enum step transport_wait(struct conn *c, enum transport_result r)
 static void log_request(struct conn *c)
 {
 	struct accesslog_entry e = {
-		.peer = &c->peer,
-		.req = c->have_req ? &c->req : NULL,
-		.status = c->status,
-		.body_bytes = c->body_len - c->file_left,
-		.now = (time_t)ev_now(c->srv->loop),
+	    .peer = &c->peer,
+	    .req = c->have_req ? &c->req : NULL,
+	    .status = c->status,
+	    .body_bytes = c->body_len - c->file_left,
+	    .now = (time_t)ev_now(c->srv->loop),
 	};
 
 	accesslog_write(&c->srv->log, &e);
@@ -165,10 +166,10 @@ static enum step respond_error(struct conn *c, enum http_status status, int keep
 	char body[256];
 	size_t len = http_error_body(body, sizeof body, status);
 	struct http_response r = {
-		.status = status,
-		.content_type = "text/html; charset=utf-8",
-		.content_length = len,
-		.allow = status == HTTP_METHOD_NOT_ALLOWED,
+	    .status = status,
+	    .content_type = "text/html; charset=utf-8",
+	    .content_length = len,
+	    .allow = status == HTTP_METHOD_NOT_ALLOWED,
 	};
 
 	c->keep_alive = c->keep_alive && keep_alive;
@@ -188,7 +189,7 @@ static int fill_from_file(struct conn *c)
 
 	if (want == 0)
 		return 0;
-	n = pread(c->file_fd, c->buf->out + c->out_len, want, c->file_off);
+	n = pread(c->file.fd, c->buf->out + c->out_len, want, c->file_off);
 	if (n <= 0)
 		return -1; /* the file shrank: the promised length cannot be sent */
 	c->out_len += (size_t)n;
@@ -200,27 +201,25 @@ static int fill_from_file(struct conn *c)
 static enum step respond_file(struct conn *c, struct file_plan *p)
 {
 	struct http_response r = {
-		.status = p->status,
-		.content_type = p->type ? p->type->name : NULL,
-		.content_encoding = p->gzip ? "gzip" : NULL,
-		.content_length = p->length,
-		.last_modified = p->last_modified,
-		.etag = p->etag,
-		.range_first = p->offset,
-		.range_last = p->offset + p->length - 1,
-		.size = p->size,
-		.vary = p->vary,
-		.accept_ranges = 1,
+	    .status = p->status,
+	    .content_type = p->type ? p->type->name : NULL,
+	    .content_encoding = p->gzip ? "gzip" : NULL,
+	    .content_length = p->length,
+	    .last_modified = p->last_modified,
+	    .etag = p->etag,
+	    .range_first = p->offset,
+	    .range_last = p->offset + p->length - 1,
+	    .size = p->size,
+	    .vary = p->vary,
+	    .accept_ranges = 1,
 	};
 	enum step st;
 
-	if (c->req.method == HTTP_METHOD_HEAD && p->fd >= 0) {
-		close(p->fd);
-		p->fd = -1;
-	}
-	c->file_fd = p->fd;
+	if (c->req.method == HTTP_METHOD_HEAD)
+		fcache_release(&c->srv->fcache, &p->file);
+	c->file = p->file;
 	c->file_off = (off_t)p->offset;
-	c->file_left = p->fd >= 0 ? p->length : 0;
+	c->file_left = c->file.fd >= 0 ? p->length : 0;
 	c->body_len = c->file_left;
 	st = start_response(c, &r, NULL, 0);
 	if (st == STEP_NEXT && !c->t.ops->sendfile && fill_from_file(c) < 0)
@@ -233,9 +232,9 @@ static enum step respond_redirect(struct conn *c, const struct uri_path *up)
 	const char *t = c->req.target.ptr;
 	size_t qoff = up->raw_path_off + up->raw_path_len;
 	struct http_response r = {
-		.status = HTTP_MOVED,
-		.location = {t + up->raw_path_off, up->raw_path_len},
-		.query = {t + qoff + 1, qoff < c->req.target.len ? c->req.target.len - qoff - 1 : 0},
+	    .status = HTTP_MOVED,
+	    .location = {t + up->raw_path_off, up->raw_path_len},
+	    .query = {t + qoff + 1, qoff < c->req.target.len ? c->req.target.len - qoff - 1 : 0},
 	};
 
 	c->body_len = 0;
@@ -258,7 +257,7 @@ static enum step respond(struct conn *c, size_t head_len)
 	st = uri_to_path(req->target.ptr, req->target.len, s->path, sizeof s->path, &up);
 	if (st != 0)
 		return respond_error(c, (enum http_status)st, st == HTTP_NOT_FOUND);
-	switch (file_resolve(s->root_fd, s->path, &up, req, &plan)) {
+	switch (file_resolve(&s->fcache, ev_now(s->loop), s->root_fd, s->path, &up, req, &plan)) {
 	case HTTP_OK:
 	case HTTP_PARTIAL:
 	case HTTP_NOT_MODIFIED: return respond_file(c, &plan);
@@ -267,10 +266,10 @@ static enum step respond(struct conn *c, size_t head_len)
 		char body[256];
 		size_t len = http_error_body(body, sizeof body, HTTP_RANGE_NOT_SATISFIABLE);
 		struct http_response r = {
-			.status = HTTP_RANGE_NOT_SATISFIABLE,
-			.content_type = "text/html; charset=utf-8",
-			.content_length = len,
-			.size = plan.size,
+		    .status = HTTP_RANGE_NOT_SATISFIABLE,
+		    .content_type = "text/html; charset=utf-8",
+		    .content_length = len,
+		    .size = plan.size,
 		};
 		c->body_len = req->method == HTTP_METHOD_HEAD ? 0 : len;
 		return start_response(c, &r, body, c->body_len);
@@ -313,7 +312,7 @@ static enum step step_read(struct conn *c)
 	if (r < 0) {
 		c->have_req = c->req.target.ptr != NULL;
 		c->head_len = c->in_len;
-		return respond_error(c, (enum http_status)-r, 0);
+		return respond_error(c, (enum http_status) - r, 0);
 	}
 	if (c->in_len == sizeof c->buf->in) {
 		c->head_len = c->in_len;
@@ -340,10 +339,7 @@ static enum step response_done(struct conn *c)
 
 	log_request(c);
 	c->responding = 0;
-	if (c->file_fd >= 0) {
-		close(c->file_fd);
-		c->file_fd = -1;
-	}
+	fcache_release(&s->fcache, &c->file);
 	if (!c->keep_alive || s->draining)
 		return c->linger ? start_linger(c) : STEP_CLOSE;
 	c->in_len -= c->head_len;
@@ -373,18 +369,19 @@ static enum step step_write(struct conn *c)
 	for (;;) {
 		if (c->out_off < c->out_len) {
 			int more = c->file_left > 0 && ops->sendfile != NULL;
-			r = ops->write(&c->t, c->buf->out + c->out_off, c->out_len - c->out_off,
-				       &n, more);
+			r = ops->write(&c->t, c->buf->out + c->out_off, c->out_len - c->out_off, &n,
+				       more);
 			if (r != TRANSPORT_DONE)
 				return transport_wait(c, r);
 			c->out_off += n;
 		} else if (c->file_left == 0) {
 			return response_done(c);
 		} else if (budget == 0) {
-			return STEP_WAIT_WRITE; /* still writable: the loop comes back after others */
+			return STEP_WAIT_WRITE; /* still writable: the loop comes back after others
+						 */
 		} else if (ops->sendfile) {
 			size_t want = c->file_left < budget ? (size_t)c->file_left : budget;
-			r = ops->sendfile(&c->t, c->file_fd, &c->file_off, want, &n);
+			r = ops->sendfile(&c->t, c->file.fd, &c->file_off, want, &n);
 			if (r != TRANSPORT_DONE)
 				return transport_wait(c, r);
 			c->file_left -= n;
@@ -412,10 +409,10 @@ static enum step step_linger(struct conn *c)
 }
 
 static enum step (*const steps[])(struct conn *) = {
-	[CONN_HANDSHAKE] = step_handshake,
-	[CONN_READ] = step_read,
-	[CONN_WRITE] = step_write,
-	[CONN_LINGER] = step_linger,
+    [CONN_HANDSHAKE] = step_handshake,
+    [CONN_READ] = step_read,
+    [CONN_WRITE] = step_write,
+    [CONN_LINGER] = step_linger,
 };
 
 static void wait_for(struct conn *c, int events)
@@ -471,8 +468,7 @@ static void conn_close(struct conn *c)
 	if (!c->broken && c->state != CONN_HANDSHAKE)
 		c->t.ops->shutdown(&c->t);
 	transport_close(&c->t);
-	if (c->file_fd >= 0)
-		close(c->file_fd);
+	fcache_release(&s->fcache, &c->file);
 	buf_release(c);
 	if (c->prev)
 		c->prev->next = c->next;
@@ -500,7 +496,7 @@ void conn_accept(struct server *s, int fd, enum listen_kind kind,
 	c->srv = s;
 	c->kind = kind;
 	c->peer = *peer;
-	c->file_fd = -1;
+	c->file.fd = -1;
 	if (transport_open(&c->t, fd, kind == LISTEN_HTTPS ? s->tls : NULL) < 0) {
 		close(fd);
 		c->next = s->free_conns;

@@ -1,25 +1,13 @@
 /* file.c — files beneath the root (the kernel enforces it), and the HTTP validators. */
 #include <errno.h>
 #include <fcntl.h>
-#include <linux/openat2.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "file.h"
 #include "range.h"
-
-static int open_beneath(int dirfd, const char *path)
-{
-	struct open_how how = {
-		.flags = O_RDONLY | O_NONBLOCK | O_CLOEXEC | O_NOCTTY,
-		.resolve = RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS,
-	};
-
-	return (int)syscall(SYS_openat2, dirfd, *path ? path : ".", &how, sizeof how);
-}
 
 static enum http_status open_status(int e)
 {
@@ -40,77 +28,78 @@ static enum http_status open_status(int e)
 	}
 }
 
-static enum http_status fail(struct file_plan *p, int fd, enum http_status st)
+/* The context of one resolution. */
+struct resolve {
+	struct fcache *fc;
+	double now;
+	int root_fd;
+};
+
+static enum http_status fail(const struct resolve *r, struct file_plan *p, enum http_status st)
 {
-	if (fd >= 0)
-		close(fd);
-	p->fd = -1;
+	fcache_release(r->fc, &p->file);
 	p->status = st;
 	return st;
 }
 
 /* Opens path; a directory becomes its index.html (path is extended). */
-static enum http_status open_file(int root_fd, char *path, size_t *len, const struct uri_path *up,
-				  struct file_plan *p, struct stat *st)
+static enum http_status open_file(const struct resolve *r, char *path, size_t *len,
+				  const struct uri_path *up, struct file_plan *p, struct stat *st)
 {
 	static const char index_name[] = "index.html";
-	int fd = open_beneath(root_fd, path);
 
-	if (fd < 0)
-		return fail(p, -1, open_status(errno));
-	if (fstat(fd, st) < 0)
-		return fail(p, fd, HTTP_INTERNAL_ERROR);
+	if (fcache_open(r->fc, r->root_fd, path, r->now, st, &p->file) < 0)
+		return fail(r, p, open_status(errno));
 	if (S_ISDIR(st->st_mode)) {
 		if (!up->trailing_slash)
-			return fail(p, fd, HTTP_MOVED);
-		close(fd);
+			return fail(r, p, HTTP_MOVED);
+		fcache_release(r->fc, &p->file);
 		if (*len + sizeof index_name + 5 > FILE_PATH_MAX)
-			return fail(p, -1, HTTP_NOT_FOUND);
+			return fail(r, p, HTTP_NOT_FOUND);
 		if (*len > 0)
 			path[(*len)++] = '/';
 		memcpy(path + *len, index_name, sizeof index_name);
 		*len += sizeof index_name - 1;
-		fd = open_beneath(root_fd, path);
-		if (fd < 0)
-			return fail(p, -1, errno == ENOENT ? HTTP_FORBIDDEN : open_status(errno));
-		if (fstat(fd, st) < 0)
-			return fail(p, fd, HTTP_INTERNAL_ERROR);
+		if (fcache_open(r->fc, r->root_fd, path, r->now, st, &p->file) < 0)
+			return fail(r, p, errno == ENOENT ? HTTP_FORBIDDEN : open_status(errno));
+	} else if (up->trailing_slash) {
+		return fail(r, p, HTTP_NOT_FOUND); /* "/file.txt/" names no directory */
 	}
-	else if (up->trailing_slash)
-		return fail(p, fd, HTTP_NOT_FOUND); /* "/file.txt/" names no directory */
 	if (!S_ISREG(st->st_mode))
-		return fail(p, fd, HTTP_NOT_FOUND);
-	p->fd = fd;
+		return fail(r, p, HTTP_NOT_FOUND);
 	return HTTP_OK;
 }
 
 /* Swaps in FILE.gz when it exists as a regular file. */
-static void try_gzip(int root_fd, char *path, size_t len, struct file_plan *p, struct stat *st)
+static void try_gzip(const struct resolve *r, char *path, size_t len, struct file_plan *p,
+		     struct stat *st)
 {
+	struct fcache_ref gz;
 	struct stat gst;
-	int fd;
+	int ok;
 
 	if (len + 4 > FILE_PATH_MAX)
 		return;
 	memcpy(path + len, ".gz", 4);
-	fd = open_beneath(root_fd, path);
+	ok = fcache_open(r->fc, r->root_fd, path, r->now, &gst, &gz) == 0;
 	path[len] = '\0';
-	if (fd < 0)
+	if (!ok)
 		return;
-	if (fstat(fd, &gst) < 0 || !S_ISREG(gst.st_mode)) {
-		close(fd);
+	if (!S_ISREG(gst.st_mode)) {
+		fcache_release(r->fc, &gz);
 		return;
 	}
-	close(p->fd);
-	p->fd = fd;
+	fcache_release(r->fc, &p->file);
+	p->file = gz;
 	p->gzip = 1;
 	*st = gst;
 }
 
 static void validators(struct file_plan *p, const struct stat *st)
 {
-	snprintf(p->etag, sizeof p->etag, "\"%llx.%lx-%llx\"", (unsigned long long)st->st_mtim.tv_sec,
-		 (unsigned long)st->st_mtim.tv_nsec, (unsigned long long)st->st_size);
+	snprintf(p->etag, sizeof p->etag, "\"%llx.%lx-%llx\"",
+		 (unsigned long long)st->st_mtim.tv_sec, (unsigned long)st->st_mtim.tv_nsec,
+		 (unsigned long long)st->st_size);
 	httpdate_format(st->st_mtim.tv_sec, p->last_modified);
 }
 
@@ -140,8 +129,8 @@ static int if_range_holds(const struct http_request *req, const struct file_plan
 	return httpdate_parse(v.ptr, v.len, &t) == 0 && t == st->st_mtim.tv_sec;
 }
 
-static enum http_status apply_range(const struct http_request *req, struct file_plan *p,
-				    const struct stat *st)
+static enum http_status apply_range(const struct resolve *r, const struct http_request *req,
+				    struct file_plan *p, const struct stat *st)
 {
 	uint64_t first, last;
 
@@ -154,30 +143,32 @@ static enum http_status apply_range(const struct http_request *req, struct file_
 		p->offset = first;
 		p->length = last - first + 1;
 		return p->status = HTTP_PARTIAL;
-	case RANGE_UNSATISFIABLE: return fail(p, p->fd, HTTP_RANGE_NOT_SATISFIABLE);
+	case RANGE_UNSATISFIABLE: return fail(r, p, HTTP_RANGE_NOT_SATISFIABLE);
 	case RANGE_NONE: break;
 	}
 	return p->status = HTTP_OK;
 }
 
-enum http_status file_resolve(int root_fd, char *path, const struct uri_path *up,
-			      const struct http_request *req, struct file_plan *p)
+enum http_status file_resolve(struct fcache *fc, double now, int root_fd, char *path,
+			      const struct uri_path *up, const struct http_request *req,
+			      struct file_plan *p)
 {
+	const struct resolve r = {fc, now, root_fd};
 	struct stat st;
 	size_t len = up->len;
 	enum http_status s;
 
 	memset(p, 0, sizeof *p);
-	p->fd = -1;
-	if ((s = open_file(root_fd, path, &len, up, p, &st)) != HTTP_OK)
+	p->file.fd = -1;
+	if ((s = open_file(&r, path, &len, up, p, &st)) != HTTP_OK)
 		return s;
 	p->type = mime_lookup(path, len);
 	p->vary = p->type->compressible;
 	if (p->vary && http_accepts_coding(req->accept_encoding, "gzip"))
-		try_gzip(root_fd, path, len, p, &st);
+		try_gzip(&r, path, len, p, &st);
 	p->size = (uint64_t)st.st_size;
 	validators(p, &st);
 	if (not_modified(req, p, &st))
-		return fail(p, p->fd, HTTP_NOT_MODIFIED);
-	return apply_range(req, p, &st);
+		return fail(&r, p, HTTP_NOT_MODIFIED);
+	return apply_range(&r, req, p, &st);
 }

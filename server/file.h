@@ -5,6 +5,7 @@
 #include <stdint.h>
 #include <time.h>
 
+#include "fcache.h"
 #include "http_parse.h"
 #include "httpdate.h"
 #include "mime.h"
@@ -14,12 +15,12 @@
 
 struct file_plan {
 	enum http_status status; /* 200, 206, 301, 304, 403, 404, 416, 500, 503 */
-	int fd;                  /* open file for 200/206 (the caller closes it), else -1 */
-	uint64_t offset;         /* body: offset and length within the file */
+	struct fcache_ref file;	 /* for 200/206: release it with fcache_release; else fd -1 */
+	uint64_t offset;	 /* body: offset and length within the file */
 	uint64_t length;
-	uint64_t size;           /* of the representation */
+	uint64_t size; /* of the representation */
 	const struct mime_type *type;
-	unsigned gzip : 1;       /* the precompressed FILE.gz is served */
+	unsigned gzip : 1; /* the precompressed FILE.gz is served */
 	unsigned vary : 1;
 	char etag[64];
 	char last_modified[HTTPDATE_LEN + 1];
@@ -30,9 +31,11 @@ struct file_plan {
  * place) beneath root_fd with openat2(RESOLVE_BENEATH): directories serve index.html
  * (301 to the slash form first), FILE.gz is preferred when accepted, then
  * If-None-Match / If-Modified-Since (304) and Range / If-Range (206, 416) are applied.
- * Only regular files are served. Returns plan->status. Never blocks on a FIFO.
+ * Only regular files are served. Returns plan->status. Never blocks on a FIFO. Files
+ * are opened through fc, where an entry is trusted for FCACHE_TTL seconds after now.
  */
-enum http_status file_resolve(int root_fd, char *path, const struct uri_path *up,
-			      const struct http_request *req, struct file_plan *plan);
+enum http_status file_resolve(struct fcache *fc, double now, int root_fd, char *path,
+			      const struct uri_path *up, const struct http_request *req,
+			      struct file_plan *plan);
 
 #endif

@@ -130,16 +130,19 @@ struct header_slot {
 	size_t offset;
 };
 
-#define SLOT(n, f) {n, offsetof(struct http_request, f)}
+#define SLOT(n, f)                                                                                 \
+	{                                                                                          \
+		n, offsetof(struct http_request, f)                                                \
+	}
 static const struct header_slot header_slots[] = {
-	SLOT("host", host),
-	SLOT("if-none-match", if_none_match),
-	SLOT("if-modified-since", if_modified_since),
-	SLOT("range", range),
-	SLOT("if-range", if_range),
-	SLOT("accept-encoding", accept_encoding),
-	SLOT("referer", referer),
-	SLOT("user-agent", user_agent),
+    SLOT("host", host),
+    SLOT("if-none-match", if_none_match),
+    SLOT("if-modified-since", if_modified_since),
+    SLOT("range", range),
+    SLOT("if-range", if_range),
+    SLOT("accept-encoding", accept_encoding),
+    SLOT("referer", referer),
+    SLOT("user-agent", user_agent),
 };
 
 static int parse_header(struct http_slice l, struct http_request *req, int *cl_seen)
@@ -164,8 +167,9 @@ static int parse_header(struct http_slice l, struct http_request *req, int *cl_s
 	for (size_t i = 0; i < sizeof header_slots / sizeof header_slots[0]; i++)
 		if (http_slice_eq(name, header_slots[i].name)) {
 			struct http_slice *dst =
-				(struct http_slice *)((char *)req + header_slots[i].offset);
-			/* repeated list headers are rare; the first one wins, but Host must be unique */
+			    (struct http_slice *)((char *)req + header_slots[i].offset);
+			/* repeated list headers are rare; the first one wins, but Host must be
+			 * unique */
 			if (i == 0)
 				return store_unique(dst, val);
 			if (dst->ptr == NULL)

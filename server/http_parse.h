@@ -43,7 +43,7 @@ struct http_request {
 	enum http_method method;
 	struct http_slice method_name;
 	struct http_slice target; /* raw request-target, as sent */
-	int minor_version;        /* 0 or 1 (HTTP/1.0, HTTP/1.1) */
+	int minor_version;	  /* 0 or 1 (HTTP/1.0, HTTP/1.1) */
 	struct http_slice host;
 	struct http_slice if_none_match;
 	struct http_slice if_modified_since;
@@ -55,7 +55,7 @@ struct http_request {
 	uint64_t content_length; /* 0 when absent */
 	unsigned keep_alive : 1; /* after Connection tokens and version defaults */
 	unsigned has_host : 1;
-	unsigned chunked : 1;    /* Transfer-Encoding present */
+	unsigned chunked : 1; /* Transfer-Encoding present */
 };
 
 /* Longest request line accepted (414 beyond), and the whole head (431 beyond). */

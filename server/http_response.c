@@ -69,7 +69,8 @@ const char *http_reason(enum http_status status)
 
 static void status_line(struct out *o, enum http_status st)
 {
-	char code[4] = {(char)('0' + st / 100), (char)('0' + st / 10 % 10), (char)('0' + st % 10), ' '};
+	char code[4] = {(char)('0' + st / 100), (char)('0' + st / 10 % 10), (char)('0' + st % 10),
+			' '};
 
 	puts_(o, "HTTP/1.1 ");
 	put(o, code, 4);

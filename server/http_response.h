@@ -9,22 +9,22 @@
 
 struct http_response {
 	enum http_status status;
-	const char *date;             /* IMF-fixdate, required */
+	const char *date;	      /* IMF-fixdate, required */
 	const char *content_type;     /* NULL: none */
 	const char *content_encoding; /* "gzip" or NULL */
 	uint64_t content_length;      /* of the body that follows (or would, for HEAD) */
 	const char *last_modified;    /* NULL: none */
-	const char *etag;             /* NULL: none */
-	uint64_t range_first;         /* 206: the range sent */
+	const char *etag;	      /* NULL: none */
+	uint64_t range_first;	      /* 206: the range sent */
 	uint64_t range_last;
-	uint64_t size;                /* 206 and 416: the complete length */
-	struct http_slice location;   /* 301: path as sent, a '/' is appended */
-	struct http_slice query;      /* 301: query to keep after it (without '?'), or empty */
+	uint64_t size;		    /* 206 and 416: the complete length */
+	struct http_slice location; /* 301: path as sent, a '/' is appended */
+	struct http_slice query;    /* 301: query to keep after it (without '?'), or empty */
 	unsigned keep_alive : 1;
-	unsigned vary : 1;            /* Vary: Accept-Encoding */
-	unsigned allow : 1;           /* Allow: GET, HEAD (405) */
-	unsigned accept_ranges : 1;   /* Accept-Ranges: bytes */
-	unsigned http10 : 1;          /* the request was HTTP/1.0: keep-alive must be explicit */
+	unsigned vary : 1;	    /* Vary: Accept-Encoding */
+	unsigned allow : 1;	    /* Allow: GET, HEAD (405) */
+	unsigned accept_ranges : 1; /* Accept-Ranges: bytes */
+	unsigned http10 : 1;	    /* the request was HTTP/1.0: keep-alive must be explicit */
 };
 
 /* The reason phrase of a status, "" when unknown. */

@@ -72,8 +72,8 @@ static int month(const char **s, const char *end, int *m)
 
 static int hms(const char **s, const char *end, int *h, int *mi, int *sec)
 {
-	if (digits(s, end, 2, h) || lit(s, end, ":") || digits(s, end, 2, mi) ||
-	    lit(s, end, ":") || digits(s, end, 2, sec))
+	if (digits(s, end, 2, h) || lit(s, end, ":") || digits(s, end, 2, mi) || lit(s, end, ":") ||
+	    digits(s, end, 2, sec))
 		return -1;
 	return (*h > 23 || *mi > 59 || *sec > 60) ? -1 : 0;
 }

@@ -20,7 +20,7 @@
 static const char *const kind_names[] = {[LISTEN_HTTPS] = "https", [LISTEN_HTTP] = "http"};
 
 static int fail(char *err, size_t errlen, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
+    __attribute__((format(printf, 3, 4)));
 
 static int fail(char *err, size_t errlen, const char *fmt, ...)
 {
@@ -87,8 +87,10 @@ int listen_parse_addr(const char *spec, struct sockaddr_storage *ss, socklen_t *
 	size_t hl;
 
 	if (!colon || parse_port(colon + 1, &port) < 0)
-		return fail(err, errlen, "bad address '%s': expected ADDR:PORT, e.g. :443, "
-			    "127.0.0.1:8443 or [::1]:443", spec);
+		return fail(err, errlen,
+			    "bad address '%s': expected ADDR:PORT, e.g. :443, "
+			    "127.0.0.1:8443 or [::1]:443",
+			    spec);
 	hl = (size_t)(colon - spec);
 	if (hl >= 2 && spec[0] == '[' && spec[hl - 1] == ']') {
 		spec++;
@@ -108,8 +110,10 @@ int listen_parse_addr(const char *spec, struct sockaddr_storage *ss, socklen_t *
 		return 0;
 	}
 	if (resolve(host, port, ss, len) < 0)
-		return fail(err, errlen, "bad address '%s': '%s' is not an IP address or a known "
-			    "host name", spec, host);
+		return fail(err, errlen,
+			    "bad address '%s': '%s' is not an IP address or a known "
+			    "host name",
+			    spec, host);
 	return 0;
 }
 
@@ -128,10 +132,11 @@ static int check_inherited(int fd, const char *what, struct listener *l, char *e
 	    getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &tl) < 0 ||
 	    getsockname(fd, (struct sockaddr *)&ss, &sl) < 0)
 		return fail(err, errlen, "%s fd %d: not a socket", what, fd);
-	if (!acc || type != SOCK_STREAM ||
-	    (ss.ss_family != AF_INET && ss.ss_family != AF_INET6))
-		return fail(err, errlen, "%s fd %d: not a listening TCP socket (it must be "
-			    "bound and listening before dropcap starts)", what, fd);
+	if (!acc || type != SOCK_STREAM || (ss.ss_family != AF_INET && ss.ss_family != AF_INET6))
+		return fail(err, errlen,
+			    "%s fd %d: not a listening TCP socket (it must be "
+			    "bound and listening before dropcap starts)",
+			    what, fd);
 	l->fd = fd;
 	listen_format_addr((struct sockaddr *)&ss, l->name, sizeof l->name);
 	return 0;
@@ -205,7 +210,8 @@ static int inherit_systemd(const struct config *c, struct listen_set *set, int c
 	if (!pid || !fds || strtol(pid, NULL, 10) != (long)getpid())
 		return 0;
 	if (parse_port(fds, &n) < 0 || n > LISTEN_MAX)
-		return fail(err, errlen, "LISTEN_FDS=%s: expected 1 to %d sockets", fds, LISTEN_MAX);
+		return fail(err, errlen, "LISTEN_FDS=%s: expected 1 to %d sockets", fds,
+			    LISTEN_MAX);
 	for (unsigned i = 0; i < n; i++)
 		if (add_inherited(c, set, SD_LISTEN_FDS_START + (int)i, fdname_kind(names, (int)i),
 				  "socket-activation", commit, err, errlen) < 0)
@@ -248,12 +254,14 @@ static int bind_error(const char *spec, int e, char *err, size_t errlen)
 		priv_explain_eacces(spec, why, sizeof why);
 		return fail(err, errlen, "cannot listen on %s: permission denied. %s", spec, why);
 	case EADDRINUSE:
-		return fail(err, errlen, "cannot listen on %s: address already in use (another "
-			    "server is listening there: stop it, or choose another address)", spec);
+		return fail(err, errlen,
+			    "cannot listen on %s: address already in use (another "
+			    "server is listening there: stop it, or choose another address)",
+			    spec);
 	case EADDRNOTAVAIL:
-		return fail(err, errlen, "cannot listen on %s: this host has no such address", spec);
-	default:
-		return fail(err, errlen, "cannot listen on %s: %s", spec, strerror(e));
+		return fail(err, errlen, "cannot listen on %s: this host has no such address",
+			    spec);
+	default: return fail(err, errlen, "cannot listen on %s: %s", spec, strerror(e));
 	}
 }
 

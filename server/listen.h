@@ -19,7 +19,7 @@ struct listener {
 	int fd;
 	enum listen_kind kind;
 	char name[LISTEN_NAME_MAX]; /* the address it serves, e.g. "[::]:443" */
-	const char *via;            /* "bound", "socket-activation", "listen-fd" */
+	const char *via;	    /* "bound", "socket-activation", "listen-fd" */
 };
 
 struct listen_set {

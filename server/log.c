@@ -12,7 +12,8 @@ static void log_vline(const char *prefix, const char *fmt, va_list ap, const cha
 	char msg[1024];
 
 	vsnprintf(msg, sizeof msg, fmt, ap);
-	fprintf(stderr, "dropcap: %s%s%s%s\n", prefix, msg, suffix ? ": " : "", suffix ? suffix : "");
+	fprintf(stderr, "dropcap: %s%s%s%s\n", prefix, msg, suffix ? ": " : "",
+		suffix ? suffix : "");
 }
 
 void log_info(const char *fmt, ...)

@@ -18,7 +18,7 @@
 #include "tls.h"
 
 #define FDS_PER_CONN 2 /* the socket and an open file */
-#define FDS_RESERVED 32
+#define FDS_RESERVED (32 + FCACHE_ENTRIES)
 
 /* Raises the open-file limit as far as allowed; lowers max_conns to what fits. */
 static void fit_limits(struct config *c)
@@ -38,8 +38,8 @@ static void fit_limits(struct config *c)
 		return;
 	}
 	if (c->max_conns > fit) {
-		log_warnx("--max-conns %u lowered to %llu: the open-file limit is %llu", c->max_conns,
-			  (unsigned long long)fit, (unsigned long long)rl.rlim_cur);
+		log_warnx("--max-conns %u lowered to %llu: the open-file limit is %llu",
+			  c->max_conns, (unsigned long long)fit, (unsigned long long)rl.rlim_cur);
 		c->max_conns = (unsigned)fit;
 	}
 }
@@ -62,7 +62,8 @@ static void check_root_access(int root_fd, const char *real)
 
 	if (fd < 0)
 		fatalx("cannot serve %s as uid %d: %s (make it readable: chmod o+rx, or choose "
-		       "--user)", real, (int)getuid(), strerror(errno));
+		       "--user)",
+		       real, (int)getuid(), strerror(errno));
 	close(fd);
 }
 
@@ -96,9 +97,7 @@ int main(int argc, char **argv)
 	switch (config_parse(&cfg, argc, argv, err, sizeof err)) {
 	case CONFIG_OK: break;
 	case CONFIG_EXIT: return 0;
-	case CONFIG_ERROR:
-		fprintf(stderr, "dropcap: %s\nTry 'dropcap --help'.\n", err);
-		return 2;
+	case CONFIG_ERROR: fprintf(stderr, "dropcap: %s\nTry 'dropcap --help'.\n", err); return 2;
 	}
 	if (cfg.doctor)
 		return priv_doctor(&cfg);
@@ -111,7 +110,8 @@ int main(int argc, char **argv)
 	if (listen_acquire(&cfg, &ls, err, sizeof err) < 0)
 		fatalx("%s", err);
 	if (has_https(&ls) && !tls)
-		fatalx("an inherited socket is named https, but HTTPS needs --cert FILE --key FILE");
+		fatalx(
+		    "an inherited socket is named https, but HTTPS needs --cert FILE --key FILE");
 	announce(&ls);
 	if (accesslog_open(&log, cfg.access_log, err, sizeof err) < 0)
 		fatalx("%s", err);

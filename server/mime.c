@@ -9,30 +9,23 @@ struct mime_entry {
 	struct mime_type type;
 };
 
-#define TEXT(t) {t "; charset=utf-8", 1}
+#define TEXT(t)                                                                                    \
+	{                                                                                          \
+		t "; charset=utf-8", 1                                                             \
+	}
 
 static const struct mime_entry mime_table[] = {
-	{"html", TEXT("text/html")},
-	{"htm", TEXT("text/html")},
-	{"css", TEXT("text/css")},
-	{"js", TEXT("text/javascript")},
-	{"mjs", TEXT("text/javascript")},
-	{"json", {"application/json", 1}},
-	{"svg", {"image/svg+xml", 1}},
-	{"png", {"image/png", 0}},
-	{"jpg", {"image/jpeg", 0}},
-	{"jpeg", {"image/jpeg", 0}},
-	{"gif", {"image/gif", 0}},
-	{"webp", {"image/webp", 0}},
-	{"avif", {"image/avif", 0}},
-	{"ico", {"image/x-icon", 1}},
-	{"woff2", {"font/woff2", 0}},
-	{"wasm", {"application/wasm", 1}},
-	{"txt", TEXT("text/plain")},
-	{"xml", TEXT("text/xml")},
-	{"pdf", {"application/pdf", 0}},
-	{"mp4", {"video/mp4", 0}},
-	{"webm", {"video/webm", 0}},
+    {"html", TEXT("text/html")},      {"htm", TEXT("text/html")},
+    {"css", TEXT("text/css")},	      {"js", TEXT("text/javascript")},
+    {"mjs", TEXT("text/javascript")}, {"json", {"application/json", 1}},
+    {"svg", {"image/svg+xml", 1}},    {"png", {"image/png", 0}},
+    {"jpg", {"image/jpeg", 0}},	      {"jpeg", {"image/jpeg", 0}},
+    {"gif", {"image/gif", 0}},	      {"webp", {"image/webp", 0}},
+    {"avif", {"image/avif", 0}},      {"ico", {"image/x-icon", 1}},
+    {"woff2", {"font/woff2", 0}},     {"wasm", {"application/wasm", 1}},
+    {"txt", TEXT("text/plain")},      {"xml", TEXT("text/xml")},
+    {"pdf", {"application/pdf", 0}},  {"mp4", {"video/mp4", 0}},
+    {"webm", {"video/webm", 0}},
 };
 
 static const struct mime_type mime_default = {"application/octet-stream", 0};

@@ -5,8 +5,8 @@
 #include <stddef.h>
 
 struct mime_type {
-	const char *name;   /* e.g. "text/html; charset=utf-8" */
-	int compressible;   /* worth looking for a precompressed .gz */
+	const char *name; /* e.g. "text/html; charset=utf-8" */
+	int compressible; /* worth looking for a precompressed .gz */
 };
 
 /* The type for path[0..len) (case-insensitive extension); application/octet-stream

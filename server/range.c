@@ -36,7 +36,7 @@ enum range_result range_parse(const char *value, size_t len, uint64_t size, uint
 	nb = number(p, end, &b);
 	if (p + nb != end || (na == 0 && nb == 0))
 		return RANGE_NONE; /* a list, junk, or "-" */
-	if (na == 0) {         /* suffix: the last b bytes */
+	if (na == 0) {		   /* suffix: the last b bytes */
 		if (b == 0 || size == 0)
 			return RANGE_UNSATISFIABLE;
 		*first = b >= size ? 0 : size - b;

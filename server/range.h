@@ -6,8 +6,9 @@
 #include <stdint.h>
 
 enum range_result {
-	RANGE_NONE,          /* no usable range: serve the whole file (absent, malformed, multi-range, other unit) */
-	RANGE_OK,            /* *first..*last (inclusive) is within the file */
+	RANGE_NONE, /* no usable range: serve the whole file (absent, malformed, multi-range, other
+		       unit) */
+	RANGE_OK,   /* *first..*last (inclusive) is within the file */
 	RANGE_UNSATISFIABLE, /* 416 */
 };
 

@@ -39,7 +39,8 @@ static void on_accept(struct ev_loop *loop, ev_io *w, int revents)
 	(void)revents;
 	for (int i = 0; i < ACCEPT_BATCH && s->nconns < s->cfg->max_conns; i++) {
 		socklen_t len = sizeof peer;
-		int fd = accept4(w->fd, (struct sockaddr *)&peer, &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
+		int fd =
+		    accept4(w->fd, (struct sockaddr *)&peer, &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
 		if (fd < 0) {
 			if (errno == EMFILE || errno == ENFILE) {
 				log_warn("accept on %s", l->name);
@@ -92,9 +93,11 @@ static void on_stop_signal(struct ev_loop *loop, ev_signal *w, int revents)
 	struct conn *c, *next;
 
 	(void)revents;
-	if (s->draining)
+	if (s->draining) { /* a second signal: stop waiting for responses in flight */
+		ev_break(loop, EVBREAK_ALL);
 		return;
-	log_info("%s: finishing in-flight responses, then exiting",
+	}
+	log_info("%s: finishing in-flight responses, then exiting (again to exit now)",
 		 w->signum == SIGTERM ? "SIGTERM" : "SIGINT");
 	accepting(s, 0);
 	ev_timer_stop(loop, &s->resume_w);
@@ -143,6 +146,10 @@ int server_init(struct server *s, const struct config *cfg, struct listen_set *l
 	s->listeners = listeners;
 	s->date_at = -1;
 	s->log = *log;
+	if (fcache_init(&s->fcache) < 0) {
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
 	s->loop = ev_default_loop(EVFLAG_AUTO | EVFLAG_NOENV);
 	if (!s->loop) {
 		snprintf(err, errlen, "cannot create the event loop");
@@ -179,6 +186,7 @@ void server_free(struct server *s)
 		conn_abort(c);
 	}
 	conn_free_pools(s);
+	fcache_free(&s->fcache);
 	accesslog_close(&s->log);
 	ev_loop_destroy(s->loop);
 }

@@ -6,6 +6,7 @@
 
 #include "accesslog.h"
 #include "config.h"
+#include "fcache.h"
 #include "file.h"
 #include "httpdate.h"
 #include "listen.h"
@@ -28,12 +29,13 @@ struct server {
 	ev_timer resume_w; /* accepting again after EMFILE */
 	ev_prepare idle_w; /* flushes the access log before the loop waits */
 	struct accesslog log;
+	struct fcache fcache; /* open files, shared by the loop's responses */
 	unsigned nconns;
 	int accepting;
 	int draining;
-	struct conn *conns;       /* live connections */
-	struct conn *free_conns;  /* recycled connection structs */
-	struct iobuf *free_bufs;  /* recycled request/response buffers */
+	struct conn *conns;	 /* live connections */
+	struct conn *free_conns; /* recycled connection structs */
+	struct iobuf *free_bufs; /* recycled request/response buffers */
 	ev_tstamp date_at;
 	char date[HTTPDATE_LEN + 1];
 	char path[FILE_PATH_MAX]; /* scratch for the request being answered */

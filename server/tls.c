@@ -29,13 +29,13 @@
  * run). mbedTLS follows the server's order. AES-256 last: slower, no safer in practice.
  */
 static const int tls_suites[] = {
-	MBEDTLS_TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256,
-	MBEDTLS_TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256,
-	MBEDTLS_TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256,
-	MBEDTLS_TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256,
-	MBEDTLS_TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384,
-	MBEDTLS_TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384,
-	0,
+    MBEDTLS_TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256,
+    MBEDTLS_TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256,
+    MBEDTLS_TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256,
+    MBEDTLS_TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256,
+    MBEDTLS_TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384,
+    MBEDTLS_TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384,
+    0,
 };
 
 /*
@@ -47,17 +47,17 @@ static const int tls_suites[] = {
  * P-384 costs 40% more per handshake. P-384 stays last, for clients offering nothing else.
  */
 static const mbedtls_ecp_group_id tls_groups[] = {
-	MBEDTLS_ECP_DP_SECP256R1,
-	MBEDTLS_ECP_DP_CURVE25519,
-	MBEDTLS_ECP_DP_SECP384R1,
-	MBEDTLS_ECP_DP_NONE,
+    MBEDTLS_ECP_DP_SECP256R1,
+    MBEDTLS_ECP_DP_CURVE25519,
+    MBEDTLS_ECP_DP_SECP384R1,
+    MBEDTLS_ECP_DP_NONE,
 };
 
 static const int tls_sig_hashes[] = {
-	MBEDTLS_MD_SHA256,
-	MBEDTLS_MD_SHA384,
-	MBEDTLS_MD_SHA512,
-	MBEDTLS_MD_NONE,
+    MBEDTLS_MD_SHA256,
+    MBEDTLS_MD_SHA384,
+    MBEDTLS_MD_SHA512,
+    MBEDTLS_MD_NONE,
 };
 
 static const char *tls_alpn[] = {"http/1.1", NULL};
@@ -116,15 +116,19 @@ static int load_credentials(struct tls_ctx *ctx, const char *cert, const char *k
 			    ret > 0 ? MBEDTLS_ERR_X509_INVALID_FORMAT : ret);
 	ret = mbedtls_pk_parse_keyfile(&ctx->key, key, NULL);
 	if (ret == MBEDTLS_ERR_PK_PASSWORD_REQUIRED) {
-		snprintf(err, errlen, "key %s is encrypted: give an unencrypted key "
-			 "(openssl pkey -in KEY -out PLAIN)", key);
+		snprintf(err, errlen,
+			 "key %s is encrypted: give an unencrypted key "
+			 "(openssl pkey -in KEY -out PLAIN)",
+			 key);
 		return -1;
 	}
 	if (ret != 0)
 		return fail(err, errlen, "bad key file", key, ret);
 	if (mbedtls_pk_check_pair(&ctx->chain.pk, &ctx->key) != 0) {
-		snprintf(err, errlen, "key %s does not match the certificate %s (the first "
-			 "certificate in the file must be the one the key signs for)", key, cert);
+		snprintf(err, errlen,
+			 "key %s does not match the certificate %s (the first "
+			 "certificate in the file must be the one the key signs for)",
+			 key, cert);
 		return -1;
 	}
 	return 0;
@@ -149,8 +153,10 @@ static int configure(struct tls_ctx *ctx, char *err, size_t errlen)
 					  MBEDTLS_SSL_PRESET_DEFAULT);
 	if (ret != 0)
 		return fail(err, errlen, "TLS", "configuration", ret);
-	mbedtls_ssl_conf_min_version(conf, MBEDTLS_SSL_MAJOR_VERSION_3, MBEDTLS_SSL_MINOR_VERSION_3);
-	mbedtls_ssl_conf_max_version(conf, MBEDTLS_SSL_MAJOR_VERSION_3, MBEDTLS_SSL_MINOR_VERSION_3);
+	mbedtls_ssl_conf_min_version(conf, MBEDTLS_SSL_MAJOR_VERSION_3,
+				     MBEDTLS_SSL_MINOR_VERSION_3);
+	mbedtls_ssl_conf_max_version(conf, MBEDTLS_SSL_MAJOR_VERSION_3,
+				     MBEDTLS_SSL_MINOR_VERSION_3);
 	mbedtls_ssl_conf_ciphersuites(conf, tls_suites);
 	mbedtls_ssl_conf_curves(conf, tls_groups);
 	mbedtls_ssl_conf_sig_hashes(conf, tls_sig_hashes);

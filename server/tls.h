@@ -6,7 +6,7 @@
 
 #include "transport.h"
 
-struct tls_ctx;  /* certificate, key, RNG, session cache and ticket keys: shared by connections */
+struct tls_ctx;	 /* certificate, key, RNG, session cache and ticket keys: shared by connections */
 struct tls_conn; /* one TLS session over one socket */
 
 /* Loads the PEM certificate chain and key, checks that they match and sets the

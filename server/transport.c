@@ -68,13 +68,13 @@ static void plain_shutdown(struct transport *t)
 }
 
 static const struct transport_ops plain_ops = {
-	.name = "http",
-	.handshake = plain_handshake,
-	.read = plain_read,
-	.write = plain_write,
-	.sendfile = plain_sendfile,
-	.pending = plain_pending,
-	.shutdown = plain_shutdown,
+    .name = "http",
+    .handshake = plain_handshake,
+    .read = plain_read,
+    .write = plain_write,
+    .sendfile = plain_sendfile,
+    .pending = plain_pending,
+    .shutdown = plain_shutdown,
 };
 
 static enum transport_result tls_op_handshake(struct transport *t)
@@ -105,13 +105,13 @@ static void tls_op_shutdown(struct transport *t)
 }
 
 static const struct transport_ops tls_ops = {
-	.name = "https",
-	.handshake = tls_op_handshake,
-	.read = tls_op_read,
-	.write = tls_op_write,
-	.sendfile = NULL,
-	.pending = tls_op_pending,
-	.shutdown = tls_op_shutdown,
+    .name = "https",
+    .handshake = tls_op_handshake,
+    .read = tls_op_read,
+    .write = tls_op_write,
+    .sendfile = NULL,
+    .pending = tls_op_pending,
+    .shutdown = tls_op_shutdown,
 };
 
 int transport_open(struct transport *t, int fd, struct tls_ctx *ctx)

@@ -5,10 +5,11 @@
 #include <stddef.h>
 
 struct uri_path {
-	size_t len;           /* length of path, without the NUL */
-	int trailing_slash;   /* the request path ended in '/' (or was "/") */
-	size_t raw_path_len;  /* bytes of the raw target that form its path (before '?') */
-	size_t raw_path_off;  /* offset of the path in the raw target (absolute-form skips scheme://host) */
+	size_t len;	     /* length of path, without the NUL */
+	int trailing_slash;  /* the request path ended in '/' (or was "/") */
+	size_t raw_path_len; /* bytes of the raw target that form its path (before '?') */
+	size_t raw_path_off; /* offset of the path in the raw target (absolute-form skips
+				scheme://host) */
 };
 
 /*
