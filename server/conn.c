@@ -66,6 +66,7 @@ struct conn {
 	unsigned keep_alive : 1;
 	unsigned linger : 1;
 	unsigned pipelined : 1;
+	unsigned idle : 1;   /* between keep-alive requests: the idle timeout runs */
 	unsigned broken : 1; /* transport failed: never touch the TLS session again */
 	struct sockaddr_storage peer;
 };
@@ -288,8 +289,10 @@ static enum step fill(struct conn *c)
 		return STEP_CLOSE;
 	r = c->t.ops->read(&c->t, c->buf->in + c->in_len, sizeof c->buf->in - c->in_len, &n);
 	if (r == TRANSPORT_DONE) {
-		if (c->in_len == 0) /* the first byte of a request starts the head timeout */
+		if (c->idle) { /* the first byte of a next request starts its head timeout */
+			c->idle = 0;
 			set_timer(c, c->srv->cfg->header_timeout);
+		}
 		c->in_len += n;
 		return STEP_NEXT;
 	}
@@ -354,6 +357,7 @@ static enum step response_done(struct conn *c)
 		return STEP_NEXT;
 	}
 	set_timer(c, s->cfg->keepalive_timeout);
+	c->idle = 1;
 	if (c->t.ops->pending(&c->t))
 		return STEP_NEXT;
 	buf_release(c);

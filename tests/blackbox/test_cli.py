@@ -410,6 +410,25 @@ def test_access_log_https_and_errors(make_server, docroot, tls_files):
     assert sorted(e["status"] for e in entries) == ["200", "400"]
 
 
+def test_access_log_error_lines(make_server, docroot):
+    """Requests that never parsed (400, 414, 431, 408) are logged, still in combined format."""
+    port = dc.free_port()
+    s = make_server(["--root", docroot, "--http", f"127.0.0.1:{port}", "--https", "off",
+                     "--header-timeout", "1"])
+    for raw in (b"GET /" + b"a" * 5000 + b" HTTP/1.1\r\nHost: x\r\n\r\n",
+                b"GET / HTTP/1.1\r\nHost: x\r\nX: " + b"b" * 9000 + b"\r\n\r\n",
+                b"\x01\x02garbage\r\n\r\n"):
+        with dc.HttpConn("127.0.0.1", port) as c:
+            c.send(raw)
+            c.read_response()
+    with dc.HttpConn("127.0.0.1", port) as c:
+        c.send(b"GET /slow HTTP/1.1\r\nHost: x\r\n")
+        assert c.eof(4)
+    text = s.wait_stdout(lambda t: len(log_lines(t)) >= 4, timeout=5)
+    entries = parse_log(text)
+    assert sorted(e["status"] for e in entries) == ["400", "408", "414", "431"], entries
+
+
 # --- IPv6 and dual-stack -------------------------------------------------------------------------
 
 def have_ipv6():

@@ -35,6 +35,8 @@ def test_if_none_match_304(site):
     assert r.body == b""
     assert r.header("ETag") == etag
     assert r.header("Date")
+    # RFC 9110 8.6: Content-Length in a 304 only if it equals the 200's
+    assert r.header("Content-Length") in (None, str(len(dc.DOCROOT_FILES["hello.txt"])))
 
 
 def test_if_none_match_304_keeps_connection_usable(site):

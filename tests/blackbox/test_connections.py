@@ -1,5 +1,6 @@
 """Keep-alive, pipelining, size limits (414/431), timeouts, --max-conns, abrupt clients."""
 
+import os
 import socket
 import struct
 import time
@@ -235,6 +236,69 @@ def test_timeouts_over_tls(make_server, docroot, tls_files):
     with dc.HttpConn("127.0.0.1", port, tls=True) as c:
         assert c.request("GET", "/hello.txt").status == 200
         closes_between(c, 0.5, 4)
+
+
+def socket_fds(pid):
+    n = 0
+    for fd in os.listdir(f"/proc/{pid}/fd"):
+        try:
+            n += os.readlink(f"/proc/{pid}/fd/{fd}").startswith("socket:")
+        except OSError:
+            pass
+    return n
+
+
+def big_file_site(make_server, world_tmp, size, *extra):
+    root = dc.make_docroot(world_tmp)
+    with open(os.path.join(root, "large.bin"), "wb") as f:
+        f.truncate(size)
+    os.chmod(os.path.join(root, "large.bin"), 0o644)
+    port = dc.free_port()
+    s = make_server(["--root", root, "--http", f"127.0.0.1:{port}", "--https", "off", *extra])
+    return s, port
+
+
+def test_stalled_reader_is_disconnected(make_server, world_tmp):
+    """A client that stops reading a response does not hold its connection for ever."""
+    s, port = big_file_site(make_server, world_tmp, 64 << 20, "--keepalive-timeout", "1")
+    baseline = socket_fds(s.pid)
+    c = dc.HttpConn("127.0.0.1", port)
+    try:
+        c.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        c.send(b"GET /large.bin HTTP/1.1\r\nHost: x\r\n\r\n")
+        c.sock.recv(100)
+        deadline = time.monotonic() + 1
+        while socket_fds(s.pid) == baseline and time.monotonic() < deadline:
+            time.sleep(0.02)  # until the server has accepted it
+        assert socket_fds(s.pid) == baseline + 1
+        start = time.monotonic()
+        while socket_fds(s.pid) > baseline:
+            assert time.monotonic() - start < 5, "a stalled reader kept its connection 5 s"
+            time.sleep(0.05)
+        assert time.monotonic() - start >= 0.5
+    finally:
+        c.close()
+
+
+def test_slow_but_progressing_reader_not_cut(make_server, world_tmp):
+    size = 12 << 20
+    _, port = big_file_site(make_server, world_tmp, size, "--keepalive-timeout", "1")
+    with dc.HttpConn("127.0.0.1", port, timeout=5) as c:
+        c.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 20)
+        c.send(b"GET /large.bin HTTP/1.1\r\nHost: x\r\n\r\n")
+        while b"\r\n\r\n" not in c.buf:
+            c._fill()
+        got = len(c.buf) - c.buf.index(b"\r\n\r\n") - 4
+        start = time.monotonic()
+        while got < size:
+            burst = 0
+            while burst < (1 << 20) and got < size:
+                data = c.sock.recv(65536)
+                assert data, f"cut off after {got} bytes, {time.monotonic() - start:.1f} s"
+                burst += len(data)
+                got += len(data)
+            time.sleep(0.3)  # under the 1 s timeout between bursts
+        assert time.monotonic() - start > 1.2  # the whole read outlasted the timeout
 
 
 # --- connection limit ----------------------------------------------------------------------------

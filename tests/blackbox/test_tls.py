@@ -134,6 +134,7 @@ def test_old_tls_versions_refused(site, control, flag):
     assert not ok, f"dropcap accepted {flag}:\n{out}"
 
 
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")
 @pytest.mark.parametrize("version", [ssl.TLSVersion.TLSv1, ssl.TLSVersion.TLSv1_1])
 def test_old_tls_versions_refused_python(site, control, version):
     ctx = dc.client_context(min_version=version, max_version=version)

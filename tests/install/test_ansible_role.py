@@ -11,8 +11,8 @@ import stat
 
 import pytest
 
-from install_common import (INSTALL, REPO, assert_caps, removes_user_afterwards, run, serve_443,
-                            setcap_script)
+from install_common import (INSTALL, REPO, assert_caps, copy_binary, removes_user_afterwards,
+                            run, serve_443, setcap_script)
 
 import dropcap_fixture as dc
 
@@ -54,11 +54,12 @@ def deployed(dropcap_bin, tls_files, docroot):
     if not dc.is_root():
         pytest.skip("needs root (users, setcap, network namespaces)")
     base = dc.world_tmpdir("dropcap-ansible-")
+    src = copy_binary(base, "dropcap.src")  # a snapshot: the build may change under the test
     for d in ("bin", "sbin"):
         os.mkdir(os.path.join(base, d))
         os.chmod(os.path.join(base, d), 0o755)
     v = {
-        "dropcap_binary_src": dc.BIN,
+        "dropcap_binary_src": src,
         "dropcap_bin_path": f"{base}/bin/dropcap",
         "dropcap_setcap_path": f"{base}/sbin/dropcap-setcap",
         "dropcap_stage_path": f"{base}/cache/dropcap",
@@ -130,7 +131,7 @@ def test_role_reinstalls_a_binary_that_lost_its_capability(deployed):
     """A copy over the binary (cp, rsync) drops the capability: the next run puts it back."""
     v = deployed[0]
     b = v["dropcap_bin_path"]
-    run(["cp", dc.BIN, b], check=True)
+    run(["cp", v["dropcap_binary_src"], b], check=True)
     assert setcap_script("--check", b).returncode == 1
     result, out = playbook(os.path.dirname(v["dropcap_unit_path"]), v)
     assert result["changed"] == 1, out

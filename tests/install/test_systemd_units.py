@@ -3,7 +3,7 @@ option that would set no_new_privs (and so silently void the file capability) ou
 
 import os
 import re
-import shutil
+import subprocess
 
 import pytest
 
@@ -49,10 +49,13 @@ def test_systemd_analyze_verify(world_tmp, dropcap_bin):
 
 
 def test_verify_catches_a_broken_unit(world_tmp):
-    """The check above is not vacuous: a missing binary fails verification."""
-    shutil.copy(os.path.join(SYSTEMD, "dropcap.service"), world_tmp)
+    """The check above is not vacuous: a unit whose binary does not exist fails verification."""
+    with open(os.path.join(SYSTEMD, "dropcap.service")) as f:
+        text = f.read().replace("/usr/local/bin/dropcap", "/nonexistent/dropcap")
+    with open(os.path.join(world_tmp, "dropcap.service"), "w") as f:
+        f.write(text)
     r = run(["systemd-analyze", "verify", "--man=no", "dropcap.service"], cwd=world_tmp, timeout=60)
-    assert r.returncode != 0 or "dropcap" in r.stderr
+    assert r.returncode != 0 and "/nonexistent/dropcap" in r.stderr
 
 
 def test_file_capability_unit_avoids_no_new_privs():
@@ -88,24 +91,34 @@ def test_env_file_gives_the_options():
 @pytest.mark.usefixtures("need_root")
 def test_socket_activated_unit_command_serves_without_any_capability(netns, unpriv_user, tls_files,
                                                                      docroot, world_tmp):
-    """What dropcap.socket + dropcap-activated.service do, with systemd-socket-activate: two
-    unnamed sockets, 443 then 80, to a binary that has no capability at all."""
+    """What dropcap.socket + dropcap-activated.service do, with systemd-socket-activate: root
+    binds 443 then 80, unnamed, and hands them to a binary without any capability, run as an
+    ordinary user."""
     b = dc.cap_binary(world_tmp, "")
     args = ["--root", docroot, "--cert", tls_files.ec_cert, "--key", tls_files.ec_key]
-    wrapper = ["systemd-socket-activate", "-l", "443", "-l", "80", "--"]
-    s = dc.Server(args, binary=b, user=unpriv_user, netns=netns, wrapper=wrapper)
-    s._spawn()  # socket activation: dropcap starts on the first connection
+    _, uid, gid = unpriv_user
+    wrapper = ["systemd-socket-activate", "-l", "443", "-l", "80", "--",
+               "setpriv", "--reuid", str(uid), "--regid", str(gid), "--clear-groups", "--"]
+    s = dc.Server(args, binary=b, netns=netns, wrapper=wrapper)
+    # dropcap starts on the first connection: that curl runs while start() waits for it.
+    first = subprocess.Popen(netns.exec(["curl", "-sSk", "--retry", "50", "--retry-connrefused",
+                                         "--retry-delay", "0", "--max-time", "10",
+                                         "https://127.0.0.1/"]),
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
-        dc.wait_port_in_netns = None
-        https = netns.run(["curl", "-sSk", "--retry", "20", "--retry-connrefused", "--retry-delay",
-                           "0", "--max-time", "10", "https://127.0.0.1/"])
+        s.start()
+        https_out, https_err = first.communicate(timeout=20)
         http = netns.run(["curl", "-sS", "--max-time", "5", "http://127.0.0.1/"])
+        status = dc.proc_status(s.pid)
     finally:
+        if first.poll() is None:
+            first.kill()
         rc = s.stop()
-    assert https.returncode == 0, https.stderr + s.stderr_text()
-    assert http.returncode == 0, http.stderr + s.stderr_text()
-    assert https.stdout == http.stdout == dc.DOCROOT_FILES["index.html"].decode()
     err = s.stderr_text()
+    assert first.returncode == 0, https_err + err
+    assert http.returncode == 0, http.stderr + err
+    assert https_out == http.stdout == dc.DOCROOT_FILES["index.html"].decode()
     assert "listening on https [::]:443 (socket-activation)" in err, err
     assert "listening on http [::]:80 (socket-activation)" in err, err
+    assert status["Uid"].split()[0] == str(uid)
     assert rc == 0, err

@@ -10,17 +10,17 @@
 #include "guard.h"
 #include "http_parse.h"
 
-#define ALL (-1000) /* the whole input is one complete head */
+#define ALL (-1000)	/* the whole input is one complete head */
 #define ANY_NEG (-1001) /* any negative status */
-#define SAME (-1)   /* field not checked */
+#define SAME (-1)	/* field not checked */
 
 struct row {
 	const char *name;
 	const char *in;
-	int want;        /* ALL, a byte count, 0 (incomplete), -status, or ANY_NEG */
-	int method;      /* enum http_method, or SAME */
-	int minor;       /* 0/1 or SAME */
-	int keep_alive;  /* 0/1 or SAME */
+	int want;	    /* ALL, a byte count, 0 (incomplete), -status, or ANY_NEG */
+	int method;	    /* enum http_method, or SAME */
+	int minor;	    /* 0/1 or SAME */
+	int keep_alive;	    /* 0/1 or SAME */
 	const char *target; /* NULL: not checked */
 	const char *host;   /* NULL: not checked; "" : must be absent */
 };
@@ -28,95 +28,152 @@ struct row {
 #define H11 " HTTP/1.1\r\nHost: example.org\r\n"
 
 static const struct row rows[] = {
-	/* methods */
-	{"GET", "GET /" H11 "\r\n", ALL, HTTP_METHOD_GET, 1, 1, "/", "example.org"},
-	{"HEAD", "HEAD /x" H11 "\r\n", ALL, HTTP_METHOD_HEAD, 1, 1, "/x", NULL},
-	{"POST is a valid token: 405 later", "POST /" H11 "\r\n", ALL, HTTP_METHOD_OTHER, 1, SAME, "/", NULL},
-	{"PUT", "PUT /" H11 "\r\n", ALL, HTTP_METHOD_OTHER, 1, SAME, NULL, NULL},
-	{"DELETE", "DELETE /" H11 "\r\n", ALL, HTTP_METHOD_OTHER, 1, SAME, NULL, NULL},
-	{"OPTIONS", "OPTIONS /" H11 "\r\n", ALL, HTTP_METHOD_OTHER, 1, SAME, NULL, NULL},
-	{"extension method token", "BREW /" H11 "\r\n", ALL, HTTP_METHOD_OTHER, 1, SAME, NULL, NULL},
-	{"GETX is not GET", "GETX /" H11 "\r\n", ALL, HTTP_METHOD_OTHER, 1, SAME, NULL, NULL},
-	{"method with separator", "G(T /" H11 "\r\n", -400, SAME, SAME, SAME, NULL, NULL},
-	{"method with ctl", "G\x01T /" H11 "\r\n", -400, SAME, SAME, SAME, NULL, NULL},
-	{"empty method", " /" H11 "\r\n", -400, SAME, SAME, SAME, NULL, NULL},
-	{"tab as separator", "GET\t/" H11 "\r\n", -400, SAME, SAME, SAME, NULL, NULL},
+    /* methods */
+    {"GET", "GET /" H11 "\r\n", ALL, HTTP_METHOD_GET, 1, 1, "/", "example.org"},
+    {"HEAD", "HEAD /x" H11 "\r\n", ALL, HTTP_METHOD_HEAD, 1, 1, "/x", NULL},
+    {"POST is a valid token: 405 later", "POST /" H11 "\r\n", ALL, HTTP_METHOD_OTHER, 1, SAME, "/",
+     NULL},
+    {"PUT", "PUT /" H11 "\r\n", ALL, HTTP_METHOD_OTHER, 1, SAME, NULL, NULL},
+    {"DELETE", "DELETE /" H11 "\r\n", ALL, HTTP_METHOD_OTHER, 1, SAME, NULL, NULL},
+    {"OPTIONS", "OPTIONS /" H11 "\r\n", ALL, HTTP_METHOD_OTHER, 1, SAME, NULL, NULL},
+    {"extension method token", "BREW /" H11 "\r\n", ALL, HTTP_METHOD_OTHER, 1, SAME, NULL, NULL},
+    {"GETX is not GET", "GETX /" H11 "\r\n", ALL, HTTP_METHOD_OTHER, 1, SAME, NULL, NULL},
+    {"method with separator", "G(T /" H11 "\r\n", -400, SAME, SAME, SAME, NULL, NULL},
+    {"method with ctl", "G\x01T /" H11 "\r\n", -400, SAME, SAME, SAME, NULL, NULL},
+    {"empty method", " /" H11 "\r\n", -400, SAME, SAME, SAME, NULL, NULL},
+    {"tab as separator", "GET\t/" H11 "\r\n", -400, SAME, SAME, SAME, NULL, NULL},
 
-	/* versions */
-	{"HTTP/1.0 without Host", "GET / HTTP/1.0\r\n\r\n", ALL, HTTP_METHOD_GET, 0, 0, "/", ""},
-	{"HTTP/1.0 with Host", "GET / HTTP/1.0\r\nHost: a\r\n\r\n", ALL, HTTP_METHOD_GET, 0, 0, NULL, "a"},
-	{"HTTP/2.0 is 505", "GET / HTTP/2.0\r\nHost: a\r\n\r\n", -505, SAME, SAME, SAME, NULL, NULL},
-	{"HTTP/3.0 is 505", "GET / HTTP/3.0\r\nHost: a\r\n\r\n", -505, SAME, SAME, SAME, NULL, NULL},
-	{"HTTP/0.9 request line", "GET /\r\n\r\n", ANY_NEG, SAME, SAME, SAME, NULL, NULL},
-	{"lowercase protocol name", "GET / http/1.1\r\nHost: a\r\n\r\n", -400, SAME, SAME, SAME, NULL, NULL},
-	{"version without minor", "GET / HTTP/1\r\nHost: a\r\n\r\n", -400, SAME, SAME, SAME, NULL, NULL},
-	{"version garbage", "GET / HTTP/1.x\r\nHost: a\r\n\r\n", -400, SAME, SAME, SAME, NULL, NULL},
-	{"version with trailing junk", "GET / HTTP/1.1x\r\nHost: a\r\n\r\n", -400, SAME, SAME, SAME, NULL, NULL},
-	{"not HTTP at all", "GET / FOO/1.1\r\nHost: a\r\n\r\n", -400, SAME, SAME, SAME, NULL, NULL},
-	{"missing target", "GET HTTP/1.1\r\nHost: a\r\n\r\n", -400, SAME, SAME, SAME, NULL, NULL},
+    /* versions */
+    {"HTTP/1.0 without Host", "GET / HTTP/1.0\r\n\r\n", ALL, HTTP_METHOD_GET, 0, 0, "/", ""},
+    {"HTTP/1.0 with Host", "GET / HTTP/1.0\r\nHost: a\r\n\r\n", ALL, HTTP_METHOD_GET, 0, 0, NULL,
+     "a"},
+    {"HTTP/2.0 is 505", "GET / HTTP/2.0\r\nHost: a\r\n\r\n", -505, SAME, SAME, SAME, NULL, NULL},
+    {"HTTP/3.0 is 505", "GET / HTTP/3.0\r\nHost: a\r\n\r\n", -505, SAME, SAME, SAME, NULL, NULL},
+    {"HTTP/0.9 request line", "GET /\r\n\r\n", ANY_NEG, SAME, SAME, SAME, NULL, NULL},
+    {"lowercase protocol name", "GET / http/1.1\r\nHost: a\r\n\r\n", -400, SAME, SAME, SAME, NULL,
+     NULL},
+    {"version without minor", "GET / HTTP/1\r\nHost: a\r\n\r\n", -400, SAME, SAME, SAME, NULL,
+     NULL},
+    {"version garbage", "GET / HTTP/1.x\r\nHost: a\r\n\r\n", -400, SAME, SAME, SAME, NULL, NULL},
+    {"version with trailing junk", "GET / HTTP/1.1x\r\nHost: a\r\n\r\n", -400, SAME, SAME, SAME,
+     NULL, NULL},
+    {"not HTTP at all", "GET / FOO/1.1\r\nHost: a\r\n\r\n", -400, SAME, SAME, SAME, NULL, NULL},
+    {"missing target", "GET HTTP/1.1\r\nHost: a\r\n\r\n", -400, SAME, SAME, SAME, NULL, NULL},
 
-	/* Host */
-	{"HTTP/1.1 without Host is 400", "GET / HTTP/1.1\r\n\r\n", -400, SAME, SAME, SAME, NULL, NULL},
-	{"HTTP/1.1 two Host fields is 400", "GET /" H11 "Host: b\r\n\r\n", -400, SAME, SAME, SAME, NULL, NULL},
-	{"Host name is case-insensitive", "GET / HTTP/1.1\r\nhOsT: a.b\r\n\r\n", ALL, HTTP_METHOD_GET, 1, 1, NULL, "a.b"},
-	{"Host value trimmed", "GET / HTTP/1.1\r\nHost: \t a.b \t\r\n\r\n", ALL, HTTP_METHOD_GET, 1, 1, NULL, "a.b"},
-	{"Host without space", "GET / HTTP/1.1\r\nHost:a.b\r\n\r\n", ALL, HTTP_METHOD_GET, 1, 1, NULL, "a.b"},
-	{"empty Host on 1.1 is present", "GET / HTTP/1.1\r\nHost:\r\n\r\n", ALL, HTTP_METHOD_GET, 1, 1, NULL, NULL},
+    /* Host */
+    {"HTTP/1.1 without Host is 400", "GET / HTTP/1.1\r\n\r\n", -400, SAME, SAME, SAME, NULL, NULL},
+    {"HTTP/1.1 two Host fields is 400", "GET /" H11 "Host: b\r\n\r\n", -400, SAME, SAME, SAME, NULL,
+     NULL},
+    {"Host name is case-insensitive", "GET / HTTP/1.1\r\nhOsT: a.b\r\n\r\n", ALL, HTTP_METHOD_GET,
+     1, 1, NULL, "a.b"},
+    {"Host value trimmed", "GET / HTTP/1.1\r\nHost: \t a.b \t\r\n\r\n", ALL, HTTP_METHOD_GET, 1, 1,
+     NULL, "a.b"},
+    {"Host without space", "GET / HTTP/1.1\r\nHost:a.b\r\n\r\n", ALL, HTTP_METHOD_GET, 1, 1, NULL,
+     "a.b"},
+    {"empty Host on 1.1 is present", "GET / HTTP/1.1\r\nHost:\r\n\r\n", ALL, HTTP_METHOD_GET, 1, 1,
+     NULL, NULL},
 
-	/* header syntax */
-	{"obs-fold is 400", "GET /" H11 "X-A: one\r\n two\r\n\r\n", -400, SAME, SAME, SAME, NULL, NULL},
-	{"obs-fold with tab is 400", "GET /" H11 "X-A: one\r\n\ttwo\r\n\r\n", -400, SAME, SAME, SAME, NULL, NULL},
-	{"space before colon is 400", "GET /" H11 "X-A : v\r\n\r\n", -400, SAME, SAME, SAME, NULL, NULL},
-	{"space before colon in Host", "GET / HTTP/1.1\r\nHost : a\r\n\r\n", -400, SAME, SAME, SAME, NULL, NULL},
-	{"header line without colon", "GET /" H11 "garbage\r\n\r\n", -400, SAME, SAME, SAME, NULL, NULL},
-	{"empty header name", "GET /" H11 ": v\r\n\r\n", -400, SAME, SAME, SAME, NULL, NULL},
-	{"separator in header name", "GET /" H11 "X(A): v\r\n\r\n", -400, SAME, SAME, SAME, NULL, NULL},
-	{"ctl in header name", "GET /" H11 "X\x01" "A: v\r\n\r\n", -400, SAME, SAME, SAME, NULL, NULL},
-	{"ctl in header value", "GET /" H11 "X-A: a\x01" "b\r\n\r\n", -400, SAME, SAME, SAME, NULL, NULL},
-	{"DEL in header value", "GET /" H11 "X-A: a\x7f" "b\r\n\r\n", -400, SAME, SAME, SAME, NULL, NULL},
-	{"obs-text in value is allowed", "GET /" H11 "User-Agent: caf\xc3\xa9\r\n\r\n", ALL, HTTP_METHOD_GET, 1, 1, NULL, NULL},
-	{"tab inside value is allowed", "GET /" H11 "X-A: a\tb\r\n\r\n", ALL, HTTP_METHOD_GET, 1, 1, NULL, NULL},
-	{"ctl in target", "GET /a\x01" "b" H11 "\r\n", -400, SAME, SAME, SAME, NULL, NULL},
-	{"DEL in target", "GET /a\x7f" H11 "\r\n", -400, SAME, SAME, SAME, NULL, NULL},
-	{"space in target", "GET /a b" H11 "\r\n", -400, SAME, SAME, SAME, NULL, NULL},
+    /* header syntax */
+    {"obs-fold is 400", "GET /" H11 "X-A: one\r\n two\r\n\r\n", -400, SAME, SAME, SAME, NULL, NULL},
+    {"obs-fold with tab is 400", "GET /" H11 "X-A: one\r\n\ttwo\r\n\r\n", -400, SAME, SAME, SAME,
+     NULL, NULL},
+    {"space before colon is 400", "GET /" H11 "X-A : v\r\n\r\n", -400, SAME, SAME, SAME, NULL,
+     NULL},
+    {"space before colon in Host", "GET / HTTP/1.1\r\nHost : a\r\n\r\n", -400, SAME, SAME, SAME,
+     NULL, NULL},
+    {"header line without colon", "GET /" H11 "garbage\r\n\r\n", -400, SAME, SAME, SAME, NULL,
+     NULL},
+    {"empty header name", "GET /" H11 ": v\r\n\r\n", -400, SAME, SAME, SAME, NULL, NULL},
+    {"separator in header name", "GET /" H11 "X(A): v\r\n\r\n", -400, SAME, SAME, SAME, NULL, NULL},
+    {"ctl in header name",
+     "GET /" H11 "X\x01"
+     "A: v\r\n\r\n",
+     -400, SAME, SAME, SAME, NULL, NULL},
+    {"ctl in header value",
+     "GET /" H11 "X-A: a\x01"
+     "b\r\n\r\n",
+     -400, SAME, SAME, SAME, NULL, NULL},
+    {"DEL in header value",
+     "GET /" H11 "X-A: a\x7f"
+     "b\r\n\r\n",
+     -400, SAME, SAME, SAME, NULL, NULL},
+    {"obs-text in value is allowed", "GET /" H11 "User-Agent: caf\xc3\xa9\r\n\r\n", ALL,
+     HTTP_METHOD_GET, 1, 1, NULL, NULL},
+    {"tab inside value is allowed", "GET /" H11 "X-A: a\tb\r\n\r\n", ALL, HTTP_METHOD_GET, 1, 1,
+     NULL, NULL},
+    {"ctl in target",
+     "GET /a\x01"
+     "b" H11 "\r\n",
+     -400, SAME, SAME, SAME, NULL, NULL},
+    {"DEL in target", "GET /a\x7f" H11 "\r\n", -400, SAME, SAME, SAME, NULL, NULL},
+    {"space in target", "GET /a b" H11 "\r\n", -400, SAME, SAME, SAME, NULL, NULL},
 
-	/* line endings */
-	{"bare LF everywhere", "GET / HTTP/1.1\nHost: a\n\n", ALL, HTTP_METHOD_GET, 1, 1, "/", "a"},
-	{"mixed CRLF and LF", "GET / HTTP/1.1\r\nHost: a\n\r\n", ALL, HTTP_METHOD_GET, 1, 1, "/", "a"},
-	{"bare CR in request line", "GET / HTTP/1.1\rHost: a\r\n\r\n", -400, SAME, SAME, SAME, NULL, NULL},
-	{"bare CR in header", "GET /" H11 "X-A: a\rb\r\n\r\n", -400, SAME, SAME, SAME, NULL, NULL},
-	{"CR CR LF at the end of a field", "GET /" H11 "X-A: a\r\r\n\r\n", -400, SAME, SAME, SAME, NULL, NULL},
+    /* line endings */
+    {"bare LF everywhere", "GET / HTTP/1.1\nHost: a\n\n", ALL, HTTP_METHOD_GET, 1, 1, "/", "a"},
+    {"mixed CRLF and LF", "GET / HTTP/1.1\r\nHost: a\n\r\n", ALL, HTTP_METHOD_GET, 1, 1, "/", "a"},
+    {"bare CR in request line", "GET / HTTP/1.1\rHost: a\r\n\r\n", -400, SAME, SAME, SAME, NULL,
+     NULL},
+    {"bare CR in header", "GET /" H11 "X-A: a\rb\r\n\r\n", -400, SAME, SAME, SAME, NULL, NULL},
+    {"CR CR LF at the end of a field", "GET /" H11 "X-A: a\r\r\n\r\n", -400, SAME, SAME, SAME, NULL,
+     NULL},
 
-	/* Content-Length / Transfer-Encoding (request bodies are never wanted by a static server) */
-	{"Content-Length 0", "GET /" H11 "Content-Length: 0\r\n\r\n", ALL, HTTP_METHOD_GET, 1, 1, NULL, NULL},
-	{"Content-Length letters", "GET /" H11 "Content-Length: abc\r\n\r\n", -400, SAME, SAME, SAME, NULL, NULL},
-	{"Content-Length negative", "GET /" H11 "Content-Length: -1\r\n\r\n", -400, SAME, SAME, SAME, NULL, NULL},
-	{"Content-Length with sign", "GET /" H11 "Content-Length: +5\r\n\r\n", -400, SAME, SAME, SAME, NULL, NULL},
-	{"Content-Length empty", "GET /" H11 "Content-Length: \r\n\r\n", -400, SAME, SAME, SAME, NULL, NULL},
-	{"Content-Length overflow", "GET /" H11 "Content-Length: 99999999999999999999999\r\n\r\n", ANY_NEG, SAME, SAME, SAME, NULL, NULL},
-	{"two different Content-Length", "GET /" H11 "Content-Length: 1\r\nContent-Length: 2\r\n\r\n", -400, SAME, SAME, SAME, NULL, NULL},
-	{"Content-Length list of different", "GET /" H11 "Content-Length: 1, 2\r\n\r\n", -400, SAME, SAME, SAME, NULL, NULL},
-	{"TE and CL together (smuggling; nginx: 400)", "POST /" H11 "Content-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n", -400, SAME, SAME, SAME, NULL, NULL},
+    /* Content-Length / Transfer-Encoding (request bodies are never wanted by a static server) */
+    {"Content-Length 0", "GET /" H11 "Content-Length: 0\r\n\r\n", ALL, HTTP_METHOD_GET, 1, 1, NULL,
+     NULL},
+    {"Content-Length letters", "GET /" H11 "Content-Length: abc\r\n\r\n", -400, SAME, SAME, SAME,
+     NULL, NULL},
+    {"Content-Length negative", "GET /" H11 "Content-Length: -1\r\n\r\n", -400, SAME, SAME, SAME,
+     NULL, NULL},
+    {"Content-Length with sign", "GET /" H11 "Content-Length: +5\r\n\r\n", -400, SAME, SAME, SAME,
+     NULL, NULL},
+    {"Content-Length empty", "GET /" H11 "Content-Length: \r\n\r\n", -400, SAME, SAME, SAME, NULL,
+     NULL},
+    {"Content-Length overflow", "GET /" H11 "Content-Length: 99999999999999999999999\r\n\r\n",
+     ANY_NEG, SAME, SAME, SAME, NULL, NULL},
+    {"two different Content-Length", "GET /" H11 "Content-Length: 1\r\nContent-Length: 2\r\n\r\n",
+     -400, SAME, SAME, SAME, NULL, NULL},
+    {"Content-Length list of different", "GET /" H11 "Content-Length: 1, 2\r\n\r\n", -400, SAME,
+     SAME, SAME, NULL, NULL},
+    {"TE and CL together (smuggling; nginx: 400)",
+     "POST /" H11 "Content-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n", -400, SAME, SAME, SAME,
+     NULL, NULL},
 
-	/* Connection */
-	{"1.1 Connection: close", "GET /" H11 "Connection: close\r\n\r\n", ALL, HTTP_METHOD_GET, 1, 0, NULL, NULL},
-	{"1.1 Connection: Close (case)", "GET /" H11 "Connection: Close\r\n\r\n", ALL, HTTP_METHOD_GET, 1, 0, NULL, NULL},
-	{"1.1 close among tokens", "GET /" H11 "Connection: foo, close , bar\r\n\r\n", ALL, HTTP_METHOD_GET, 1, 0, NULL, NULL},
-	{"1.1 close in second field", "GET /" H11 "Connection: foo\r\nConnection: close\r\n\r\n", ALL, HTTP_METHOD_GET, 1, 0, NULL, NULL},
-	{"1.1 'closed' is not close", "GET /" H11 "Connection: closed\r\n\r\n", ALL, HTTP_METHOD_GET, 1, 1, NULL, NULL},
-	{"1.1 'xclose' is not close", "GET /" H11 "Connection: xclose\r\n\r\n", ALL, HTTP_METHOD_GET, 1, 1, NULL, NULL},
-	{"1.1 keep-alive", "GET /" H11 "Connection: keep-alive\r\n\r\n", ALL, HTTP_METHOD_GET, 1, 1, NULL, NULL},
-	{"1.0 default is close", "GET / HTTP/1.0\r\n\r\n", ALL, HTTP_METHOD_GET, 0, 0, NULL, NULL},
-	{"1.0 keep-alive", "GET / HTTP/1.0\r\nConnection: keep-alive\r\n\r\n", ALL, HTTP_METHOD_GET, 0, 1, NULL, NULL},
-	{"1.0 Keep-Alive (case)", "GET / HTTP/1.0\r\nConnection: Keep-Alive\r\n\r\n", ALL, HTTP_METHOD_GET, 0, 1, NULL, NULL},
-	{"1.0 keep-alive then close", "GET / HTTP/1.0\r\nConnection: keep-alive, close\r\n\r\n", ALL, HTTP_METHOD_GET, 0, 0, NULL, NULL},
+    /* Connection */
+    {"1.1 Connection: close", "GET /" H11 "Connection: close\r\n\r\n", ALL, HTTP_METHOD_GET, 1, 0,
+     NULL, NULL},
+    {"1.1 Connection: Close (case)", "GET /" H11 "Connection: Close\r\n\r\n", ALL, HTTP_METHOD_GET,
+     1, 0, NULL, NULL},
+    {"1.1 close among tokens", "GET /" H11 "Connection: foo, close , bar\r\n\r\n", ALL,
+     HTTP_METHOD_GET, 1, 0, NULL, NULL},
+    {"1.1 close in second field", "GET /" H11 "Connection: foo\r\nConnection: close\r\n\r\n", ALL,
+     HTTP_METHOD_GET, 1, 0, NULL, NULL},
+    {"1.1 'closed' is not close", "GET /" H11 "Connection: closed\r\n\r\n", ALL, HTTP_METHOD_GET, 1,
+     1, NULL, NULL},
+    {"1.1 'xclose' is not close", "GET /" H11 "Connection: xclose\r\n\r\n", ALL, HTTP_METHOD_GET, 1,
+     1, NULL, NULL},
+    {"1.1 keep-alive", "GET /" H11 "Connection: keep-alive\r\n\r\n", ALL, HTTP_METHOD_GET, 1, 1,
+     NULL, NULL},
+    {"1.0 default is close", "GET / HTTP/1.0\r\n\r\n", ALL, HTTP_METHOD_GET, 0, 0, NULL, NULL},
+    {"1.0 keep-alive", "GET / HTTP/1.0\r\nConnection: keep-alive\r\n\r\n", ALL, HTTP_METHOD_GET, 0,
+     1, NULL, NULL},
+    {"1.0 Keep-Alive (case)", "GET / HTTP/1.0\r\nConnection: Keep-Alive\r\n\r\n", ALL,
+     HTTP_METHOD_GET, 0, 1, NULL, NULL},
+    {"1.0 keep-alive then close", "GET / HTTP/1.0\r\nConnection: keep-alive, close\r\n\r\n", ALL,
+     HTTP_METHOD_GET, 0, 0, NULL, NULL},
 
-	/* framing */
-	{"pipelined: only the first head", "GET /a" H11 "\r\nGET /b" H11 "\r\n", (int)sizeof("GET /a" H11 "\r\n") - 1, HTTP_METHOD_GET, 1, 1, "/a", NULL},
-	{"bytes after the head are not consumed", "GET /" H11 "\r\nxyz", (int)sizeof("GET /" H11 "\r\n") - 1, HTTP_METHOD_GET, 1, 1, NULL, NULL},
-	{"absolute-form target kept raw", "GET http://h/a?q" H11 "\r\n", ALL, HTTP_METHOD_GET, 1, 1, "http://h/a?q", NULL},
-	{"query kept in target", "GET /a?b=c&d" H11 "\r\n", ALL, HTTP_METHOD_GET, 1, 1, "/a?b=c&d", NULL},
-	{"many headers", "GET /" H11 "A: 1\r\nB: 2\r\nC: 3\r\nD: 4\r\nE: 5\r\nF: 6\r\nG: 7\r\nH: 8\r\nI: 9\r\nJ: 10\r\nK: 11\r\nL: 12\r\n\r\n", ALL, HTTP_METHOD_GET, 1, 1, NULL, NULL},
+    /* framing */
+    {"pipelined: only the first head", "GET /a" H11 "\r\nGET /b" H11 "\r\n",
+     (int)sizeof("GET /a" H11 "\r\n") - 1, HTTP_METHOD_GET, 1, 1, "/a", NULL},
+    {"bytes after the head are not consumed", "GET /" H11 "\r\nxyz",
+     (int)sizeof("GET /" H11 "\r\n") - 1, HTTP_METHOD_GET, 1, 1, NULL, NULL},
+    {"absolute-form target kept raw", "GET http://h/a?q" H11 "\r\n", ALL, HTTP_METHOD_GET, 1, 1,
+     "http://h/a?q", NULL},
+    {"query kept in target", "GET /a?b=c&d" H11 "\r\n", ALL, HTTP_METHOD_GET, 1, 1, "/a?b=c&d",
+     NULL},
+    {"many headers",
+     "GET /" H11 "A: 1\r\nB: 2\r\nC: 3\r\nD: 4\r\nE: 5\r\nF: 6\r\nG: 7\r\nH: 8\r\nI: 9\r\nJ: "
+     "10\r\nK: 11\r\nL: 12\r\n\r\n",
+     ALL, HTTP_METHOD_GET, 1, 1, NULL, NULL},
 };
 
 static int slice_is(struct http_slice s, const char *want)
@@ -145,9 +202,11 @@ static void check_row(const struct row *r)
 		if (r->method != SAME && (int)req.method != r->method)
 			fail_row("%s: method %d, want %d", r->name, req.method, r->method);
 		if (r->minor != SAME && req.minor_version != r->minor)
-			fail_row("%s: minor_version %d, want %d", r->name, req.minor_version, r->minor);
+			fail_row("%s: minor_version %d, want %d", r->name, req.minor_version,
+				 r->minor);
 		if (r->keep_alive != SAME && (int)req.keep_alive != r->keep_alive)
-			fail_row("%s: keep_alive %d, want %d", r->name, req.keep_alive, r->keep_alive);
+			fail_row("%s: keep_alive %d, want %d", r->name, req.keep_alive,
+				 r->keep_alive);
 		if (r->target && !slice_is(req.target, r->target))
 			fail_row("%s: target \"%s\", want \"%s\"", r->name,
 				 show(req.target.ptr, req.target.len), r->target);
@@ -183,8 +242,8 @@ static void test_every_prefix_incomplete(void **state)
 			const char *buf = guard_put(&g, r->in, n);
 			int got = http_parse_request(buf, n, &req);
 			if (got != 0)
-				fail_row("%s: prefix of %zu bytes \"%s\" returned %d, want 0", r->name, n,
-					 show(r->in, n), got);
+				fail_row("%s: prefix of %zu bytes \"%s\" returned %d, want 0",
+					 r->name, n, show(r->in, n), got);
 			guard_free(&g);
 		}
 	}
@@ -251,9 +310,10 @@ static void test_content_length_and_chunked(void **state)
 {
 	static const char cl[] = "POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 1234567\r\n\r\n";
 	static const char same_twice[] =
-		"POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 5\r\nContent-Length: 5\r\n\r\n";
+	    "POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 5\r\nContent-Length: 5\r\n\r\n";
 	static const char te[] = "POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n";
-	static const char te2[] = "POST / HTTP/1.1\r\nHost: h\r\ntransfer-encoding: gzip, Chunked\r\n\r\n";
+	static const char te2[] =
+	    "POST / HTTP/1.1\r\nHost: h\r\ntransfer-encoding: gzip, Chunked\r\n\r\n";
 	struct http_request req;
 	int got;
 
@@ -281,7 +341,8 @@ static void test_leading_crlf(void **state)
 	(void)state;
 	int got = http_parse_request(head, sizeof head - 1, &req);
 	if (got != (int)sizeof head - 1)
-		fail_row("leading CRLF: returned %d, want %zu (nginx ignores it)", got, sizeof head - 1);
+		fail_row("leading CRLF: returned %d, want %zu (nginx ignores it)", got,
+			 sizeof head - 1);
 	ASSERT_NO_ROW_FAILURES();
 }
 
@@ -353,7 +414,8 @@ static void test_sizes(void **state)
 	memset(buf + 5, 'a', n - 5);
 	got = http_parse_request(guard_put(&g, buf, n), n, &req);
 	if (got != -414 && got != 0)
-		fail_row("unterminated request line of %zu bytes: returned %d, want -414 or 0", n, got);
+		fail_row("unterminated request line of %zu bytes: returned %d, want -414 or 0", n,
+			 got);
 	if (got == 0 && http_parse_overflow(g.data, n) != HTTP_URI_TOO_LONG)
 		fail_row("unterminated request line of %zu bytes: overflow is not 414", n);
 	guard_free(&g);
@@ -368,26 +430,26 @@ struct coding_row {
 static void test_accepts_coding(void **state)
 {
 	static const struct coding_row rows_ae[] = {
-		{"gzip", 1},
-		{"GZIP", 1},
-		{"gzip, deflate, br", 1},
-		{"br, gzip", 1},
-		{"br,gzip", 1},
-		{"deflate, gzip;q=0.5", 1},
-		{"gzip;q=1.0", 1},
-		{"gzip; q=0.001", 1},
-		{"gzip;q=0", 0},
-		{"gzip;q=0.0", 0},
-		{"gzip; q=0.000", 0},
-		{"gzip ;q=0", 0},
-		{"gzip;Q=0", 0},
-		{"br, gzip;q=0", 0},
-		{"br", 0},
-		{"identity", 0},
-		{"", 0},
-		{"gzipx", 0},
-		{"xgzip", 0},
-		{"deflate;q=0.5;gzip", 0},
+	    {"gzip", 1},
+	    {"GZIP", 1},
+	    {"gzip, deflate, br", 1},
+	    {"br, gzip", 1},
+	    {"br,gzip", 1},
+	    {"deflate, gzip;q=0.5", 1},
+	    {"gzip;q=1.0", 1},
+	    {"gzip; q=0.001", 1},
+	    {"gzip;q=0", 0},
+	    {"gzip;q=0.0", 0},
+	    {"gzip; q=0.000", 0},
+	    {"gzip ;q=0", 0},
+	    {"gzip;Q=0", 0},
+	    {"br, gzip;q=0", 0},
+	    {"br", 0},
+	    {"identity", 0},
+	    {"", 0},
+	    {"gzipx", 0},
+	    {"xgzip", 0},
+	    {"deflate;q=0.5;gzip", 0},
 	};
 
 	(void)state;
@@ -408,18 +470,18 @@ static void test_etag_match(void **state)
 {
 	static const char etag[] = "\"5f1-abc\"";
 	static const struct coding_row rows_inm[] = {
-		{"\"5f1-abc\"", 1},
-		{"W/\"5f1-abc\"", 1},
-		{"\"x\", \"5f1-abc\"", 1},
-		{"\"x\",\"5f1-abc\"", 1},
-		{"\"5f1-abc\", \"x\"", 1},
-		{"*", 1},
-		{"\"other\"", 0},
-		{"\"5f1-ab\"", 0},
-		{"\"5f1-abcd\"", 0},
-		{"5f1-abc", 0},
-		{"", 0},
-		{"W/\"x\"", 0},
+	    {"\"5f1-abc\"", 1},
+	    {"W/\"5f1-abc\"", 1},
+	    {"\"x\", \"5f1-abc\"", 1},
+	    {"\"x\",\"5f1-abc\"", 1},
+	    {"\"5f1-abc\", \"x\"", 1},
+	    {"*", 1},
+	    {"\"other\"", 0},
+	    {"\"5f1-ab\"", 0},
+	    {"\"5f1-abcd\"", 0},
+	    {"5f1-abc", 0},
+	    {"", 0},
+	    {"W/\"x\"", 0},
 	};
 
 	(void)state;
@@ -453,16 +515,16 @@ static void test_slice_eq(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		ROW_TEST(test_table),
-		ROW_TEST(test_every_prefix_incomplete),
-		ROW_TEST(test_fields),
-		ROW_TEST(test_absent_fields_are_null),
-		ROW_TEST(test_content_length_and_chunked),
-		ROW_TEST(test_leading_crlf),
-		ROW_TEST(test_sizes),
-		ROW_TEST(test_accepts_coding),
-		ROW_TEST(test_etag_match),
-		ROW_TEST(test_slice_eq),
+	    ROW_TEST(test_table),
+	    ROW_TEST(test_every_prefix_incomplete),
+	    ROW_TEST(test_fields),
+	    ROW_TEST(test_absent_fields_are_null),
+	    ROW_TEST(test_content_length_and_chunked),
+	    ROW_TEST(test_leading_crlf),
+	    ROW_TEST(test_sizes),
+	    ROW_TEST(test_accepts_coding),
+	    ROW_TEST(test_etag_match),
+	    ROW_TEST(test_slice_eq),
 	};
 
 	return cmocka_run_group_tests_name("http_parse", tests, NULL, NULL);

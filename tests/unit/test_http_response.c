@@ -46,7 +46,7 @@ static int has_line(const char *line)
 static int has_field(const char *name)
 {
 	size_t n = strlen(name);
-	for (const char *p = head; p && p < head + head_len; ) {
+	for (const char *p = head; p && p < head + head_len;) {
 		if (strncasecmp(p, name, n) == 0 && p[n] == ':')
 			return 1;
 		p = memchr(p, '\n', (size_t)(head + head_len - p));
@@ -261,40 +261,41 @@ static void test_reasons(void **state)
 		enum http_status st;
 		const char *reason;
 	} reasons[] = {
-		{HTTP_OK, "OK"},
-		{HTTP_PARTIAL, "Partial Content"},
-		{HTTP_MOVED, "Moved Permanently"},
-		{HTTP_NOT_MODIFIED, "Not Modified"},
-		{HTTP_BAD_REQUEST, "Bad Request"},
-		{HTTP_FORBIDDEN, "Forbidden"},
-		{HTTP_NOT_FOUND, "Not Found"},
-		{HTTP_METHOD_NOT_ALLOWED, "Method Not Allowed"},
-		{HTTP_REQUEST_TIMEOUT, "Request Timeout"},
-		{HTTP_URI_TOO_LONG, "URI Too Long"},
-		{HTTP_RANGE_NOT_SATISFIABLE, "Range Not Satisfiable"},
-		{HTTP_HEADERS_TOO_LARGE, "Request Header Fields Too Large"},
-		{HTTP_INTERNAL_ERROR, "Internal Server Error"},
-		{HTTP_NOT_IMPLEMENTED, "Not Implemented"},
-		{HTTP_SERVICE_UNAVAILABLE, "Service Unavailable"},
-		{HTTP_VERSION_NOT_SUPPORTED, "HTTP Version Not Supported"},
-		{(enum http_status)299, ""},
+	    {HTTP_OK, "OK"},
+	    {HTTP_PARTIAL, "Partial Content"},
+	    {HTTP_MOVED, "Moved Permanently"},
+	    {HTTP_NOT_MODIFIED, "Not Modified"},
+	    {HTTP_BAD_REQUEST, "Bad Request"},
+	    {HTTP_FORBIDDEN, "Forbidden"},
+	    {HTTP_NOT_FOUND, "Not Found"},
+	    {HTTP_METHOD_NOT_ALLOWED, "Method Not Allowed"},
+	    {HTTP_REQUEST_TIMEOUT, "Request Timeout"},
+	    {HTTP_URI_TOO_LONG, "URI Too Long"},
+	    {HTTP_RANGE_NOT_SATISFIABLE, "Range Not Satisfiable"},
+	    {HTTP_HEADERS_TOO_LARGE, "Request Header Fields Too Large"},
+	    {HTTP_INTERNAL_ERROR, "Internal Server Error"},
+	    {HTTP_NOT_IMPLEMENTED, "Not Implemented"},
+	    {HTTP_SERVICE_UNAVAILABLE, "Service Unavailable"},
+	    {HTTP_VERSION_NOT_SUPPORTED, "HTTP Version Not Supported"},
+	    {(enum http_status)299, ""},
 	};
 
 	(void)state;
 	for (size_t i = 0; i < sizeof reasons / sizeof reasons[0]; i++) {
 		const char *got = http_reason(reasons[i].st);
 		if (!got || strcmp(got, reasons[i].reason) != 0)
-			fail_row("reason(%d) = \"%s\", want \"%s\"", reasons[i].st, got ? got : "(null)",
-				 reasons[i].reason);
+			fail_row("reason(%d) = \"%s\", want \"%s\"", reasons[i].st,
+				 got ? got : "(null)", reasons[i].reason);
 	}
 	ASSERT_NO_ROW_FAILURES();
 }
 
 static void test_error_body(void **state)
 {
-	static const enum http_status sts[] = {HTTP_BAD_REQUEST, HTTP_FORBIDDEN, HTTP_NOT_FOUND,
-					       HTTP_METHOD_NOT_ALLOWED, HTTP_URI_TOO_LONG,
-					       HTTP_HEADERS_TOO_LARGE, HTTP_VERSION_NOT_SUPPORTED};
+	static const enum http_status sts[] = {
+	    HTTP_BAD_REQUEST,	       HTTP_FORBIDDEN,	  HTTP_NOT_FOUND,
+	    HTTP_METHOD_NOT_ALLOWED,   HTTP_URI_TOO_LONG, HTTP_HEADERS_TOO_LARGE,
+	    HTTP_VERSION_NOT_SUPPORTED};
 	char buf[2048];
 
 	(void)state;
@@ -303,15 +304,17 @@ static void test_error_body(void **state)
 		memset(buf, 0, sizeof buf);
 		size_t n = http_error_body(buf, sizeof buf - 1, sts[i]);
 		snprintf(code, sizeof code, "%d", sts[i]);
-		if (n == 0 || n >= sizeof buf - 1 || !strstr(buf, code) || !strstr(buf, http_reason(sts[i])))
+		if (n == 0 || n >= sizeof buf - 1 || !strstr(buf, code) ||
+		    !strstr(buf, http_reason(sts[i])))
 			fail_row("error body for %d: \"%s\"", sts[i], show(buf, n));
 		for (size_t cap = 0; cap < n; cap++) {
 			char small[2048];
 			memset(small, 'Z', sizeof small);
 			size_t got = http_error_body(small, cap, sts[i]);
 			if (got != 0 || small[cap] != 'Z') {
-				fail_row("error body %d with cap %zu: returned %zu or wrote past cap",
-					 sts[i], cap, got);
+				fail_row(
+				    "error body %d with cap %zu: returned %zu or wrote past cap",
+				    sts[i], cap, got);
 				break;
 			}
 		}
@@ -322,17 +325,12 @@ static void test_error_body(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		ROW_TEST(test_200),
-		ROW_TEST(test_optional_fields_absent),
-		ROW_TEST(test_gzip_vary),
-		ROW_TEST(test_206),
-		ROW_TEST(test_416),
-		ROW_TEST(test_301),
-		ROW_TEST(test_405),
-		ROW_TEST(test_304),
-		ROW_TEST(test_capacity),
-		ROW_TEST(test_reasons),
-		ROW_TEST(test_error_body),
+	    ROW_TEST(test_200),	       ROW_TEST(test_optional_fields_absent),
+	    ROW_TEST(test_gzip_vary),  ROW_TEST(test_206),
+	    ROW_TEST(test_416),	       ROW_TEST(test_301),
+	    ROW_TEST(test_405),	       ROW_TEST(test_304),
+	    ROW_TEST(test_capacity),   ROW_TEST(test_reasons),
+	    ROW_TEST(test_error_body),
 	};
 
 	return cmocka_run_group_tests_name("http_response", tests, NULL, NULL);

@@ -13,14 +13,10 @@ static const struct {
 	time_t t;
 	const char *text;
 } formatted[] = {
-	{0, "Thu, 01 Jan 1970 00:00:00 GMT"},
-	{784111777, "Sun, 06 Nov 1994 08:49:37 GMT"},
-	{951782400, "Tue, 29 Feb 2000 00:00:00 GMT"},
-	{1709164800, "Thu, 29 Feb 2024 00:00:00 GMT"},
-	{1735689599, "Tue, 31 Dec 2024 23:59:59 GMT"},
-	{2147483647, "Tue, 19 Jan 2038 03:14:07 GMT"},
-	{2147483648, "Tue, 19 Jan 2038 03:14:08 GMT"},
-	{4102444800, "Fri, 01 Jan 2100 00:00:00 GMT"},
+    {0, "Thu, 01 Jan 1970 00:00:00 GMT"},	   {784111777, "Sun, 06 Nov 1994 08:49:37 GMT"},
+    {951782400, "Tue, 29 Feb 2000 00:00:00 GMT"},  {1709164800, "Thu, 29 Feb 2024 00:00:00 GMT"},
+    {1735689599, "Tue, 31 Dec 2024 23:59:59 GMT"}, {2147483647, "Tue, 19 Jan 2038 03:14:07 GMT"},
+    {2147483648, "Tue, 19 Jan 2038 03:14:08 GMT"}, {4102444800, "Fri, 01 Jan 2100 00:00:00 GMT"},
 };
 
 static void test_format(void **state)
@@ -34,7 +30,8 @@ static void test_format(void **state)
 			fail_row("format(%lld) = \"%s\", want \"%s\"", (long long)formatted[i].t,
 				 show(out, strnlen(out, sizeof out)), formatted[i].text);
 		if (out[HTTPDATE_LEN + 1] != 'Z')
-			fail_row("format(%lld) wrote past HTTPDATE_LEN + 1", (long long)formatted[i].t);
+			fail_row("format(%lld) wrote past HTTPDATE_LEN + 1",
+				 (long long)formatted[i].t);
 	}
 	ASSERT_NO_ROW_FAILURES();
 }
@@ -46,36 +43,36 @@ struct parse_row {
 };
 
 static const struct parse_row parsed[] = {
-	{"Sun, 06 Nov 1994 08:49:37 GMT", 1, 784111777},  /* IMF-fixdate */
-	{"Sunday, 06-Nov-94 08:49:37 GMT", 1, 784111777}, /* RFC 850 */
-	{"Sun Nov  6 08:49:37 1994", 1, 784111777},       /* asctime */
-	{"Thu, 01 Jan 1970 00:00:00 GMT", 1, 0},
-	{"Thu, 29 Feb 2024 00:00:00 GMT", 1, 1709164800},
-	{"Tue, 19 Jan 2038 03:14:08 GMT", 1, 2147483648},
-	{"Thursday, 29-Feb-24 00:00:00 GMT", 1, 1709164800},
-	{"Thu Feb 29 00:00:00 2024", 1, 1709164800},
-	{"Tue Dec 31 23:59:59 2024", 1, 1735689599},
+    {"Sun, 06 Nov 1994 08:49:37 GMT", 1, 784111777},  /* IMF-fixdate */
+    {"Sunday, 06-Nov-94 08:49:37 GMT", 1, 784111777}, /* RFC 850 */
+    {"Sun Nov  6 08:49:37 1994", 1, 784111777},	      /* asctime */
+    {"Thu, 01 Jan 1970 00:00:00 GMT", 1, 0},
+    {"Thu, 29 Feb 2024 00:00:00 GMT", 1, 1709164800},
+    {"Tue, 19 Jan 2038 03:14:08 GMT", 1, 2147483648},
+    {"Thursday, 29-Feb-24 00:00:00 GMT", 1, 1709164800},
+    {"Thu Feb 29 00:00:00 2024", 1, 1709164800},
+    {"Tue Dec 31 23:59:59 2024", 1, 1735689599},
 
-	{"", 0, 0},
-	{"garbage", 0, 0},
-	{"Sun, 06 Nov 1994 08:49:37", 0, 0},
-	{"Sun, 06 Nov 1994 08:49:37 UTC", 0, 0},
-	{"Sun, 06 Nov 1994 08:49:37 GMT junk", 0, 0},
-	{"Sun, 06 Nov 1994 08:49 GMT", 0, 0},
-	{"Sun, 32 Nov 1994 08:49:37 GMT", 0, 0},
-	{"Sun, 00 Nov 1994 08:49:37 GMT", 0, 0},
-	{"Sun, 06 Foo 1994 08:49:37 GMT", 0, 0},
-	{"Sun, 06 Nov 1994 24:49:37 GMT", 0, 0},
-	{"Sun, 06 Nov 1994 08:60:37 GMT", 0, 0},
-	{"Sun, 06 Nov 1994 08:49:61 GMT", 0, 0},
-	{"Sun, 06 Nov 94 08:49:37 GMT", 0, 0},
-	{"Sun, 06 Nov 1994 8:49:37 GMT", 0, 0},
-	{"Sun, 0x Nov 1994 08:49:37 GMT", 0, 0},
-	{"Sun 06 Nov 1994 08:49:37 GMT", 0, 0},
-	{"Sunday, 06-Nov-94 08:49:37", 0, 0},
-	{"Sun Nov  6 08:49:37", 0, 0},
-	{"Sun Nov 32 08:49:37 1994", 0, 0},
-	{"-1", 0, 0},
+    {"", 0, 0},
+    {"garbage", 0, 0},
+    {"Sun, 06 Nov 1994 08:49:37", 0, 0},
+    {"Sun, 06 Nov 1994 08:49:37 UTC", 0, 0},
+    {"Sun, 06 Nov 1994 08:49:37 GMT junk", 0, 0},
+    {"Sun, 06 Nov 1994 08:49 GMT", 0, 0},
+    {"Sun, 32 Nov 1994 08:49:37 GMT", 0, 0},
+    {"Sun, 00 Nov 1994 08:49:37 GMT", 0, 0},
+    {"Sun, 06 Foo 1994 08:49:37 GMT", 0, 0},
+    {"Sun, 06 Nov 1994 24:49:37 GMT", 0, 0},
+    {"Sun, 06 Nov 1994 08:60:37 GMT", 0, 0},
+    {"Sun, 06 Nov 1994 08:49:61 GMT", 0, 0},
+    {"Sun, 06 Nov 94 08:49:37 GMT", 0, 0},
+    {"Sun, 06 Nov 1994 8:49:37 GMT", 0, 0},
+    {"Sun, 0x Nov 1994 08:49:37 GMT", 0, 0},
+    {"Sun 06 Nov 1994 08:49:37 GMT", 0, 0},
+    {"Sunday, 06-Nov-94 08:49:37", 0, 0},
+    {"Sun Nov  6 08:49:37", 0, 0},
+    {"Sun Nov 32 08:49:37 1994", 0, 0},
+    {"-1", 0, 0},
 };
 
 static void test_parse(void **state)
@@ -89,10 +86,11 @@ static void test_parse(void **state)
 		int got = httpdate_parse(guard_put(&g, r->text, len), len, &t);
 
 		if (r->ok && (got != 0 || t != r->t))
-			fail_row("parse(\"%s\") = %d, t %lld; want 0, t %lld", r->text, got, (long long)t,
-				 (long long)r->t);
+			fail_row("parse(\"%s\") = %d, t %lld; want 0, t %lld", r->text, got,
+				 (long long)t, (long long)r->t);
 		if (!r->ok && got != -1)
-			fail_row("parse(\"%s\") = %d (t %lld); want -1", r->text, got, (long long)t);
+			fail_row("parse(\"%s\") = %d (t %lld); want -1", r->text, got,
+				 (long long)t);
 		guard_free(&g);
 	}
 	ASSERT_NO_ROW_FAILURES();
@@ -135,10 +133,10 @@ static void test_round_trip(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		ROW_TEST(test_format),
-		ROW_TEST(test_parse),
-		ROW_TEST(test_prefixes),
-		ROW_TEST(test_round_trip),
+	    ROW_TEST(test_format),
+	    ROW_TEST(test_parse),
+	    ROW_TEST(test_prefixes),
+	    ROW_TEST(test_round_trip),
 	};
 
 	return cmocka_run_group_tests_name("httpdate", tests, NULL, NULL);

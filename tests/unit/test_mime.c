@@ -13,49 +13,49 @@
 
 struct row {
 	const char *path;
-	const char *want;  /* exact type */
-	const char *alt;   /* another acceptable spelling, or NULL */
-	int compressible;  /* 1, 0, or -1 not checked */
+	const char *want; /* exact type */
+	const char *alt;  /* another acceptable spelling, or NULL */
+	int compressible; /* 1, 0, or -1 not checked */
 };
 
 static const struct row rows[] = {
-	{"index.html", "text/html" UTF8, NULL, 1},
-	{"a/b/style.css", "text/css" UTF8, NULL, 1},
-	{"app.js", "text/javascript" UTF8, "application/javascript" UTF8, 1},
-	{"mod.mjs", "text/javascript" UTF8, "application/javascript" UTF8, 1},
-	{"data.json", "application/json", "application/json" UTF8, 1},
-	{"img.svg", "image/svg+xml", "image/svg+xml" UTF8, 1},
-	{"img.png", "image/png", NULL, 0},
-	{"img.jpg", "image/jpeg", NULL, 0},
-	{"img.jpeg", "image/jpeg", NULL, 0},
-	{"img.gif", "image/gif", NULL, 0},
-	{"img.webp", "image/webp", NULL, 0},
-	{"img.avif", "image/avif", NULL, 0},
-	{"favicon.ico", "image/x-icon", "image/vnd.microsoft.icon", -1},
-	{"font.woff2", "font/woff2", NULL, 0},
-	{"mod.wasm", "application/wasm", NULL, -1},
-	{"notes.txt", "text/plain" UTF8, NULL, 1},
-	{"feed.xml", "application/xml", "text/xml" UTF8, 1},
-	{"doc.pdf", "application/pdf", NULL, -1},
-	{"movie.mp4", "video/mp4", NULL, 0},
-	{"movie.webm", "video/webm", NULL, 0},
+    {"index.html", "text/html" UTF8, NULL, 1},
+    {"a/b/style.css", "text/css" UTF8, NULL, 1},
+    {"app.js", "text/javascript" UTF8, "application/javascript" UTF8, 1},
+    {"mod.mjs", "text/javascript" UTF8, "application/javascript" UTF8, 1},
+    {"data.json", "application/json", "application/json" UTF8, 1},
+    {"img.svg", "image/svg+xml", "image/svg+xml" UTF8, 1},
+    {"img.png", "image/png", NULL, 0},
+    {"img.jpg", "image/jpeg", NULL, 0},
+    {"img.jpeg", "image/jpeg", NULL, 0},
+    {"img.gif", "image/gif", NULL, 0},
+    {"img.webp", "image/webp", NULL, 0},
+    {"img.avif", "image/avif", NULL, 0},
+    {"favicon.ico", "image/x-icon", "image/vnd.microsoft.icon", -1},
+    {"font.woff2", "font/woff2", NULL, 0},
+    {"mod.wasm", "application/wasm", NULL, -1},
+    {"notes.txt", "text/plain" UTF8, NULL, 1},
+    {"feed.xml", "application/xml", "text/xml" UTF8, 1},
+    {"doc.pdf", "application/pdf", NULL, -1},
+    {"movie.mp4", "video/mp4", NULL, 0},
+    {"movie.webm", "video/webm", NULL, 0},
 
-	/* case-insensitive extensions */
-	{"INDEX.HTML", "text/html" UTF8, NULL, 1},
-	{"Photo.JPG", "image/jpeg", NULL, 0},
-	{"a.Css", "text/css" UTF8, NULL, 1},
+    /* case-insensitive extensions */
+    {"INDEX.HTML", "text/html" UTF8, NULL, 1},
+    {"Photo.JPG", "image/jpeg", NULL, 0},
+    {"a.Css", "text/css" UTF8, NULL, 1},
 
-	/* unknown or no extension */
-	{"README", "application/octet-stream", NULL, -1},
-	{"blob.bin", "application/octet-stream", NULL, -1},
-	{"file.", "application/octet-stream", NULL, -1},
-	{"archive.tar.gz", "application/octet-stream", "application/gzip", -1},
-	{"dir.html/README", "application/octet-stream", NULL, -1},
-	{"a.htmlx", "application/octet-stream", NULL, -1},
-	{"a.xhtml", "application/octet-stream", "application/xhtml+xml", -1},
-	{"html", "application/octet-stream", NULL, -1},
-	{"", "application/octet-stream", NULL, -1},
-	{".well-known/security.txt", "text/plain" UTF8, NULL, 1},
+    /* unknown or no extension */
+    {"README", "application/octet-stream", NULL, -1},
+    {"blob.bin", "application/octet-stream", NULL, -1},
+    {"file.", "application/octet-stream", NULL, -1},
+    {"archive.tar.gz", "application/octet-stream", "application/gzip", -1},
+    {"dir.html/README", "application/octet-stream", NULL, -1},
+    {"a.htmlx", "application/octet-stream", NULL, -1},
+    {"a.xhtml", "application/octet-stream", "application/xhtml+xml", -1},
+    {"html", "application/octet-stream", NULL, -1},
+    {"", "application/octet-stream", NULL, -1},
+    {".well-known/security.txt", "text/plain" UTF8, NULL, 1},
 };
 
 static void test_table(void **state)
@@ -70,15 +70,16 @@ static void test_table(void **state)
 		if (!m || !m->name) {
 			fail_row("\"%s\": NULL", r->path);
 		} else {
-			if (strcmp(m->name, r->want) != 0 && !(r->alt && strcmp(m->name, r->alt) == 0))
-				fail_row("\"%s\": \"%s\", want \"%s\"%s%s", r->path, m->name, r->want,
-					 r->alt ? " or " : "", r->alt ? r->alt : "");
+			if (strcmp(m->name, r->want) != 0 &&
+			    !(r->alt && strcmp(m->name, r->alt) == 0))
+				fail_row("\"%s\": \"%s\", want \"%s\"%s%s", r->path, m->name,
+					 r->want, r->alt ? " or " : "", r->alt ? r->alt : "");
 			if (strncmp(m->name, "text/", 5) == 0 && !strstr(m->name, "charset=utf-8"))
 				fail_row("\"%s\": text type \"%s\" without charset=utf-8", r->path,
 					 m->name);
 			if (r->compressible >= 0 && (m->compressible != 0) != r->compressible)
-				fail_row("\"%s\": compressible %d, want %d", r->path, m->compressible,
-					 r->compressible);
+				fail_row("\"%s\": compressible %d, want %d", r->path,
+					 m->compressible, r->compressible);
 		}
 		guard_free(&g);
 	}
@@ -103,8 +104,8 @@ static void test_length_bound(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		ROW_TEST(test_table),
-		ROW_TEST(test_length_bound),
+	    ROW_TEST(test_table),
+	    ROW_TEST(test_length_bound),
 	};
 
 	return cmocka_run_group_tests_name("mime", tests, NULL, NULL);

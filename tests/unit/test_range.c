@@ -18,75 +18,75 @@
 struct row {
 	const char *value;
 	uint64_t size;
-	int allowed;          /* bit set of acceptable results */
+	int allowed;	      /* bit set of acceptable results */
 	uint64_t first, last; /* when RANGE_OK is returned */
 	const char *why;
 };
 
 static const struct row rows[] = {
-	{"bytes=0-4", 10, A_OK, 0, 4, "a-b"},
-	{"bytes=0-0", 10, A_OK, 0, 0, "one byte"},
-	{"bytes=9-9", 10, A_OK, 9, 9, "last byte"},
-	{"bytes=3-7", 10, A_OK, 3, 7, "middle"},
-	{"bytes=0-9", 10, A_OK, 0, 9, "whole"},
-	{"bytes=0-100", 10, A_OK, 0, 9, "last beyond the end is clamped"},
-	{"bytes=5-", 10, A_OK, 5, 9, "a-"},
-	{"bytes=0-", 10, A_OK, 0, 9, "0-"},
-	{"bytes=9-", 10, A_OK, 9, 9, "last byte open"},
-	{"bytes=-3", 10, A_OK, 7, 9, "-n"},
-	{"bytes=-1", 10, A_OK, 9, 9, "-1"},
-	{"bytes=-10", 10, A_OK, 0, 9, "-size"},
-	{"bytes=-20", 10, A_OK, 0, 9, "-n longer than the file"},
-	{"Bytes=0-4", 10, A_OK, 0, 4, "unit is case-insensitive (RFC 9110 14.1)"},
-	{"bytes=00-04", 10, A_OK, 0, 4, "leading zeros"},
-	{"bytes=18446744073709551614-", 1ull << 62, A_UNSAT, 0, 0, "huge but valid first"},
-	{"bytes=-18446744073709551615", 10, A_OK, 0, 9, "UINT64_MAX suffix"},
+    {"bytes=0-4", 10, A_OK, 0, 4, "a-b"},
+    {"bytes=0-0", 10, A_OK, 0, 0, "one byte"},
+    {"bytes=9-9", 10, A_OK, 9, 9, "last byte"},
+    {"bytes=3-7", 10, A_OK, 3, 7, "middle"},
+    {"bytes=0-9", 10, A_OK, 0, 9, "whole"},
+    {"bytes=0-100", 10, A_OK, 0, 9, "last beyond the end is clamped"},
+    {"bytes=5-", 10, A_OK, 5, 9, "a-"},
+    {"bytes=0-", 10, A_OK, 0, 9, "0-"},
+    {"bytes=9-", 10, A_OK, 9, 9, "last byte open"},
+    {"bytes=-3", 10, A_OK, 7, 9, "-n"},
+    {"bytes=-1", 10, A_OK, 9, 9, "-1"},
+    {"bytes=-10", 10, A_OK, 0, 9, "-size"},
+    {"bytes=-20", 10, A_OK, 0, 9, "-n longer than the file"},
+    {"Bytes=0-4", 10, A_OK, 0, 4, "unit is case-insensitive (RFC 9110 14.1)"},
+    {"bytes=00-04", 10, A_OK, 0, 4, "leading zeros"},
+    {"bytes=18446744073709551614-", 1ull << 62, A_UNSAT, 0, 0, "huge but valid first"},
+    {"bytes=-18446744073709551615", 10, A_OK, 0, 9, "UINT64_MAX suffix"},
 
-	/* unsatisfiable: 416 */
-	{"bytes=10-", 10, A_UNSAT, 0, 0, "first == size"},
-	{"bytes=10-20", 10, A_UNSAT, 0, 0, "entirely beyond"},
-	{"bytes=11-", 10, A_UNSAT, 0, 0, "first > size"},
-	{"bytes=-0", 10, A_UNSAT, 0, 0, "zero suffix (RFC 9110 14.1.3)"},
-	{"bytes=0-", 0, A_UNSAT | A_NONE, 0, 0, "empty file"},
-	{"bytes=0-0", 0, A_UNSAT | A_NONE, 0, 0, "empty file"},
-	{"bytes=-5", 0, A_UNSAT | A_NONE, 0, 0, "suffix of an empty file"},
+    /* unsatisfiable: 416 */
+    {"bytes=10-", 10, A_UNSAT, 0, 0, "first == size"},
+    {"bytes=10-20", 10, A_UNSAT, 0, 0, "entirely beyond"},
+    {"bytes=11-", 10, A_UNSAT, 0, 0, "first > size"},
+    {"bytes=-0", 10, A_UNSAT, 0, 0, "zero suffix (RFC 9110 14.1.3)"},
+    {"bytes=0-", 0, A_UNSAT | A_NONE, 0, 0, "empty file"},
+    {"bytes=0-0", 0, A_UNSAT | A_NONE, 0, 0, "empty file"},
+    {"bytes=-5", 0, A_UNSAT | A_NONE, 0, 0, "suffix of an empty file"},
 
-	/* ignored: serve the whole file */
-	{"", 10, A_NONE, 0, 0, "empty value"},
-	{"bytes=", 10, A_NONE, 0, 0, "no range-spec"},
-	{"bytes=-", 10, A_NONE, 0, 0, "only a dash"},
-	{"bytes=5-4", 10, A_NONE, 0, 0, "last < first is invalid: ignore (RFC 7233 2.1)"},
-	{"bytes=0-1,3-4", 10, A_NONE, 0, 0, "multi-range"},
-	{"bytes=0-1, 3-4", 10, A_NONE, 0, 0, "multi-range with OWS"},
-	{"bytes=-1,0-1", 10, A_NONE, 0, 0, "multi-range starting with a suffix"},
-	{"items=0-4", 10, A_NONE, 0, 0, "other unit"},
-	{"bytes 0-4", 10, A_NONE, 0, 0, "no '='"},
-	{"byte=0-4", 10, A_NONE, 0, 0, "'byte'"},
-	{"bytesx=0-4", 10, A_NONE, 0, 0, "'bytesx'"},
-	{"bytes=a-b", 10, A_NONE, 0, 0, "letters"},
-	{"bytes=0x1-2", 10, A_NONE, 0, 0, "hex"},
-	{"bytes=+1-2", 10, A_NONE, 0, 0, "sign"},
-	{"bytes=1-+2", 10, A_NONE, 0, 0, "sign on last"},
-	{"bytes=--1", 10, A_NONE, 0, 0, "double dash"},
-	{"bytes=1-2-3", 10, A_NONE, 0, 0, "three numbers"},
-	{"bytes=1", 10, A_NONE, 0, 0, "no dash"},
-	{"bytes=1.5-2", 10, A_NONE, 0, 0, "decimal"},
-	{"bytes=0-4x", 10, A_NONE, 0, 0, "trailing junk"},
-	{"bytes=0-4;", 10, A_NONE, 0, 0, "trailing junk"},
+    /* ignored: serve the whole file */
+    {"", 10, A_NONE, 0, 0, "empty value"},
+    {"bytes=", 10, A_NONE, 0, 0, "no range-spec"},
+    {"bytes=-", 10, A_NONE, 0, 0, "only a dash"},
+    {"bytes=5-4", 10, A_NONE, 0, 0, "last < first is invalid: ignore (RFC 7233 2.1)"},
+    {"bytes=0-1,3-4", 10, A_NONE, 0, 0, "multi-range"},
+    {"bytes=0-1, 3-4", 10, A_NONE, 0, 0, "multi-range with OWS"},
+    {"bytes=-1,0-1", 10, A_NONE, 0, 0, "multi-range starting with a suffix"},
+    {"items=0-4", 10, A_NONE, 0, 0, "other unit"},
+    {"bytes 0-4", 10, A_NONE, 0, 0, "no '='"},
+    {"byte=0-4", 10, A_NONE, 0, 0, "'byte'"},
+    {"bytesx=0-4", 10, A_NONE, 0, 0, "'bytesx'"},
+    {"bytes=a-b", 10, A_NONE, 0, 0, "letters"},
+    {"bytes=0x1-2", 10, A_NONE, 0, 0, "hex"},
+    {"bytes=+1-2", 10, A_NONE, 0, 0, "sign"},
+    {"bytes=1-+2", 10, A_NONE, 0, 0, "sign on last"},
+    {"bytes=--1", 10, A_NONE, 0, 0, "double dash"},
+    {"bytes=1-2-3", 10, A_NONE, 0, 0, "three numbers"},
+    {"bytes=1", 10, A_NONE, 0, 0, "no dash"},
+    {"bytes=1.5-2", 10, A_NONE, 0, 0, "decimal"},
+    {"bytes=0-4x", 10, A_NONE, 0, 0, "trailing junk"},
+    {"bytes=0-4;", 10, A_NONE, 0, 0, "trailing junk"},
 
-	/* whitespace inside: nginx tolerates it, RFC parsers ignore the header; never a wrong range */
-	{"bytes= 0-4", 10, A_NONE | A_OK, 0, 4, "space after ="},
-	{"bytes=0 -4", 10, A_NONE | A_OK, 0, 4, "space before -"},
-	{"bytes=0- 4", 10, A_NONE | A_OK, 0, 4, "space after -"},
-	{"bytes = 0-4", 10, A_NONE, 0, 0, "space before = (nginx ignores the header)"},
+    /* whitespace inside: nginx tolerates it, RFC parsers ignore the header; never a wrong range */
+    {"bytes= 0-4", 10, A_NONE | A_OK, 0, 4, "space after ="},
+    {"bytes=0 -4", 10, A_NONE | A_OK, 0, 4, "space before -"},
+    {"bytes=0- 4", 10, A_NONE | A_OK, 0, 4, "space after -"},
+    {"bytes = 0-4", 10, A_NONE, 0, 0, "space before = (nginx ignores the header)"},
 
-	/* numbers that overflow uint64_t: never wrap into a small range */
-	{"bytes=0-99999999999999999999999", 10, A_NONE | A_UNSAT | A_OK, 0, 9, "last overflows"},
-	{"bytes=18446744073709551616-", 10, A_NONE | A_UNSAT, 0, 0, "first = 2^64"},
-	{"bytes=99999999999999999999999-", 10, A_NONE | A_UNSAT, 0, 0, "first overflows"},
-	{"bytes=18446744073709551617-18446744073709551618", 10, A_NONE | A_UNSAT, 0, 0, "wraps to 1-2"},
-	{"bytes=-18446744073709551619", 10, A_NONE | A_OK, 0, 9, "suffix wraps to 3"},
-	{"bytes=-99999999999999999999999", 10, A_NONE | A_OK, 0, 9, "suffix overflows"},
+    /* numbers that overflow uint64_t: never wrap into a small range */
+    {"bytes=0-99999999999999999999999", 10, A_NONE | A_UNSAT | A_OK, 0, 9, "last overflows"},
+    {"bytes=18446744073709551616-", 10, A_NONE | A_UNSAT, 0, 0, "first = 2^64"},
+    {"bytes=99999999999999999999999-", 10, A_NONE | A_UNSAT, 0, 0, "first overflows"},
+    {"bytes=18446744073709551617-18446744073709551618", 10, A_NONE | A_UNSAT, 0, 0, "wraps to 1-2"},
+    {"bytes=-18446744073709551619", 10, A_NONE | A_OK, 0, 9, "suffix wraps to 3"},
+    {"bytes=-99999999999999999999999", 10, A_NONE | A_OK, 0, 9, "suffix overflows"},
 };
 
 static const char *name(int r)
@@ -155,8 +155,8 @@ static void test_prefixes(void **state)
 			const char *v = guard_put(&g, vals[i], n);
 			enum range_result got = range_parse(v, n, 1000, &first, &last);
 			if (got == RANGE_OK && (first > last || last >= 1000))
-				fail_row("\"%s\": %llu-%llu", show(vals[i], n), (unsigned long long)first,
-					 (unsigned long long)last);
+				fail_row("\"%s\": %llu-%llu", show(vals[i], n),
+					 (unsigned long long)first, (unsigned long long)last);
 			guard_free(&g);
 		}
 	ASSERT_NO_ROW_FAILURES();
@@ -165,9 +165,9 @@ static void test_prefixes(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		ROW_TEST(test_table),
-		ROW_TEST(test_length_bound),
-		ROW_TEST(test_prefixes),
+	    ROW_TEST(test_table),
+	    ROW_TEST(test_length_bound),
+	    ROW_TEST(test_prefixes),
 	};
 
 	return cmocka_run_group_tests_name("range", tests, NULL, NULL);

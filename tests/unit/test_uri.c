@@ -15,121 +15,123 @@
 
 struct row {
 	const char *target;
-	int want;         /* 0, an HTTP status, or ANY_ERR */
+	int want;	  /* 0, an HTTP status, or ANY_ERR */
 	const char *path; /* expected out when want == 0 (NULL: not checked) */
-	int slash;        /* trailing_slash, or SAME */
+	int slash;	  /* trailing_slash, or SAME */
 };
 
 static const struct row rows[] = {
-	/* plain paths */
-	{"/", 0, "", 1},
-	{"/index.html", 0, "index.html", 0},
-	{"/a/b/c.txt", 0, "a/b/c.txt", 0},
-	{"/sub/", 0, "sub", 1},
-	{"/sub", 0, "sub", 0},
-	{"/a/b/", 0, "a/b", 1},
-	{"/a..b", 0, "a..b", 0},
-	{"/a.", 0, "a.", 0},
-	{"/~user/x", 0, "~user/x", 0},
+    /* plain paths */
+    {"/", 0, "", 1},
+    {"/index.html", 0, "index.html", 0},
+    {"/a/b/c.txt", 0, "a/b/c.txt", 0},
+    {"/sub/", 0, "sub", 1},
+    {"/sub", 0, "sub", 0},
+    {"/a/b/", 0, "a/b", 1},
+    {"/a..b", 0, "a..b", 0},
+    {"/a.", 0, "a.", 0},
+    {"/~user/x", 0, "~user/x", 0},
 
-	/* percent-decoding */
-	{"/a%20b.txt", 0, "a b.txt", 0},
-	{"/%41%42", 0, "AB", 0},
-	{"/%4a%4B", 0, "JK", 0},
-	{"/caf%C3%A9", 0, "caf\xc3\xa9", 0},
-	{"/100%25", 0, "100%", 0},
-	{"/a%3fb", 0, "a?b", 0},
-	{"/a%23b", 0, "a#b", 0},
-	{"/a+b", 0, "a+b", 0},
-	{"/a%", 400, NULL, SAME},
-	{"/a%4", 400, NULL, SAME},
-	{"/a%zz", 400, NULL, SAME},
-	{"/a%g0", 400, NULL, SAME},
-	{"/a%0g", 400, NULL, SAME},
-	{"/a%%41", 400, NULL, SAME},
-	{"/a%00", 400, NULL, SAME},
-	{"/a%00.txt", 400, NULL, SAME},
-	{"/%00/x", 400, NULL, SAME},
+    /* percent-decoding */
+    {"/a%20b.txt", 0, "a b.txt", 0},
+    {"/%41%42", 0, "AB", 0},
+    {"/%4a%4B", 0, "JK", 0},
+    {"/caf%C3%A9", 0, "caf\xc3\xa9", 0},
+    {"/100%25", 0, "100%", 0},
+    {"/a%3fb", 0, "a?b", 0},
+    {"/a%23b", 0, "a#b", 0},
+    {"/a+b", 0, "a+b", 0},
+    {"/a%", 400, NULL, SAME},
+    {"/a%4", 400, NULL, SAME},
+    {"/a%zz", 400, NULL, SAME},
+    {"/a%g0", 400, NULL, SAME},
+    {"/a%0g", 400, NULL, SAME},
+    {"/a%%41", 400, NULL, SAME},
+    {"/a%00", 400, NULL, SAME},
+    {"/a%00.txt", 400, NULL, SAME},
+    {"/%00/x", 400, NULL, SAME},
 
-	/* dot segments */
-	{"/a/./b", 0, "a/b", 0},
-	{"/./a", 0, "a", 0},
-	{"/a/.", 0, "a", SAME},
-	{"/a/../b", 0, "b", 0},
-	{"/a/b/../../c", 0, "c", 0},
-	{"/a/b/..", 0, "a", SAME},
-	{"/a/..", 0, "", SAME},
-	{"/a/../", 0, "", 1},
-	{"/a/%2e/b", 0, "a/b", 0},
-	{"/a/%2e%2e/b", 0, "b", 0},
-	{"/a/%2E%2E/b", 0, "b", 0},
-	{"/a/.%2e/b", 0, "b", 0},
+    /* dot segments */
+    {"/a/./b", 0, "a/b", 0},
+    {"/./a", 0, "a", 0},
+    {"/a/.", 0, "a", SAME},
+    {"/a/../b", 0, "b", 0},
+    {"/a/b/../../c", 0, "c", 0},
+    {"/a/b/..", 0, "a", SAME},
+    {"/a/..", 0, "", SAME},
+    {"/a/../", 0, "", 1},
+    {"/a/%2e/b", 0, "a/b", 0},
+    {"/a/%2e%2e/b", 0, "b", 0},
+    {"/a/%2E%2E/b", 0, "b", 0},
+    {"/a/.%2e/b", 0, "b", 0},
 
-	/* above the root */
-	{"/..", 400, NULL, SAME},
-	{"/../", 400, NULL, SAME},
-	{"/../etc/passwd", 400, NULL, SAME},
-	{"/a/../../etc/passwd", 400, NULL, SAME},
-	{"/%2e%2e/etc/passwd", 400, NULL, SAME},
-	{"/%2E%2E/etc/passwd", 400, NULL, SAME},
-	{"/.%2e/etc/passwd", 400, NULL, SAME},
-	{"/%2e./etc/passwd", 400, NULL, SAME},
-	{"/..%2fetc%2fpasswd", 400, NULL, SAME},
-	{"/sub%2f..%2f..%2fetc%2fpasswd", 400, NULL, SAME},
-	{"/%2f..%2f..%2fetc/passwd", 400, NULL, SAME},
-	{"/./../x", 400, NULL, SAME},
-	{"/a/./../../x", 400, NULL, SAME},
+    /* above the root */
+    {"/..", 400, NULL, SAME},
+    {"/../", 400, NULL, SAME},
+    {"/../etc/passwd", 400, NULL, SAME},
+    {"/a/../../etc/passwd", 400, NULL, SAME},
+    {"/%2e%2e/etc/passwd", 400, NULL, SAME},
+    {"/%2E%2E/etc/passwd", 400, NULL, SAME},
+    {"/.%2e/etc/passwd", 400, NULL, SAME},
+    {"/%2e./etc/passwd", 400, NULL, SAME},
+    {"/..%2fetc%2fpasswd", 400, NULL, SAME},
+    {"/sub%2f..%2f..%2fetc%2fpasswd", 400, NULL, SAME},
+    {"/%2f..%2f..%2fetc/passwd", 400, NULL, SAME},
+    {"/./../x", 400, NULL, SAME},
+    {"/a/./../../x", 400, NULL, SAME},
 
-	/* empty segments */
-	{"//a//b", 0, "a/b", 0},
-	{"//", 0, "", 1},
-	{"/a//", 0, "a", 1},
-	{"///etc/passwd", 0, "etc/passwd", 0},
+    /* empty segments */
+    {"//a//b", 0, "a/b", 0},
+    {"//", 0, "", 1},
+    {"/a//", 0, "a", 1},
+    {"///etc/passwd", 0, "etc/passwd", 0},
 
-	/* hidden paths */
-	{"/.secret", 404, NULL, SAME},
-	{"/.git/config", 404, NULL, SAME},
-	{"/.git/", 404, NULL, SAME},
-	{"/sub/.hidden", 404, NULL, SAME},
-	{"/sub/.hidden/x", 404, NULL, SAME},
-	{"/%2esecret", 404, NULL, SAME},
-	{"/%2Egit/config", 404, NULL, SAME},
-	{"/a/...", 404, NULL, SAME},
-	{"/.well-known/x", 0, ".well-known/x", 0},
-	{"/.well-known/acme-challenge/tok", 0, ".well-known/acme-challenge/tok", 0},
-	{"/.well-known/", 0, ".well-known", 1},
-	{"/.well-known", 0, ".well-known", 0},
-	{"/%2ewell-known/security.txt", 0, ".well-known/security.txt", 0},
-	{"/.well-known/.hidden", 404, NULL, SAME},
-	{"/sub/.well-known/x", 404, NULL, SAME},
-	{"/.well-knownx/y", 404, NULL, SAME},
-	{"/.Well-Known/x", 404, NULL, SAME},
+    /* hidden paths */
+    {"/.secret", 404, NULL, SAME},
+    {"/.git/config", 404, NULL, SAME},
+    {"/.git/", 404, NULL, SAME},
+    {"/sub/.hidden", 404, NULL, SAME},
+    {"/sub/.hidden/x", 404, NULL, SAME},
+    {"/%2esecret", 404, NULL, SAME},
+    {"/%2Egit/config", 404, NULL, SAME},
+    {"/a/...", 404, NULL, SAME},
+    {"/.well-known/x", 0, ".well-known/x", 0},
+    {"/.well-known/acme-challenge/tok", 0, ".well-known/acme-challenge/tok", 0},
+    {"/.well-known/", 0, ".well-known", 1},
+    {"/.well-known", 0, ".well-known", 0},
+    {"/%2ewell-known/security.txt", 0, ".well-known/security.txt", 0},
+    {"/.well-known/.hidden", 404, NULL, SAME},
+    {"/sub/.well-known/x", 404, NULL, SAME},
+    {"/.well-knownx/y", 404, NULL, SAME},
+    {"/.Well-Known/x", 404, NULL, SAME},
 
-	/* query and fragment */
-	{"/a?b=c", 0, "a", 0},
-	{"/a/?b", 0, "a", 1},
-	{"/?x=1", 0, "", 1},
-	{"/a?../../etc/passwd", 0, "a", 0},
-	{"/a?%00", 0, "a", 0},
-	{"/a?%zz", 0, "a", 0},
-	{"/a#frag", 400, NULL, SAME},
+    /* query and fragment */
+    {"/a?b=c", 0, "a", 0},
+    {"/a/?b", 0, "a", 1},
+    {"/?x=1", 0, "", 1},
+    {"/a?../../etc/passwd", 0, "a", 0},
+    {"/a?%00", 0, "a", 0},
+    {"/a?%zz", 0, "a", 0},
+    {"/a#frag", 400, NULL, SAME},
 
-	/* absolute-form */
-	{"http://example.org/a/b", 0, "a/b", 0},
-	{"http://example.org/a/b?q=1", 0, "a/b", 0},
-	{"https://example.org:8443/x/", 0, "x", 1},
-	{"HTTP://example.org/a", 0, "a", 0},
-	{"http://example.org/../etc/passwd", 400, NULL, SAME},
-	{"http://example.org/.secret", 404, NULL, SAME},
+    /* absolute-form */
+    {"http://example.org/a/b", 0, "a/b", 0},
+    {"http://example.org/a/b?q=1", 0, "a/b", 0},
+    {"https://example.org:8443/x/", 0, "x", 1},
+    {"HTTP://example.org/a", 0, "a", 0},
+    {"http://example.org/../etc/passwd", 400, NULL, SAME},
+    {"http://example.org/.secret", 404, NULL, SAME},
 
-	/* not a path at all */
-	{"", 400, NULL, SAME},
-	{"a/b", 400, NULL, SAME},
-	{"*", 400, NULL, SAME},
-	{"../etc/passwd", 400, NULL, SAME},
-	{"/a\x01" "b", 400, NULL, SAME},
-	{"/a\x7f", 400, NULL, SAME},
-	{"/a b", 400, NULL, SAME},
+    /* not a path at all */
+    {"", 400, NULL, SAME},
+    {"a/b", 400, NULL, SAME},
+    {"*", 400, NULL, SAME},
+    {"../etc/passwd", 400, NULL, SAME},
+    {"/a\x01"
+     "b",
+     400, NULL, SAME},
+    {"/a\x7f", 400, NULL, SAME},
+    {"/a b", 400, NULL, SAME},
 };
 
 static void test_table(void **state)
@@ -147,17 +149,20 @@ static void test_table(void **state)
 		memset(&p, 0x5a, sizeof p);
 		int got = uri_to_path(t, len, out, sizeof out, &p);
 		if (r->want == ANY_ERR ? got == 0 : got != r->want) {
-			fail_row("\"%s\": returned %d, want %d%s%s", show(r->target, len), got, r->want,
-				 got == 0 ? ", path " : "", got == 0 ? show(out, strnlen(out, sizeof out)) : "");
+			fail_row("\"%s\": returned %d, want %d%s%s", show(r->target, len), got,
+				 r->want, got == 0 ? ", path " : "",
+				 got == 0 ? show(out, strnlen(out, sizeof out)) : "");
 		} else if (got == 0) {
 			if (r->path && (p.len != strlen(r->path) || strcmp(out, r->path) != 0))
-				fail_row("\"%s\": path \"%s\" (len %zu), want \"%s\"", show(r->target, len),
-					 show(out, strnlen(out, sizeof out)), p.len, r->path);
+				fail_row("\"%s\": path \"%s\" (len %zu), want \"%s\"",
+					 show(r->target, len), show(out, strnlen(out, sizeof out)),
+					 p.len, r->path);
 			if (r->slash != SAME && p.trailing_slash != r->slash)
 				fail_row("\"%s\": trailing_slash %d, want %d", show(r->target, len),
 					 p.trailing_slash, r->slash);
 			if (out[p.len] != '\0')
-				fail_row("\"%s\": out is not NUL-terminated at len", show(r->target, len));
+				fail_row("\"%s\": out is not NUL-terminated at len",
+					 show(r->target, len));
 		}
 		guard_free(&g);
 	}
@@ -171,12 +176,12 @@ static void test_raw_path(void **state)
 		const char *target;
 		size_t off, len;
 	} raw[] = {
-		{"/a/b", 0, 4},
-		{"/a/b?x=1", 0, 4},
-		{"/?x", 0, 1},
-		{"/a%20b?x", 0, 6},
-		{"http://example.org/a/b?q", 18, 4},
-		{"https://h:8443/x", 14, 2},
+	    {"/a/b", 0, 4},
+	    {"/a/b?x=1", 0, 4},
+	    {"/?x", 0, 1},
+	    {"/a%20b?x", 0, 6},
+	    {"http://example.org/a/b?q", 18, 4},
+	    {"https://h:8443/x", 14, 2},
 	};
 
 	(void)state;
@@ -234,8 +239,8 @@ static void test_length_bound(void **state)
 		int got = uri_to_path(t, n, out, sizeof out, &p);
 		int want = (n == 3 || n == 4) ? 400 : 0;
 		if (got != want)
-			fail_row("\"%s\" (first %zu bytes): returned %d, want %d", show(full, n), n, got,
-				 want);
+			fail_row("\"%s\" (first %zu bytes): returned %d, want %d", show(full, n), n,
+				 got, want);
 		guard_free(&g);
 	}
 	ASSERT_NO_ROW_FAILURES();
@@ -244,10 +249,10 @@ static void test_length_bound(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		ROW_TEST(test_table),
-		ROW_TEST(test_raw_path),
-		ROW_TEST(test_out_too_small),
-		ROW_TEST(test_length_bound),
+	    ROW_TEST(test_table),
+	    ROW_TEST(test_raw_path),
+	    ROW_TEST(test_out_too_small),
+	    ROW_TEST(test_length_bound),
 	};
 
 	return cmocka_run_group_tests_name("uri", tests, NULL, NULL);

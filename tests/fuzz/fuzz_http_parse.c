@@ -1,0 +1,178 @@
+/* fuzz_http_parse.c — libFuzzer driver for the request-head parser (server/http_parse.h):
+ * pipelined heads as conn.c parses them, with the invariants the connection code relies on. */
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "http_parse.h"
+
+#define CHECK(c)                                                                                   \
+	do {                                                                                       \
+		if (!(c)) {                                                                        \
+			fprintf(stderr, "%s:%d: invariant failed: %s\n", __FILE__, __LINE__, #c);  \
+			abort();                                                                   \
+		}                                                                                  \
+	} while (0)
+
+/* Heads parsed from one input at most: enough to cover pipelining, bounded for speed. */
+#define MAX_PIPELINED 32
+
+/* A heap copy of exactly n bytes, so ASan reports any read past a slice's end. */
+static char *dup_exact(const char *p, size_t n)
+{
+	char *d = malloc(n);
+
+	if (d == NULL && n != 0)
+		abort();
+	if (n != 0)
+		memcpy(d, p, n);
+	return d;
+}
+
+static void check_slice(struct http_slice s, const char *buf, size_t len)
+{
+	if (s.ptr == NULL) {
+		CHECK(s.len == 0);
+		return;
+	}
+	uintptr_t b = (uintptr_t)buf, p = (uintptr_t)s.ptr;
+	CHECK(p >= b && p - b <= len && s.len <= len - (p - b));
+}
+
+static void check_slices(const struct http_request *req, const char *buf, size_t len)
+{
+	const struct http_slice all[] = {
+	    req->method_name, req->target,   req->host,		   req->if_none_match,
+	    req->if_modified_since,	     req->range,	   req->if_range,
+	    req->accept_encoding,	     req->referer,	   req->user_agent,
+	};
+
+	for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
+		check_slice(all[i], buf, len);
+}
+
+static int is_tchar(unsigned char c)
+{
+	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+	       (c != 0 && strchr("!#$%&'*+-.^_`|~", c) != NULL);
+}
+
+/* A header value: trimmed, no control bytes but HTAB, no DEL. */
+static void check_value(struct http_slice v)
+{
+	if (v.ptr == NULL)
+		return;
+	if (v.len > 0) {
+		CHECK(v.ptr[0] != ' ' && v.ptr[0] != '\t');
+		CHECK(v.ptr[v.len - 1] != ' ' && v.ptr[v.len - 1] != '\t');
+	}
+	for (size_t i = 0; i < v.len; i++) {
+		unsigned char c = (unsigned char)v.ptr[i];
+		CHECK((c >= 0x20 || c == '\t') && c != 0x7f);
+	}
+}
+
+static void check_request(const struct http_request *req)
+{
+	CHECK(req->minor_version == 0 || req->minor_version == 1);
+	CHECK(req->method_name.len > 0 && req->target.len > 0);
+	for (size_t i = 0; i < req->method_name.len; i++)
+		CHECK(is_tchar((unsigned char)req->method_name.ptr[i]));
+	for (size_t i = 0; i < req->target.len; i++)
+		CHECK((unsigned char)req->target.ptr[i] > 0x20 && req->target.ptr[i] != 0x7f);
+	int get = req->method_name.len == 3 && memcmp(req->method_name.ptr, "GET", 3) == 0;
+	int head = req->method_name.len == 4 && memcmp(req->method_name.ptr, "HEAD", 4) == 0;
+	CHECK(req->method == (get ? HTTP_METHOD_GET : head ? HTTP_METHOD_HEAD : HTTP_METHOD_OTHER));
+	CHECK(req->has_host == (req->host.ptr != NULL));
+	CHECK(req->minor_version == 0 || req->has_host);
+	CHECK(!req->chunked || req->content_length == 0);
+	const struct http_slice values[] = {req->host,	   req->if_none_match,	 req->if_modified_since,
+					    req->range,	   req->if_range,	 req->accept_encoding,
+					    req->referer, req->user_agent};
+	for (size_t i = 0; i < sizeof values / sizeof values[0]; i++)
+		check_value(values[i]);
+}
+
+/* The list helpers on a copy of the slice: 0 or 1, and an element equal to the tag matches. */
+static void check_lists(const struct http_request *req)
+{
+	struct http_slice ae = req->accept_encoding, inm = req->if_none_match;
+	char *a = dup_exact(ae.ptr, ae.len), *e = dup_exact(inm.ptr, inm.len);
+	struct http_slice ac = {ae.ptr ? a : NULL, ae.len}, ec = {inm.ptr ? e : NULL, inm.len};
+
+	int gz = http_accepts_coding(ac, "gzip"), br = http_accepts_coding(ac, "br");
+	CHECK((gz == 0 || gz == 1) && (br == 0 || br == 1));
+	CHECK(ac.ptr != NULL || gz == 0);
+	int m = http_etag_match(ec, "\"5f3a-1b2c\"", 11);
+	CHECK(m == 0 || m == 1);
+	if (ec.ptr != NULL && ec.len > 0 && memchr(ec.ptr, ',', ec.len) == NULL) {
+		int weak = ec.len >= 2 && ec.ptr[0] == 'W' && ec.ptr[1] == '/';
+		size_t skip = weak ? 2 : 0;
+		char *tag = dup_exact(ec.ptr + skip, ec.len - skip);
+		CHECK(http_etag_match(ec, tag, ec.len - skip) == 1);
+		free(tag);
+	}
+	free(a);
+	free(e);
+}
+
+/* The head is self-delimiting: exactly its r bytes parse the same, and any shorter prefix
+ * (a read that stopped early) is "incomplete", never an error the whole head does not get. */
+static void check_prefixes(const char *buf, size_t r, const struct http_request *req)
+{
+	const size_t cuts[] = {r, r - 1, r / 2};
+	struct http_request again;
+
+	for (size_t i = 0; i < sizeof cuts / sizeof cuts[0]; i++) {
+		char *copy = dup_exact(buf, cuts[i]);
+		int got = http_parse_request(copy, cuts[i], &again);
+		if (cuts[i] == r) {
+			CHECK(got == (int)r);
+			CHECK(again.target.len == req->target.len &&
+			      again.target.ptr - copy == req->target.ptr - buf);
+		} else {
+			CHECK(got == 0);
+		}
+		free(copy);
+	}
+}
+
+static int check_one(const char *buf, size_t len)
+{
+	struct http_request req;
+	int r = http_parse_request(buf, len, &req);
+
+	CHECK(r >= -HTTP_VERSION_NOT_SUPPORTED);
+	CHECK(r >= 0 || r == -HTTP_BAD_REQUEST || r == -HTTP_URI_TOO_LONG ||
+	      r == -HTTP_HEADERS_TOO_LARGE || r == -HTTP_VERSION_NOT_SUPPORTED);
+	CHECK(r <= 0 || ((size_t)r <= len && r <= HTTP_MAX_HEAD));
+	check_slices(&req, buf, r > 0 ? (size_t)r : len);
+	if (r == 0) {
+		enum http_status st = http_parse_overflow(buf, len);
+		CHECK(st == HTTP_URI_TOO_LONG || st == HTTP_HEADERS_TOO_LARGE);
+	}
+	if (r > 0) {
+		check_request(&req);
+		check_lists(&req);
+		check_prefixes(buf, (size_t)r, &req);
+	}
+	return r;
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	const char *buf = (const char *)data;
+	size_t off = 0;
+
+	/* as conn.c does: after each complete head, the rest of the buffer is parsed again */
+	for (int n = 0; n < MAX_PIPELINED && off < size; n++) {
+		int r = check_one(buf + off, size - off);
+		if (r <= 0)
+			break;
+		off += (size_t)r;
+	}
+	return 0;
+}
