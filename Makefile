@@ -3,6 +3,8 @@
 #   make run        install what is missing, build, make a demo site and certificate, serve it
 #   make test       install what is missing, build, run every test suite
 #   make lint       clang-format, cppcheck, shellcheck, include fences
+#   make fuzz       libFuzzer drivers of the parsers (FUZZ_SECONDS each)
+#   make deb / rpm  packages in build/ (see install/install.mk)
 #   make install    PREFIX=/usr/local DESTDIR= (see install/install.mk)
 
 VERSION := 0.1.0
@@ -68,12 +70,15 @@ test-deps:
 # Each suite prints its runner's closing line; make stops at the first failing one.
 # 1. unit tests (cmocka, sanitizers on)  2. every pytest suite against the release binary
 # 3. the black-box suite again against the sanitizer build: any ASan/UBSan report fails it.
+# 4. each libFuzzer driver over its seed corpus (past crashes included), then TEST_FUZZ_SECONDS.
+TEST_FUZZ_SECONDS ?= 10
 test: test-deps
 	$(MAKE) --no-print-directory all build/san/dropcap $(UNIT_BINS)
 	@scripts/run-unit-tests.sh $(UNIT_BINS)
 	DROPCAP_BIN=$(CURDIR)/build/dropcap $(PYTHON) -m pytest -p no:cacheprovider tests
 	DROPCAP_BIN=$(CURDIR)/build/san/dropcap DROPCAP_SANITIZED=1 \
 		$(PYTHON) -m pytest -p no:cacheprovider tests/blackbox
+	FUZZ_SECONDS=$(TEST_FUZZ_SECONDS) tests/fuzz/run.sh
 
 unit: $(UNIT_BINS)
 	@scripts/run-unit-tests.sh $(UNIT_BINS)
@@ -85,10 +90,14 @@ run: deps
 lint:
 	@scripts/lint.sh
 
+# libFuzzer drivers of the pure modules, FUZZ_SECONDS each (default 20); see tests/fuzz/README.md
+fuzz:
+	@tests/fuzz/run.sh
+
 clean:
 	rm -rf build
 
 -include install/install.mk
 -include $(OBJS:.o=.d) $(SAN_OBJS:.o=.d) $(UNIT_BINS:=.d)
 
-.PHONY: all deps test-deps test unit run lint clean
+.PHONY: all deps test-deps test unit run lint fuzz clean

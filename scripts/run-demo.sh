@@ -2,14 +2,14 @@
 # make run: a demo site with a self-signed certificate, served on https://localhost/ and
 # http://localhost/ the way dropcap is meant to run: an unprivileged user, ports 443 and 80
 # through the file capability, every privilege dropped once listening.
-#   As root: the binary is copied to a root-owned demo directory, given the capability there
-#   (a copy has lost it: that is the point), and run as user "dropcap" if it exists, else "nobody".
+#   As root: the binary is installed into a root-owned demo directory with install/dropcap-setcap
+#   (which applies cap_net_bind_service,cap_setpcap=p), and run as user "dropcap" if it exists,
+#   else "nobody".
 #   As another user: the same through sudo, and run as you; without sudo, ports 8443 and 8080.
 # Environment: DEMO_HTTPS, DEMO_HTTP (listeners), DEMO_USER (run as).
 set -eu
 top=$(cd "$(dirname "$0")/.." && pwd)
 bin=$top/build/dropcap
-caps=cap_net_bind_service,cap_setpcap=p
 
 if [ "$(id -u)" -eq 0 ]; then
 	sudo=
@@ -57,11 +57,13 @@ group=$(id -gn "$user")
 run chgrp "$group" "$demo/tls/key.pem"
 run chmod 640 "$demo/tls/key.pem"
 
-# cp drops file capabilities: apply them to the copy, as after every deploy.
-run cp "$bin" "$demo/dropcap"
+# Deploy the built binary the way install/dropcap-setcap does after every copy: a copy has
+# lost its capability, so it is applied to a temporary file, checked, then renamed into place.
 if [ "$sudo" != none ]; then
-	run setcap "$caps" "$demo/dropcap"
+	run "$top/install/dropcap-setcap" --install "$bin" "$demo/dropcap" >/dev/null
 	echo "run-demo: $(getcap "$demo/dropcap")" >&2
+else
+	cp "$bin" "$demo/dropcap"
 fi
 
 echo "run-demo: serving $demo/site as $user on https://localhost/ and http://localhost/ (Ctrl-C stops)" >&2

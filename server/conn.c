@@ -234,7 +234,7 @@ static enum step respond_redirect(struct conn *c, const struct uri_path *up)
 	size_t qoff = up->raw_path_off + up->raw_path_len;
 	struct http_response r = {
 	    .status = HTTP_MOVED,
-	    .location = {t + up->raw_path_off, up->raw_path_len},
+	    .location = {c->srv->path, up->len},
 	    .query = {t + qoff + 1, qoff < c->req.target.len ? c->req.target.len - qoff - 1 : 0},
 	};
 

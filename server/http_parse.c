@@ -194,8 +194,8 @@ int http_parse_request(const char *buf, size_t len, struct http_request *req)
 	memset(req, 0, sizeof *req);
 	while (pos < len && (buf[pos] == '\r' || buf[pos] == '\n'))
 		pos++; /* empty lines before the request line (RFC 9112 2.2) */
-	if (next_line(buf, len, &pos, &line) < 0)
-		return (len - pos > HTTP_MAX_REQUEST_LINE) ? -HTTP_URI_TOO_LONG : 0;
+	if (next_line(buf, len, &pos, &line) < 0) /* + 1: the line's CR may be here already */
+		return (len - pos > HTTP_MAX_REQUEST_LINE + 1) ? -HTTP_URI_TOO_LONG : 0;
 	if ((st = parse_request_line(line, req)) < 0)
 		return st;
 	req->keep_alive = req->minor_version == 1;

@@ -102,10 +102,29 @@ static void content_headers(struct out *o, const struct http_response *r)
 		puts_(o, "Accept-Ranges: bytes\r\n");
 }
 
+/* pchar of RFC 3986 and '/', which a path may hold as they are. */
+static int path_char(unsigned char c)
+{
+	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+	       (c != 0 && strchr("-._~!$&'()*+,;=:@/", c) != NULL);
+}
+
+/* Location from the normalised path, never from the raw target: "//host/.." and "/\\host"
+ * cannot come out of it, so a redirect always stays on this server. */
 static void location(struct out *o, const struct http_response *r)
 {
-	puts_(o, "Location: ");
-	put(o, r->location.ptr, r->location.len);
+	static const char hex[] = "0123456789ABCDEF";
+
+	puts_(o, "Location: /");
+	for (size_t i = 0; i < r->location.len; i++) {
+		unsigned char c = (unsigned char)r->location.ptr[i];
+		if (path_char(c)) {
+			put(o, (const char *)&c, 1);
+		} else {
+			char esc[3] = {'%', hex[c >> 4], hex[c & 15]};
+			put(o, esc, 3);
+		}
+	}
 	put(o, "/", 1);
 	if (r->query.len > 0) {
 		put(o, "?", 1);

@@ -18,8 +18,9 @@ struct http_response {
 	uint64_t range_first;	      /* 206: the range sent */
 	uint64_t range_last;
 	uint64_t size;		    /* 206 and 416: the complete length */
-	struct http_slice location; /* 301: path as sent, a '/' is appended */
-	struct http_slice query;    /* 301: query to keep after it (without '?'), or empty */
+	struct http_slice location; /* 301: the decoded path from uri_to_path (no leading '/'):
+				     * sent percent-encoded between '/' and '/' */
+	struct http_slice query;    /* 301: the request's query (without '?'), kept as sent */
 	unsigned keep_alive : 1;
 	unsigned vary : 1;	    /* Vary: Accept-Encoding */
 	unsigned allow : 1;	    /* Allow: GET, HEAD (405) */

@@ -15,11 +15,20 @@ static void put2(char *p, int v)
 	p[1] = (char)('0' + v % 10);
 }
 
+/* The dates the format can express: 1970-01-01 to 9999-12-31 23:59:59. */
+#define HTTPDATE_MAX ((time_t)253402300799)
+
 void httpdate_format(time_t t, char out[HTTPDATE_LEN + 1])
 {
 	struct tm tm;
 
-	gmtime_r(&t, &tm);
+	/* A file's mtime is anything its owner set: clamp it, so the fields stay in range. */
+	if (t < 0)
+		t = 0;
+	if (t > HTTPDATE_MAX)
+		t = HTTPDATE_MAX;
+	if (!gmtime_r(&t, &tm))
+		memset(&tm, 0, sizeof tm);
 	memcpy(out, days[tm.tm_wday], 3);
 	memcpy(out + 3, ", ", 2);
 	put2(out + 5, tm.tm_mday);

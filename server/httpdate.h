@@ -7,7 +7,8 @@
 
 #define HTTPDATE_LEN 29 /* "Sun, 06 Nov 1994 08:49:37 GMT" */
 
-/* Writes the IMF-fixdate of t and a NUL into out (HTTPDATE_LEN + 1 bytes). */
+/* Writes the IMF-fixdate of t and a NUL into out (HTTPDATE_LEN + 1 bytes); t is clamped to
+ * 1970-01-01 .. 9999-12-31, the years the format can hold. */
 void httpdate_format(time_t t, char out[HTTPDATE_LEN + 1]);
 
 /* Parses IMF-fixdate, RFC 850 and asctime forms. Returns 0 and sets *t, or -1. */

@@ -139,6 +139,19 @@ def test_directory_without_slash_redirects(site, path, query):
         assert loc.netloc in ("localhost", f"localhost:{site.http_port}")
 
 
+@pytest.mark.parametrize("target,want", [
+    ("//example.com/../sub", "/sub/"),       # found by fuzz_uri: Location was "//example.com/../sub/"
+    ("/\\example.com/../sub", "/sub/"),      # browsers read "/\\" as "//" too
+    ("//sub", "/sub/"),
+    ("/%73ub", "/sub/"),                       # the Location is the normalised, re-encoded path
+])
+def test_redirect_stays_on_this_server(site, target, want):
+    with conn(site) as c:
+        r = c.request("GET", target)
+    assert r.status == 301
+    assert r.header("Location") == want
+
+
 def test_redirect_followed_by_curl(site):
     out = subprocess.run(["curl", "-sS", "-L", "--max-redirs", "3", "--max-time", "5",
                           "-w", "%{num_redirects}", site.url("/sub?x=1")],

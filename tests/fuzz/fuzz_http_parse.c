@@ -43,9 +43,9 @@ static void check_slice(struct http_slice s, const char *buf, size_t len)
 static void check_slices(const struct http_request *req, const char *buf, size_t len)
 {
 	const struct http_slice all[] = {
-	    req->method_name, req->target,   req->host,		   req->if_none_match,
-	    req->if_modified_since,	     req->range,	   req->if_range,
-	    req->accept_encoding,	     req->referer,	   req->user_agent,
+	    req->method_name,	    req->target,     req->host,	    req->if_none_match,
+	    req->if_modified_since, req->range,	     req->if_range, req->accept_encoding,
+	    req->referer,	    req->user_agent,
 	};
 
 	for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
@@ -87,9 +87,9 @@ static void check_request(const struct http_request *req)
 	CHECK(req->has_host == (req->host.ptr != NULL));
 	CHECK(req->minor_version == 0 || req->has_host);
 	CHECK(!req->chunked || req->content_length == 0);
-	const struct http_slice values[] = {req->host,	   req->if_none_match,	 req->if_modified_since,
-					    req->range,	   req->if_range,	 req->accept_encoding,
-					    req->referer, req->user_agent};
+	const struct http_slice values[] = {
+	    req->host,	   req->if_none_match,	 req->if_modified_since, req->range,
+	    req->if_range, req->accept_encoding, req->referer,		 req->user_agent};
 	for (size_t i = 0; i < sizeof values / sizeof values[0]; i++)
 		check_value(values[i]);
 }
@@ -121,7 +121,8 @@ static void check_lists(const struct http_request *req)
  * (a read that stopped early) is "incomplete", never an error the whole head does not get. */
 static void check_prefixes(const char *buf, size_t r, const struct http_request *req)
 {
-	const size_t cuts[] = {r, r - 1, r / 2};
+	const char *lf = memchr(buf, '\n', r); /* a read that ends between CR and LF */
+	const size_t cuts[] = {r, r - 1, r / 2, (size_t)(lf - buf)};
 	struct http_request again;
 
 	for (size_t i = 0; i < sizeof cuts / sizeof cuts[0]; i++) {

@@ -1,6 +1,6 @@
 /* fuzz_range_date.c — libFuzzer driver for Range values (server/range.h) and HTTP dates
  * (server/httpdate.h). Input: a decimal number, a newline, then the header value. The number
- * is the file size for range_parse and a time_t for the httpdate_format round trip. */
+ * is the file size for range_parse and, cast, a time_t for httpdate_format. */
 #include <inttypes.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -77,16 +77,19 @@ static void check_date(const char *v, size_t len)
 	CHECK(httpdate_parse(out, HTTPDATE_LEN, &t2) == 0 && t2 == t);
 }
 
-/* Any time the format can express round-trips through it. */
+/* Any time_t (a file's mtime can be anything) formats as 29 printable bytes, for a header;
+ * the times the format can express round-trip through it. */
 static void check_time(uint64_t n)
 {
 	char out[HTTPDATE_LEN + 1];
 	time_t t = (time_t)n, t2;
 
-	if (n > (uint64_t)MAX_FIXDATE)
-		return;
 	httpdate_format(t, out);
 	CHECK(strlen(out) == HTTPDATE_LEN);
+	for (size_t i = 0; i < HTTPDATE_LEN; i++)
+		CHECK(out[i] >= 0x20 && out[i] < 0x7f);
+	if (t < 0 || (int64_t)t > MAX_FIXDATE)
+		return;
 	CHECK(httpdate_parse(out, HTTPDATE_LEN, &t2) == 0 && t2 == t);
 }
 

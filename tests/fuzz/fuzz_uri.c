@@ -19,7 +19,7 @@
 		}                                                                                  \
 	} while (0)
 
-#define PATH_SIZE 4096	  /* server.h's path[FILE_PATH_MAX] */
+#define PATH_SIZE 4096	     /* server.h's path[FILE_PATH_MAX] */
 #define OUT_SIZE (16 * 1024) /* conn.c's response buffer, one TLS record */
 
 /* A heap buffer of exactly n bytes, so ASan reports any access past its end. */
@@ -87,14 +87,14 @@ static void check_idempotent(const char *out, size_t len)
 
 /* The 301 of conn.c's respond_redirect (file.c sends it for a directory named without its
  * trailing slash): one head, CR LF only in pairs, a Location on the same host. */
-static void check_redirect(const char *t, size_t len, const struct uri_path *up)
+static void check_redirect(const char *t, size_t len, const char *path, const struct uri_path *up)
 {
 	size_t qoff = up->raw_path_off + up->raw_path_len;
 	char date[HTTPDATE_LEN + 1], *buf = alloc_exact(OUT_SIZE);
 	struct http_response r = {
 	    .status = HTTP_MOVED,
 	    .date = date,
-	    .location = {t + up->raw_path_off, up->raw_path_len},
+	    .location = {path, up->len},
 	    .query = {t + qoff + 1, qoff < len ? len - qoff - 1 : 0},
 	};
 
@@ -152,7 +152,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (st == 0) {
 		check_idempotent(out, p.len);
 		if (!p.trailing_slash)
-			check_redirect(t, size, &p);
+			check_redirect(t, size, out, &p);
 		const struct mime_type *m = mime_lookup(out, p.len);
 		CHECK(m != NULL && m->name != NULL);
 	}

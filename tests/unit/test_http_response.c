@@ -181,20 +181,28 @@ static void test_301(void **state)
 	struct http_response r = base(HTTP_MOVED);
 
 	(void)state;
-	r.location.ptr = "/sub";
-	r.location.len = 4;
+	r.location.ptr = "sub";
+	r.location.len = 3;
 	render(&r);
 	assert_well_formed();
 	assert_memory_equal(head, "HTTP/1.1 301 Moved Permanently\r\n", 32);
 	assert_true(has_line("Location: /sub/"));
 
-	r.location.ptr = "/a%20b/c?ignored";
+	/* the decoded path is encoded again; the query is kept as sent */
+	r.location.ptr = "a b/c%?ignored";
 	r.location.len = 6;
 	r.query.ptr = "x=1&y=%2F";
 	r.query.len = 9;
 	render(&r);
 	assert_well_formed();
-	assert_true(has_line("Location: /a%20b/?x=1&y=%2F"));
+	assert_true(has_line("Location: /a%20b/c%25/?x=1&y=%2F"));
+
+	/* a path that looks like a host stays a path on this server */
+	r.location.ptr = "example.com\\x";
+	r.location.len = 13;
+	r.query.len = 0;
+	render(&r);
+	assert_true(has_line("Location: /example.com%5Cx/"));
 }
 
 static void test_405(void **state)
