@@ -5,30 +5,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "fuzz.h"
 #include "http_parse.h"
-
-#define CHECK(c)                                                                                   \
-	do {                                                                                       \
-		if (!(c)) {                                                                        \
-			fprintf(stderr, "%s:%d: invariant failed: %s\n", __FILE__, __LINE__, #c);  \
-			abort();                                                                   \
-		}                                                                                  \
-	} while (0)
 
 /* Heads parsed from one input at most: enough to cover pipelining, bounded for speed. */
 #define MAX_PIPELINED 32
-
-/* A heap copy of exactly n bytes, so ASan reports any read past a slice's end. */
-static char *dup_exact(const char *p, size_t n)
-{
-	char *d = malloc(n);
-
-	if (d == NULL && n != 0)
-		abort();
-	if (n != 0)
-		memcpy(d, p, n);
-	return d;
-}
 
 static void check_slice(struct http_slice s, const char *buf, size_t len)
 {

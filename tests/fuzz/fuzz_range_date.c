@@ -7,31 +7,12 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "fuzz.h"
 #include "httpdate.h"
 #include "range.h"
 
-#define CHECK(c)                                                                                   \
-	do {                                                                                       \
-		if (!(c)) {                                                                        \
-			fprintf(stderr, "%s:%d: invariant failed: %s\n", __FILE__, __LINE__, #c);  \
-			abort();                                                                   \
-		}                                                                                  \
-	} while (0)
-
 #define DEFAULT_SIZE 10000
 #define MAX_FIXDATE INT64_C(253402300799) /* 9999-12-31 23:59:59: four-digit years */
-
-/* A heap copy of exactly n bytes, so ASan reports any read past the value's end. */
-static char *dup_exact(const char *p, size_t n)
-{
-	char *d = malloc(n);
-
-	if (d == NULL && n != 0)
-		abort();
-	if (n != 0)
-		memcpy(d, p, n);
-	return d;
-}
 
 /* The leading decimal number of s[0..len), saturating; def when there is none. */
 static uint64_t leading_number(const char *s, size_t len, uint64_t def)

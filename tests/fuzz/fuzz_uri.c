@@ -6,31 +6,14 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "fuzz.h"
 #include "http_response.h"
 #include "httpdate.h"
 #include "mime.h"
 #include "uri.h"
 
-#define CHECK(c)                                                                                   \
-	do {                                                                                       \
-		if (!(c)) {                                                                        \
-			fprintf(stderr, "%s:%d: invariant failed: %s\n", __FILE__, __LINE__, #c);  \
-			abort();                                                                   \
-		}                                                                                  \
-	} while (0)
-
 #define PATH_SIZE 4096	     /* server.h's path[FILE_PATH_MAX] */
 #define OUT_SIZE (16 * 1024) /* conn.c's response buffer, one TLS record */
-
-/* A heap buffer of exactly n bytes, so ASan reports any access past its end. */
-static char *alloc_exact(size_t n)
-{
-	char *d = malloc(n);
-
-	if (d == NULL && n != 0)
-		abort();
-	return d;
-}
 
 /* Segments of a decoded path: none empty, ".", "..", or hidden but a first ".well-known". */
 static int check_segments(const char *out, size_t len)
