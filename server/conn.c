@@ -4,6 +4,7 @@
  * Nothing here blocks; buffers come from a per-loop pool and go back while idle.
  */
 #include <errno.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -537,16 +538,32 @@ struct conn *conn_next(struct conn *c)
 	return c->next;
 }
 
+/* Frees pooled items beyond keep; returns how many were freed. */
+static size_t trim_list(void **head, size_t keep, size_t next_offset)
+{
+	size_t n = 0, freed = 0;
+	void **link = head;
+
+	while (*link && n < keep) {
+		link = (void **)((char *)*link + next_offset);
+		n++;
+	}
+	while (*link) {
+		void *item = *link;
+		*link = *(void **)((char *)item + next_offset);
+		free(item);
+		freed++;
+	}
+	return freed;
+}
+
+size_t conn_trim_pools(struct server *s, size_t keep_conns, size_t keep_bufs)
+{
+	return trim_list((void **)&s->free_conns, keep_conns, offsetof(struct conn, next)) +
+	       trim_list((void **)&s->free_bufs, keep_bufs, offsetof(struct iobuf, next));
+}
+
 void conn_free_pools(struct server *s)
 {
-	while (s->free_conns) {
-		struct conn *c = s->free_conns;
-		s->free_conns = c->next;
-		free(c);
-	}
-	while (s->free_bufs) {
-		struct iobuf *b = s->free_bufs;
-		s->free_bufs = b->next;
-		free(b);
-	}
+	conn_trim_pools(s, 0, 0);
 }

@@ -2,6 +2,7 @@
 #ifndef DROPCAP_CONN_H
 #define DROPCAP_CONN_H
 
+#include <stddef.h>
 #include <sys/socket.h>
 
 #include "listen.h"
@@ -19,7 +20,10 @@ void conn_drain(struct conn *c);
 void conn_abort(struct conn *c);
 struct conn *conn_next(struct conn *c);
 
-/* Frees the recycled structs and buffers of s. */
+/* Frees the recycled structs and buffers of s beyond the numbers to keep; returns how many
+ * were freed. */
+size_t conn_trim_pools(struct server *s, size_t keep_conns, size_t keep_bufs);
+/* Frees every recycled struct and buffer of s. */
 void conn_free_pools(struct server *s);
 
 #endif

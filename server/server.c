@@ -1,5 +1,6 @@
 /* server.c — the event loop: accept, signals, graceful drain, per-loop caches. */
 #include <errno.h>
+#include <malloc.h>
 #include <math.h>
 #include <signal.h>
 #include <netinet/in.h>
@@ -15,6 +16,9 @@
 #define ACCEPT_BATCH 64
 #define DRAIN_SECONDS 5.0
 #define EMFILE_PAUSE 1.0
+#define TRIM_INTERVAL 5.0  /* seconds between checks for memory to give back */
+#define TRIM_KEEP_CONNS 64 /* recycled connection structs kept for the next burst */
+#define TRIM_KEEP_BUFS 16  /* recycled 24 KiB request/response buffers kept */
 
 static void accepting(struct server *s, int on)
 {
@@ -70,6 +74,7 @@ static void on_resume(struct ev_loop *loop, ev_timer *w, int revents)
 void server_conn_closed(struct server *s)
 {
 	s->nconns--;
+	s->closed++;
 	if (s->draining) {
 		if (s->nconns == 0)
 			ev_break(s->loop, EVBREAK_ALL);
@@ -113,6 +118,21 @@ static void on_stop_signal(struct ev_loop *loop, ev_signal *w, int revents)
 		return;
 	}
 	ev_timer_start(loop, &s->drain_w);
+}
+
+/* After a burst, the pools and the TLS sessions that were freed keep the heap at its peak:
+ * free what the pools hold beyond a small reserve and hand free pages back to the kernel. */
+static void on_trim(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	struct server *s = ev_userdata(loop);
+	size_t freed;
+
+	(void)w;
+	(void)revents;
+	freed = conn_trim_pools(s, TRIM_KEEP_CONNS, TRIM_KEEP_BUFS);
+	if (freed > 0 || s->closed > TRIM_KEEP_CONNS)
+		malloc_trim(0);
+	s->closed = 0;
 }
 
 static void on_idle(struct ev_loop *loop, ev_prepare *w, int revents)
@@ -165,9 +185,11 @@ int server_init(struct server *s, const struct config *cfg, struct listen_set *l
 	ev_timer_init(&s->drain_w, on_drain_timeout, DRAIN_SECONDS, 0.);
 	ev_timer_init(&s->resume_w, on_resume, EMFILE_PAUSE, 0.);
 	ev_prepare_init(&s->idle_w, on_idle);
+	ev_timer_init(&s->trim_w, on_trim, TRIM_INTERVAL, TRIM_INTERVAL);
 	ev_signal_start(s->loop, &s->sigterm_w);
 	ev_signal_start(s->loop, &s->sigint_w);
 	ev_prepare_start(s->loop, &s->idle_w);
+	ev_timer_start(s->loop, &s->trim_w);
 	accepting(s, 1);
 	return 0;
 }

@@ -28,6 +28,8 @@ struct server {
 	ev_timer drain_w;  /* grace period after SIGTERM */
 	ev_timer resume_w; /* accepting again after EMFILE */
 	ev_prepare idle_w; /* flushes the access log before the loop waits */
+	ev_timer trim_w;   /* gives memory back after a peak of connections */
+	unsigned closed;   /* connections closed since the last trim */
 	struct accesslog log;
 	struct fcache fcache; /* open files, shared by the loop's responses */
 	unsigned nconns;
