@@ -2,6 +2,7 @@
  * least privilege, the final drop and its proof. The only file that uses libcap. */
 #include <ctype.h>
 #include <dirent.h>
+#include <limits.h>
 #include <errno.h>
 #include <grp.h>
 #include <linux/securebits.h>
@@ -16,6 +17,7 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "procstatus.h"
 #include "priv.h"
 
 #define PRIV_EXE "/proc/self/exe"
@@ -63,14 +65,6 @@ static struct {
 	enum priv_source source;
 	unsigned via; /* 1 << enum priv_via for each method used */
 } priv;
-
-/* What the status file of a process or thread says. */
-struct priv_status {
-	unsigned long uid[4], gid[4];
-	char groups[256];
-	unsigned long long inh, prm, eff, bnd, amb;
-	int nnp;
-};
 
 static int proc_has(cap_value_t cap, cap_flag_t flag)
 {
@@ -464,109 +458,6 @@ static int clear_sets(const struct config *c, char *err, size_t errlen)
 	return 0;
 }
 
-static void status_field(struct priv_status *st, const char *key, const char *val)
-{
-	const struct {
-		const char *key;
-		unsigned long long *mask;
-	} masks[] = {
-	    {"CapInh", &st->inh}, {"CapPrm", &st->prm}, {"CapEff", &st->eff},
-	    {"CapBnd", &st->bnd}, {"CapAmb", &st->amb},
-	};
-	size_t i;
-
-	for (i = 0; i < sizeof masks / sizeof masks[0]; i++)
-		if (strcmp(key, masks[i].key) == 0)
-			*masks[i].mask = strtoull(val, NULL, 16);
-	if (strcmp(key, "Uid") == 0)
-		sscanf(val, "%lu %lu %lu %lu", &st->uid[0], &st->uid[1], &st->uid[2], &st->uid[3]);
-	else if (strcmp(key, "Gid") == 0)
-		sscanf(val, "%lu %lu %lu %lu", &st->gid[0], &st->gid[1], &st->gid[2], &st->gid[3]);
-	else if (strcmp(key, "Groups") == 0)
-		snprintf(st->groups, sizeof st->groups, "%s", val);
-	else if (strcmp(key, "NoNewPrivs") == 0)
-		st->nnp = atoi(val);
-}
-
-/* Reads a /proc/.../status file. Every field starts out as "privileged" so that a field the
- * kernel did not print counts as not dropped. */
-static int status_read(const char *path, struct priv_status *st)
-{
-	char line[512];
-	FILE *f = fopen(path, "r");
-
-	memset(st, 0xff, sizeof *st);
-	st->groups[0] = '\0';
-	st->nnp = 0;
-	if (f == NULL)
-		return -1;
-	while (fgets(line, sizeof line, f)) {
-		char *val;
-
-		line[strcspn(line, "\n")] = '\0';
-		if ((val = strchr(line, ':')) == NULL)
-			continue;
-		*val++ = '\0';
-		val += strspn(val, " \t");
-		status_field(st, line, val);
-	}
-	fclose(f);
-	return 0;
-}
-
-/* Whatever is left that the drop must remove, or NULL. */
-static const char *status_left(const struct priv_status *st)
-{
-	int i;
-
-	for (i = 0; i < 4; i++)
-		if (st->uid[i] == 0 || st->gid[i] == 0)
-			return "uid or gid 0";
-	if (st->eff || st->prm || st->inh || st->amb)
-		return "capabilities";
-	return st->nnp == 1 ? NULL : "no_new_privs unset";
-}
-
-/* Checks the process and every thread, and that root cannot be regained. */
-static int verify(struct priv_status *st, char *err, size_t errlen)
-{
-	char path[64];
-	const char *left;
-	struct dirent *de;
-	DIR *d;
-
-	if (status_read("/proc/self/status", st) < 0 || (d = opendir("/proc/self/task")) == NULL) {
-		snprintf(err, errlen, "cannot read /proc/self/status: %s", strerror(errno));
-		return -1;
-	}
-	left = status_left(st);
-	while (left == NULL && (de = readdir(d)) != NULL) {
-		struct priv_status t;
-
-		if (de->d_name[0] == '.')
-			continue;
-		snprintf(path, sizeof path, "/proc/self/task/%.20s/status", de->d_name);
-		left = status_read(path, &t) < 0 ? "unreadable thread status" : status_left(&t);
-	}
-	closedir(d);
-	if (left == NULL && (setuid(0) == 0 || setgid(0) == 0))
-		left = "root could be regained";
-	if (left != NULL) {
-		snprintf(err, errlen, "privileges left after the drop (%s): refusing to serve",
-			 left);
-		return -1;
-	}
-	return 0;
-}
-
-static void format_ids(char *out, size_t outsz, const unsigned long id[4])
-{
-	if (id[0] == id[1] && id[0] == id[2] && id[0] == id[3])
-		snprintf(out, outsz, "%lu", id[0]);
-	else
-		snprintf(out, outsz, "%lu/%lu/%lu/%lu", id[0], id[1], id[2], id[3]);
-}
-
 static void format_via(char *out, size_t outsz)
 {
 	size_t n = 0;
@@ -581,14 +472,14 @@ static void format_via(char *out, size_t outsz)
 		snprintf(out, outsz, "none");
 }
 
-static void format_proof(const struct priv_status *st, char *line, size_t linelen)
+static void format_proof(const struct procstatus *st, char *line, size_t linelen)
 {
 	char uid[64], gid[64], bnd[32], sec[16], groups[256], via[128];
 	unsigned bits = cap_get_secbits();
 	const char *g = st->groups;
 
-	format_ids(uid, sizeof uid, st->uid);
-	format_ids(gid, sizeof gid, st->gid);
+	procstatus_format_ids(uid, sizeof uid, st->uid);
+	procstatus_format_ids(gid, sizeof gid, st->gid);
 	format_via(via, sizeof via);
 	snprintf(bnd, sizeof bnd, st->bnd ? "0x%016llx" : "none", st->bnd);
 	if ((bits & PRIV_SECUREBITS) == PRIV_SECUREBITS && !(bits & SECBIT_KEEP_CAPS))
@@ -617,7 +508,7 @@ static const char *const unlocked_fix[] = {
 
 /* One warning when a process that held capabilities could not empty its bounding set. A
  * process that started with none had nothing to give up; its proof line still shows the set. */
-static void warn_unlocked(const struct priv_status *st)
+static void warn_unlocked(const struct procstatus *st)
 {
 	char exe[PATH_MAX] = "";
 
@@ -632,7 +523,7 @@ static void warn_unlocked(const struct priv_status *st)
 
 int priv_drop(const struct config *c, char *line, size_t linelen, char *err, size_t errlen)
 {
-	struct priv_status st;
+	struct procstatus st;
 	uid_t uid = 0;
 	gid_t gid = 0;
 	int locked;
@@ -650,7 +541,7 @@ int priv_drop(const struct config *c, char *line, size_t linelen, char *err, siz
 	/* With no-setuid-fixup locked the switch keeps the sets: clear_sets empties them. */
 	if (priv.root && switch_user(uid, err, errlen) < 0)
 		return -1;
-	if (clear_sets(c, err, errlen) < 0 || verify(&st, err, errlen) < 0)
+	if (clear_sets(c, err, errlen) < 0 || procstatus_verify(&st, err, errlen) < 0)
 		return -1;
 	format_proof(&st, line, linelen);
 	if (!locked)

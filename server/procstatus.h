@@ -1,0 +1,29 @@
+/* procstatus.h — read a process's or thread's status file: ids, capability sets, no_new_privs. */
+#ifndef DROPCAP_PROCSTATUS_H
+#define DROPCAP_PROCSTATUS_H
+
+#include <stddef.h>
+
+struct procstatus {
+	unsigned long uid[4], gid[4]; /* real, effective, saved, file system */
+	char groups[256];	      /* supplementary groups, space-separated; "" for none */
+	unsigned long long inh, prm, eff, bnd, amb;
+	int nnp;
+};
+
+/* Reads a status file. Every field starts out as "privileged", so that a field the kernel did
+ * not print counts as not dropped. Returns 0, or -1 with errno. */
+int procstatus_read(const char *path, struct procstatus *st);
+
+/* What is left that a complete drop removes (uid/gid 0, a capability, no_new_privs unset),
+ * or NULL. */
+const char *procstatus_left(const struct procstatus *st);
+
+/* Reads /proc/self/status into *st, checks it and every thread's status with
+ * procstatus_left, and that setuid(0) / setgid(0) fail. Returns 0, or -1 with err. */
+int procstatus_verify(struct procstatus *st, char *err, size_t errlen);
+
+/* "998" when the four ids agree, else "r/e/s/fs". */
+void procstatus_format_ids(char *out, size_t outsz, const unsigned long id[4]);
+
+#endif
