@@ -100,6 +100,8 @@ void accesslog_write(struct accesslog *log, const struct accesslog_entry *e)
 		putc(' ', out);
 		put_escaped(out, r->target.ptr, r->target.len);
 		fprintf(out, " HTTP/1.%d", r->minor_version);
+	} else if (e->raw_line.len > 0) {
+		put_escaped(out, e->raw_line.ptr, e->raw_line.len);
 	} else {
 		putc('-', out);
 	}

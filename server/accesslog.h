@@ -18,7 +18,8 @@ struct accesslog {
 
 struct accesslog_entry {
 	const struct sockaddr_storage *peer;
-	const struct http_request *req; /* NULL when no request line was read */
+	const struct http_request *req; /* NULL when no request line was parsed */
+	struct http_slice raw_line;	/* else the start of what was received, or empty */
 	enum http_status status;
 	uint64_t body_bytes;
 	time_t now;

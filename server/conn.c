@@ -117,11 +117,29 @@ static enum step transport_wait(struct conn *c, enum transport_result r)
 	return STEP_CLOSE;
 }
 
+/* Bytes of a request that never parsed kept in its log line, as nginx logs "$request". */
+#define LOG_RAW_MAX 512
+
+/* The first line of what was received, for a request that never parsed. */
+static struct http_slice raw_line(const struct conn *c)
+{
+	struct http_slice s = {NULL, 0};
+
+	if (c->have_req || !c->buf)
+		return s;
+	s.ptr = c->buf->in;
+	while (s.len < c->in_len && s.len < LOG_RAW_MAX && s.ptr[s.len] != '\r' &&
+	       s.ptr[s.len] != '\n')
+		s.len++;
+	return s;
+}
+
 static void log_request(struct conn *c)
 {
 	struct accesslog_entry e = {
 	    .peer = &c->peer,
 	    .req = c->have_req ? &c->req : NULL,
+	    .raw_line = raw_line(c),
 	    .status = c->status,
 	    .body_bytes = c->body_len - c->file_left,
 	    .now = (time_t)ev_now(c->srv->loop),
@@ -314,7 +332,7 @@ static enum step step_read(struct conn *c)
 	if (r > 0)
 		return respond(c, (size_t)r);
 	if (r < 0) {
-		c->have_req = c->req.target.ptr != NULL;
+		c->have_req = 0; /* logged as received */
 		c->head_len = c->in_len;
 		return respond_error(c, (enum http_status) - r, 0);
 	}

@@ -427,6 +427,12 @@ def test_access_log_error_lines(make_server, docroot):
     text = s.wait_stdout(lambda t: len(log_lines(t)) >= 4, timeout=5)
     entries = parse_log(text)
     assert sorted(e["status"] for e in entries) == ["400", "408", "414", "431"], entries
+    # like nginx, the request field holds what was received (escaped, cut at 512 bytes)
+    got = {e["status"]: e["request"] for e in entries}
+    assert got["414"].startswith("GET /aaaa") and len(got["414"]) <= 512
+    assert got["431"] == "GET / HTTP/1.1"
+    assert got["400"] == "\\x01\\x02garbage"
+    assert got["408"] == "GET /slow HTTP/1.1"
 
 
 # --- IPv6 and dual-stack -------------------------------------------------------------------------
