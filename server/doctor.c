@@ -323,7 +323,7 @@ int priv_doctor(const struct config *c)
 {
 	struct priv_facts f;
 	struct doctor_who w;
-	int total = 0, failed;
+	int total = 0, failed, user_failed = 0;
 
 	priv_facts_get(&f);
 	doctor_binary(&f);
@@ -333,8 +333,10 @@ int priv_doctor(const struct config *c)
 	if (doctor_who_get(c, &w) == 0) {
 		doctor_readable(&w, "certificate", c->cert);
 		doctor_readable(&w, "key", c->key);
+	} else {
+		user_failed = 1;
 	}
-	if (f.source == PRIV_SOURCE_ROOT)
+	if (f.source == PRIV_SOURCE_ROOT && w.name[0])
 		printf("note: as root every port binds; the server then runs as %s. To check the "
 		       "file capability for that user: sudo -u %s %s doctor ...\n",
 		       w.name, w.name, f.exe);
@@ -342,5 +344,7 @@ int priv_doctor(const struct config *c)
 		printf("result: %d of %d listeners cannot be acquired here\n", failed, total);
 	else
 		printf("result: every listener can be acquired here\n");
-	return failed ? 1 : 0;
+	if (user_failed)
+		printf("result: the server could not switch to the run user (see above)\n");
+	return failed || user_failed ? 1 : 0;
 }

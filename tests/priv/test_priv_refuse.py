@@ -95,3 +95,13 @@ def test_doctor_checks_key_readable_by_run_user(docroot, tls_files, netns, unpri
     assert f"key {key}: NOT readable by dropcap-test: {key} is 0600 root:root" in out
     assert "binary capabilities: cap_setpcap,cap_net_bind_service=p" in out or \
         "binary capabilities: cap_net_bind_service,cap_setpcap=p" in out
+
+
+def test_doctor_as_root_with_unknown_user_fails(dropcap_bin, need_root, docroot, tls_files):
+    """Started as root the server switches to --user: a user that does not exist stops it."""
+    args = ["doctor", "--root", docroot, "--cert", tls_files.ec_cert, "--key", tls_files.ec_key,
+            "--https", "127.0.0.1:0", "--http", "off", "--user", "no-such-user-dropcap"]
+    out = subprocess.run([dropcap_bin] + args, capture_output=True, text=True, timeout=10)
+    assert out.returncode == 1, out.stdout + out.stderr
+    assert "run user: NO: unknown user 'no-such-user-dropcap'" in out.stdout
+    assert "could not switch to the run user" in out.stdout
