@@ -149,25 +149,6 @@ def test_file_deleted_is_404(own_site):
         assert poll(lambda: c.request("GET", "/style.css").status == 404, timeout=3)
 
 
-def test_file_edited_in_place(own_site):
-    root, port, _ = own_site
-    path = os.path.join(root, "hello.txt")
-    with dc.HttpConn("127.0.0.1", port) as c:
-        first = c.request("GET", "/hello.txt")
-        with open(path, "wb") as f:
-            f.write(b"changed content, longer\n")
-        st = os.stat(path)
-        os.utime(path, (st.st_atime, st.st_mtime + 10))
-
-        def fresh():
-            r = c.request("GET", "/hello.txt")
-            return r if r.body == b"changed content, longer\n" else None
-        second = poll(fresh, timeout=3)
-    assert second, "edited file not served within 3 s"
-    assert first.header("ETag") != second.header("ETag")
-    assert first.header("Last-Modified") != second.header("Last-Modified")
-
-
 def test_file_truncated_during_download(own_site):
     root, port, server = own_site
     path = os.path.join(root, "large.bin")
