@@ -1,11 +1,11 @@
 /* config.c — the command line, parsed once into struct config. */
 #include <getopt.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "config.h"
+#include "log.h"
 
 static const char usage_text[] =
     "usage: dropcap --root DIR [options]\n"
@@ -70,19 +70,6 @@ static const struct option options[] = {
     {NULL, 0, NULL, 0},
 };
 
-static int fail(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static int fail(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-	return -1;
-}
-
 static int parse_uint(const char *s, unsigned min, unsigned max, unsigned *out)
 {
 	char *end;
@@ -106,13 +93,15 @@ static int parse_listen_fd(struct config *c, const char *arg, char *err, size_t 
 	struct config_listen_fd *l;
 
 	if (c->n_listen_fds == CONFIG_MAX_LISTEN_FDS)
-		return fail(err, errlen, "--listen-fd: at most %d sockets", CONFIG_MAX_LISTEN_FDS);
+		return log_errbuf(err, errlen, "--listen-fd: at most %d sockets",
+				  CONFIG_MAX_LISTEN_FDS);
 	if (n == 0 || n >= sizeof num)
-		return fail(err, errlen, "--listen-fd %s: expected N, N:https or N:http", arg);
+		return log_errbuf(err, errlen, "--listen-fd %s: expected N, N:https or N:http",
+				  arg);
 	memcpy(num, arg, n);
 	num[n] = '\0';
 	if (parse_uint(num, 0, 65535, &fd) < 0)
-		return fail(err, errlen, "--listen-fd %s: not a file descriptor number", arg);
+		return log_errbuf(err, errlen, "--listen-fd %s: not a file descriptor number", arg);
 	l = &c->listen_fds[c->n_listen_fds++];
 	l->fd = (int)fd;
 	if (!colon)
@@ -122,8 +111,8 @@ static int parse_listen_fd(struct config *c, const char *arg, char *err, size_t 
 	else if (strcmp(colon + 1, "http") == 0)
 		l->kind = CONFIG_KIND_HTTP;
 	else
-		return fail(err, errlen, "--listen-fd %s: the name after ':' must be https or http",
-			    arg);
+		return log_errbuf(err, errlen,
+				  "--listen-fd %s: the name after ':' must be https or http", arg);
 	return 0;
 }
 
@@ -131,8 +120,8 @@ static int parse_number_opt(const char *name, const char *arg, unsigned min, uns
 			    unsigned *out, char *err, size_t errlen)
 {
 	if (parse_uint(arg, min, max, out) < 0)
-		return fail(err, errlen, "--%s %s: expected a number from %u to %u", name, arg, min,
-			    max);
+		return log_errbuf(err, errlen, "--%s %s: expected a number from %u to %u", name,
+				  arg, min, max);
 	return 0;
 }
 
@@ -167,7 +156,7 @@ static int apply(struct config *c, int opt, const char *arg, char *err, size_t e
 	case OPT_HELP: fputs(usage_text, stdout); return 1;
 	case OPT_VERSION: puts("dropcap " DROPCAP_VERSION); return 1;
 	}
-	return fail(err, errlen, "unknown option");
+	return log_errbuf(err, errlen, "unknown option");
 }
 
 static int https_wanted(const struct config *c)
@@ -183,13 +172,14 @@ static int https_wanted(const struct config *c)
 static int check(const struct config *c, char *err, size_t errlen)
 {
 	if (!c->root)
-		return fail(err, errlen, "--root DIR is required: the directory to serve");
+		return log_errbuf(err, errlen, "--root DIR is required: the directory to serve");
 	if (!c->https && !c->http && c->n_listen_fds == 0 && !getenv("LISTEN_FDS"))
-		return fail(err, errlen, "nothing to listen on: both --https and --http are off");
+		return log_errbuf(err, errlen,
+				  "nothing to listen on: both --https and --http are off");
 	if ((c->cert == NULL) != (c->key == NULL))
-		return fail(err, errlen, "--cert and --key go together: give both");
+		return log_errbuf(err, errlen, "--cert and --key go together: give both");
 	if (https_wanted(c) && !c->cert)
-		return fail(
+		return log_errbuf(
 		    err, errlen,
 		    "HTTPS needs a certificate: give --cert FILE --key FILE, or --https off");
 	return 0;
@@ -217,18 +207,18 @@ enum config_result config_parse(struct config *c, int argc, char **argv, char *e
 	optind = 1;
 	while ((opt = getopt_long(argc, argv, ":", options, NULL)) != -1) {
 		if (opt == ':') {
-			fail(err, errlen, "option %s needs a value", argv[optind - 1]);
+			log_errbuf(err, errlen, "option %s needs a value", argv[optind - 1]);
 			return CONFIG_ERROR;
 		}
 		if (opt == '?') {
-			fail(err, errlen, "unknown option %s", argv[optind - 1]);
+			log_errbuf(err, errlen, "unknown option %s", argv[optind - 1]);
 			return CONFIG_ERROR;
 		}
 		if ((r = apply(c, opt, optarg, err, errlen)) != 0)
 			return r > 0 ? CONFIG_EXIT : CONFIG_ERROR;
 	}
 	if (optind < argc) {
-		fail(err, errlen, "unexpected argument '%s'", argv[optind]);
+		log_errbuf(err, errlen, "unexpected argument '%s'", argv[optind]);
 		return CONFIG_ERROR;
 	}
 	return check(c, err, errlen) < 0 ? CONFIG_ERROR : CONFIG_OK;

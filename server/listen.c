@@ -4,7 +4,6 @@
 #include <fcntl.h>
 #include <netdb.h>
 #include <netinet/in.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,25 +11,13 @@
 #include <unistd.h>
 
 #include "listen.h"
+#include "log.h"
 #include "priv.h"
 
 #define LISTEN_BACKLOG 4096
 #define SD_LISTEN_FDS_START 3
 
 static const char *const kind_names[] = {[LISTEN_HTTPS] = "https", [LISTEN_HTTP] = "http"};
-
-static int fail(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static int fail(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-	return -1;
-}
 
 void listen_format_addr(const struct sockaddr *sa, char *out, size_t outsz)
 {
@@ -87,17 +74,17 @@ int listen_parse_addr(const char *spec, struct sockaddr_storage *ss, socklen_t *
 	size_t hl;
 
 	if (!colon || parse_port(colon + 1, &port) < 0)
-		return fail(err, errlen,
-			    "bad address '%s': expected ADDR:PORT, e.g. :443, "
-			    "127.0.0.1:8443 or [::1]:443",
-			    spec);
+		return log_errbuf(err, errlen,
+				  "bad address '%s': expected ADDR:PORT, e.g. :443, "
+				  "127.0.0.1:8443 or [::1]:443",
+				  spec);
 	hl = (size_t)(colon - spec);
 	if (hl >= 2 && spec[0] == '[' && spec[hl - 1] == ']') {
 		spec++;
 		hl -= 2;
 	}
 	if (hl >= sizeof host)
-		return fail(err, errlen, "bad address '%s': host too long", spec);
+		return log_errbuf(err, errlen, "bad address '%s': host too long", spec);
 	memcpy(host, spec, hl);
 	host[hl] = '\0';
 	memset(ss, 0, sizeof *ss);
@@ -110,10 +97,10 @@ int listen_parse_addr(const char *spec, struct sockaddr_storage *ss, socklen_t *
 		return 0;
 	}
 	if (resolve(host, port, ss, len) < 0)
-		return fail(err, errlen,
-			    "bad address '%s': '%s' is not an IP address or a known "
-			    "host name",
-			    spec, host);
+		return log_errbuf(err, errlen,
+				  "bad address '%s': '%s' is not an IP address or a known "
+				  "host name",
+				  spec, host);
 	return 0;
 }
 
@@ -127,16 +114,17 @@ static int check_inherited(int fd, const char *what, struct listener *l, char *e
 	socklen_t il = sizeof acc, tl = sizeof type;
 
 	if (fstat(fd, &st) < 0)
-		return fail(err, errlen, "%s fd %d: not open (%s)", what, fd, strerror(errno));
+		return log_errbuf(err, errlen, "%s fd %d: not open (%s)", what, fd,
+				  strerror(errno));
 	if (!S_ISSOCK(st.st_mode) || getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &acc, &il) < 0 ||
 	    getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &tl) < 0 ||
 	    getsockname(fd, (struct sockaddr *)&ss, &sl) < 0)
-		return fail(err, errlen, "%s fd %d: not a socket", what, fd);
+		return log_errbuf(err, errlen, "%s fd %d: not a socket", what, fd);
 	if (!acc || type != SOCK_STREAM || (ss.ss_family != AF_INET && ss.ss_family != AF_INET6))
-		return fail(err, errlen,
-			    "%s fd %d: not a listening TCP socket (it must be "
-			    "bound and listening before dropcap starts)",
-			    what, fd);
+		return log_errbuf(err, errlen,
+				  "%s fd %d: not a listening TCP socket (it must be "
+				  "bound and listening before dropcap starts)",
+				  what, fd);
 	l->fd = fd;
 	listen_format_addr((struct sockaddr *)&ss, l->name, sizeof l->name);
 	return 0;
@@ -169,13 +157,14 @@ static int add_inherited(const struct config *c, struct listen_set *set, int fd,
 	struct listener *l = &set->l[set->n];
 
 	if (set->n == LISTEN_MAX)
-		return fail(err, errlen, "too many listening sockets (at most %d)", LISTEN_MAX);
+		return log_errbuf(err, errlen, "too many listening sockets (at most %d)",
+				  LISTEN_MAX);
 	if (check_inherited(fd, via, l, err, errlen) < 0)
 		return -1;
 	l->kind = kind < 0 ? next_kind(c, set) : (enum listen_kind)kind;
 	l->via = via;
 	if (commit && commit_fd(fd) < 0)
-		return fail(err, errlen, "%s fd %d: %s", via, fd, strerror(errno));
+		return log_errbuf(err, errlen, "%s fd %d: %s", via, fd, strerror(errno));
 	set->n++;
 	return 0;
 }
@@ -210,8 +199,8 @@ static int inherit_systemd(const struct config *c, struct listen_set *set, int c
 	if (!pid || !fds || strtol(pid, NULL, 10) != (long)getpid())
 		return 0;
 	if (parse_port(fds, &n) < 0 || n > LISTEN_MAX)
-		return fail(err, errlen, "LISTEN_FDS=%s: expected 1 to %d sockets", fds,
-			    LISTEN_MAX);
+		return log_errbuf(err, errlen, "LISTEN_FDS=%s: expected 1 to %d sockets", fds,
+				  LISTEN_MAX);
 	for (unsigned i = 0; i < n; i++)
 		if (add_inherited(c, set, SD_LISTEN_FDS_START + (int)i, fdname_kind(names, (int)i),
 				  "socket-activation", commit, err, errlen) < 0)
@@ -252,16 +241,17 @@ static int bind_error(const char *spec, int e, char *err, size_t errlen)
 	case EACCES:
 	case EPERM:
 		priv_explain_eacces(spec, why, sizeof why);
-		return fail(err, errlen, "cannot listen on %s: permission denied. %s", spec, why);
+		return log_errbuf(err, errlen, "cannot listen on %s: permission denied. %s", spec,
+				  why);
 	case EADDRINUSE:
-		return fail(err, errlen,
-			    "cannot listen on %s: address already in use (another "
-			    "server is listening there: stop it, or choose another address)",
-			    spec);
+		return log_errbuf(err, errlen,
+				  "cannot listen on %s: address already in use (another "
+				  "server is listening there: stop it, or choose another address)",
+				  spec);
 	case EADDRNOTAVAIL:
-		return fail(err, errlen, "cannot listen on %s: this host has no such address",
-			    spec);
-	default: return fail(err, errlen, "cannot listen on %s: %s", spec, strerror(e));
+		return log_errbuf(err, errlen, "cannot listen on %s: this host has no such address",
+				  spec);
+	default: return log_errbuf(err, errlen, "cannot listen on %s: %s", spec, strerror(e));
 	}
 }
 
@@ -290,7 +280,8 @@ static int bind_one(const char *spec, enum listen_kind kind, struct listen_set *
 	int fd, dual;
 
 	if (set->n == LISTEN_MAX)
-		return fail(err, errlen, "too many listening sockets (at most %d)", LISTEN_MAX);
+		return log_errbuf(err, errlen, "too many listening sockets (at most %d)",
+				  LISTEN_MAX);
 	if (listen_parse_addr(spec, &ss, &len, err, errlen) < 0)
 		return -1;
 	dual = ss.ss_family == AF_INET6 &&
@@ -306,7 +297,7 @@ static int bind_one(const char *spec, enum listen_kind kind, struct listen_set *
 		fd = open_socket(&ss, 0);
 	}
 	if (fd < 0)
-		return fail(err, errlen, "cannot listen on %s: %s", spec, strerror(errno));
+		return log_errbuf(err, errlen, "cannot listen on %s: %s", spec, strerror(errno));
 	if (priv_bind(fd, (struct sockaddr *)&ss, len) < 0 || listen(fd, LISTEN_BACKLOG) < 0) {
 		int e = errno;
 		close(fd);
@@ -344,7 +335,7 @@ int listen_acquire(const struct config *c, struct listen_set *set, char *err, si
 			return -1;
 	}
 	if (set->n == 0)
-		return fail(err, errlen, "nothing to listen on");
+		return log_errbuf(err, errlen, "nothing to listen on");
 	return 0;
 }
 

@@ -53,3 +53,13 @@ void fatalx(const char *fmt, ...)
 	va_end(ap);
 	exit(1);
 }
+
+int log_errbuf(char *err, size_t errlen, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(err, errlen, fmt, ap);
+	va_end(ap);
+	return -1;
+}
