@@ -26,8 +26,6 @@ struct doctor_who {
 	char name[64];
 };
 
-static const char *const kind_specs_names[] = {[LISTEN_HTTPS] = "https", [LISTEN_HTTP] = "http"};
-
 static void owner_names(const struct stat *st, char *out, size_t outsz)
 {
 	struct passwd *pw = getpwuid(st->st_uid);
@@ -144,7 +142,7 @@ static int doctor_inherited(const struct listen_set *set, int kind)
 	for (size_t i = 0; i < set->n; i++) {
 		if ((int)set->l[i].kind != kind)
 			continue;
-		printf("listener %s %s: ok: inherited (%s, fd %d)\n", kind_specs_names[kind],
+		printf("listener %s %s: ok: inherited (%s, fd %d)\n", listen_kind_name(kind),
 		       set->l[i].name, set->l[i].via, set->l[i].fd);
 		found = 1;
 	}
@@ -201,7 +199,7 @@ static int doctor_listeners(const struct config *c, const struct priv_facts *f, 
 		if (!spec[k] || (set.n && !given[k]))
 			continue;
 		(*total)++;
-		failed += doctor_bind(kind_specs_names[k], spec[k], f) < 0;
+		failed += doctor_bind(listen_kind_name((enum listen_kind)k), spec[k], f) < 0;
 	}
 	return failed;
 }
