@@ -6,7 +6,8 @@
 #   (which applies cap_net_bind_service,cap_setpcap=p), and run as user "dropcap" if it exists,
 #   else "nobody".
 #   As another user: the same through sudo, and run as you; without sudo, ports 8443 and 8080.
-# Environment: DEMO_HTTPS, DEMO_HTTP (listeners), DEMO_USER (run as).
+# Environment: DEMO_HTTPS, DEMO_HTTP (listeners), DEMO_USER (run as), DEMO_DIR (instead of a
+# new /tmp/dropcap-demo.XXXXXX).
 set -eu
 top=$(cd "$(dirname "$0")/.." && pwd)
 bin=$top/build/dropcap
@@ -31,7 +32,12 @@ fi
 
 run() { if [ -n "$sudo" ] && [ "$sudo" != none ]; then "$sudo" "$@"; else "$@"; fi; }
 # A fresh root-owned directory every user can enter: the unprivileged server reads from it.
-demo=$(run mktemp -d /tmp/dropcap-demo.XXXXXX)
+if [ -n "${DEMO_DIR:-}" ]; then
+	demo=$DEMO_DIR
+	run mkdir -p "$demo"
+else
+	demo=$(run mktemp -d /tmp/dropcap-demo.XXXXXX)
+fi
 run chmod 755 "$demo"
 run mkdir -p "$demo/site/docs" "$demo/site/.well-known" "$demo/tls"
 run sh -c "cat > '$demo/site/index.html'" <<'HTML'
