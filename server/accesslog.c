@@ -10,25 +10,50 @@
 
 #define ACCESSLOG_BUFFER 65536
 
+static FILE *open_file(const char *path, char *err, size_t errlen)
+{
+	int fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
+	FILE *f = fd >= 0 ? fdopen(fd, "a") : NULL;
+
+	if (!f) {
+		snprintf(err, errlen, "cannot open access log %s: %s", path, strerror(errno));
+		if (fd >= 0)
+			close(fd);
+		return NULL;
+	}
+	setvbuf(f, NULL, _IOFBF, ACCESSLOG_BUFFER);
+	return f;
+}
+
 int accesslog_open(struct accesslog *log, const char *path, char *err, size_t errlen)
 {
 	memset(log, 0, sizeof *log);
 	log->stamp_at = -1;
-	if (path && strcmp(path, "off") == 0)
+	log->path = path;
+	if (path && strcmp(path, "off") == 0) {
+		log->path = NULL;
 		return 0; /* no access log */
+	}
 	if (!path) {
 		log->out = stdout;
-	} else {
-		int fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
-		if (fd < 0 || !(log->out = fdopen(fd, "a"))) {
-			snprintf(err, errlen, "cannot open access log %s: %s", path,
-				 strerror(errno));
-			if (fd >= 0)
-				close(fd);
-			return -1;
-		}
+		setvbuf(stdout, NULL, _IOFBF, ACCESSLOG_BUFFER);
+		return 0;
 	}
-	setvbuf(log->out, NULL, _IOFBF, ACCESSLOG_BUFFER);
+	log->out = open_file(path, err, errlen);
+	return log->out ? 0 : -1;
+}
+
+int accesslog_reopen(struct accesslog *log, char *err, size_t errlen)
+{
+	FILE *f;
+
+	if (!log->path || !log->out)
+		return 0;
+	if (!(f = open_file(log->path, err, errlen)))
+		return -1;
+	fclose(log->out); /* flushes what was buffered into the old file */
+	log->out = f;
+	log->dirty = 0;
 	return 0;
 }
 

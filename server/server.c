@@ -135,6 +135,18 @@ static void on_trim(struct ev_loop *loop, ev_timer *w, int revents)
 	s->closed = 0;
 }
 
+/* SIGUSR1: reopen the access log file, as logrotate expects of a server. */
+static void on_reopen_signal(struct ev_loop *loop, ev_signal *w, int revents)
+{
+	struct server *s = ev_userdata(loop);
+	char err[512];
+
+	(void)w;
+	(void)revents;
+	if (accesslog_reopen(&s->log, err, sizeof err) < 0)
+		log_warnx("SIGUSR1: %s; still writing to the old file", err);
+}
+
 static void on_idle(struct ev_loop *loop, ev_prepare *w, int revents)
 {
 	struct server *s = ev_userdata(loop);
@@ -182,12 +194,14 @@ int server_init(struct server *s, const struct config *cfg, struct listen_set *l
 	}
 	ev_signal_init(&s->sigterm_w, on_stop_signal, SIGTERM);
 	ev_signal_init(&s->sigint_w, on_stop_signal, SIGINT);
+	ev_signal_init(&s->sigusr1_w, on_reopen_signal, SIGUSR1);
 	ev_timer_init(&s->drain_w, on_drain_timeout, DRAIN_SECONDS, 0.);
 	ev_timer_init(&s->resume_w, on_resume, EMFILE_PAUSE, 0.);
 	ev_prepare_init(&s->idle_w, on_idle);
 	ev_timer_init(&s->trim_w, on_trim, TRIM_INTERVAL, TRIM_INTERVAL);
 	ev_signal_start(s->loop, &s->sigterm_w);
 	ev_signal_start(s->loop, &s->sigint_w);
+	ev_signal_start(s->loop, &s->sigusr1_w);
 	ev_prepare_start(s->loop, &s->idle_w);
 	ev_timer_start(s->loop, &s->trim_w);
 	accepting(s, 1);

@@ -25,11 +25,12 @@ struct server {
 	ev_io accept_w[LISTEN_MAX];
 	ev_signal sigterm_w;
 	ev_signal sigint_w;
-	ev_timer drain_w;  /* grace period after SIGTERM */
-	ev_timer resume_w; /* accepting again after EMFILE */
-	ev_prepare idle_w; /* flushes the access log before the loop waits */
-	ev_timer trim_w;   /* gives memory back after a peak of connections */
-	unsigned closed;   /* connections closed since the last trim */
+	ev_signal sigusr1_w; /* reopen the access log */
+	ev_timer drain_w;    /* grace period after SIGTERM */
+	ev_timer resume_w;   /* accepting again after EMFILE */
+	ev_prepare idle_w;   /* flushes the access log before the loop waits */
+	ev_timer trim_w;     /* gives memory back after a peak of connections */
+	unsigned closed;     /* connections closed since the last trim */
 	struct accesslog log;
 	struct fcache fcache; /* open files, shared by the loop's responses */
 	unsigned nconns;

@@ -493,3 +493,36 @@ def test_ipv4_only_listener_not_on_ipv6(make_server, docroot):
     if have_ipv6():
         with pytest.raises(ConnectionRefusedError):
             socket.create_connection(("::1", http), timeout=2).close()
+
+
+def test_access_log_reopened_on_sigusr1(make_server, docroot, world_tmp):
+    """logrotate moves the file away and sends SIGUSR1: the next line goes to a new file."""
+    logdir = os.path.join(world_tmp, "logs")
+    os.mkdir(logdir)
+    os.chown(logdir, 65534, 65534)  # the server runs as nobody after the drop and recreates it
+    log = os.path.join(logdir, "access.log")
+    port = dc.free_port()
+    s = make_server(["--root", docroot, "--http", f"127.0.0.1:{port}", "--https", "off",
+                     "--access-log", log])
+
+    def lines(path):
+        return log_lines(open(path).read()) if os.path.exists(path) else []
+
+    def wait_lines(path, n):
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline and len(lines(path)) < n:
+            time.sleep(0.05)
+        return lines(path)
+
+    with dc.HttpConn("127.0.0.1", port) as c:
+        c.request("GET", "/hello.txt")
+        assert len(wait_lines(log, 1)) == 1
+        os.rename(log, log + ".1")
+        s.signal(signal.SIGUSR1)
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline and not os.path.exists(log):
+            time.sleep(0.05)
+        c.request("GET", "/nope")
+    assert [parse_log(l)[0]["status"] for l in wait_lines(log, 1)] == ["404"]
+    assert [parse_log(l)[0]["status"] for l in lines(log + ".1")] == ["200"]
+    assert "warning" not in s.stderr_text()
