@@ -71,8 +71,10 @@ test-deps:
 # 1. unit tests (cmocka, sanitizers on)  2. every pytest suite against the release binary
 # 3. the black-box suite again against the sanitizer build: any ASan/UBSan report fails it.
 # 4. each libFuzzer driver over its seed corpus (past crashes included), then TEST_FUZZ_SECONDS.
+# 0. first of all, make lint.
 TEST_FUZZ_SECONDS ?= 10
 test: test-deps
+	@scripts/lint.sh
 	$(MAKE) --no-print-directory all build/san/dropcap $(UNIT_BINS)
 	@scripts/run-unit-tests.sh $(UNIT_BINS)
 	DROPCAP_BIN=$(CURDIR)/build/dropcap $(PYTHON) -m pytest -p no:cacheprovider tests
