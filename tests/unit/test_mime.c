@@ -38,6 +38,14 @@ static const struct row rows[] = {
     {"feed.xml", "application/xml", "text/xml" UTF8, 1},
     {"doc.pdf", "application/pdf", NULL, -1},
     {"movie.mp4", "video/mp4", NULL, 0},
+    /* beyond the list */
+    {"font.woff", "font/woff", NULL, 0},
+    {"README.md", "text/markdown" UTF8, NULL, 1},
+    {"table.csv", "text/csv" UTF8, NULL, 1},
+    {"app.js.map", "application/json", NULL, 1},
+    {"site.webmanifest", "application/manifest+json", NULL, 1},
+    {"song.mp3", "audio/mpeg", NULL, 0},
+    {"files.zip", "application/zip", NULL, 0},
     {"movie.webm", "video/webm", NULL, 0},
 
     /* case-insensitive extensions */
