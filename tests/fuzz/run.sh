@@ -35,7 +35,8 @@ mkdir -p "$out" || exit 2
 if ! can_fuzz; then
 	if [ "$(id -u)" -eq 0 ] && command -v apt-get >/dev/null; then
 		echo "fuzz: installing clang and libclang-rt-14-dev"
-		{ apt-get update -qq && apt-get install -y -qq clang libclang-rt-14-dev; } >/dev/null || exit 2
+		{ apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+			clang libclang-rt-14-dev; } >/dev/null || exit 2
 	fi
 	can_fuzz || {
 		echo "fuzz: $cc cannot build libFuzzer binaries; run: sudo apt-get install clang libclang-rt-14-dev" >&2
