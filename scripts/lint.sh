@@ -28,6 +28,7 @@ command -v cppcheck >/dev/null &&
 		-D_GNU_SOURCE --inline-suppr server/ || fail "cppcheck found problems"; }
 command -v shellcheck >/dev/null &&
 	{ shellcheck scripts/*.sh scripts/bench .ci/run install/dropcap-setcap install/debian/postinst \
-		install/debian/prerm install/debian/postrm install/debian/build-deb install/rpm/build-rpm ||
+		install/debian/prerm install/debian/postrm install/debian/build-deb install/rpm/build-rpm \
+		tests/fuzz/run.sh ||
 		fail "shellcheck found problems"; }
 exit $status
