@@ -181,7 +181,9 @@ static enum step start_response(struct conn *c, struct http_response *r, const c
 	return STEP_NEXT;
 }
 
-static enum step respond_error(struct conn *c, enum http_status status, int keep_alive)
+/* An error page; size is the file's length for the Content-Range of a 416. */
+static enum step respond_page(struct conn *c, enum http_status status, int keep_alive,
+			      uint64_t size)
 {
 	char body[256];
 	size_t len = http_error_body(body, sizeof body, status);
@@ -189,6 +191,7 @@ static enum step respond_error(struct conn *c, enum http_status status, int keep
 	    .status = status,
 	    .content_type = "text/html; charset=utf-8",
 	    .content_length = len,
+	    .size = size,
 	    .allow = status == HTTP_METHOD_NOT_ALLOWED,
 	};
 
@@ -198,6 +201,11 @@ static enum step respond_error(struct conn *c, enum http_status status, int keep
 		len = 0;
 	c->body_len = len;
 	return start_response(c, &r, body, len);
+}
+
+static enum step respond_error(struct conn *c, enum http_status status, int keep_alive)
+{
+	return respond_page(c, status, keep_alive, 0);
 }
 
 /* TLS: fill the rest of the record buffer from the file, so a small response is one record. */
@@ -282,18 +290,8 @@ static enum step respond(struct conn *c, size_t head_len)
 	case HTTP_PARTIAL:
 	case HTTP_NOT_MODIFIED: return respond_file(c, &plan);
 	case HTTP_MOVED: return respond_redirect(c, &up);
-	case HTTP_RANGE_NOT_SATISFIABLE: {
-		char body[256];
-		size_t len = http_error_body(body, sizeof body, HTTP_RANGE_NOT_SATISFIABLE);
-		struct http_response r = {
-		    .status = HTTP_RANGE_NOT_SATISFIABLE,
-		    .content_type = "text/html; charset=utf-8",
-		    .content_length = len,
-		    .size = plan.size,
-		};
-		c->body_len = req->method == HTTP_METHOD_HEAD ? 0 : len;
-		return start_response(c, &r, body, c->body_len);
-	}
+	case HTTP_RANGE_NOT_SATISFIABLE:
+		return respond_page(c, HTTP_RANGE_NOT_SATISFIABLE, 1, plan.size);
 	default: return respond_error(c, plan.status, 1);
 	}
 }

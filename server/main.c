@@ -82,15 +82,40 @@ static int has_https(const struct listen_set *ls)
 	return 0;
 }
 
+/* What start-up acquires with the identity dropcap was started with, before the drop. */
+struct startup {
+	int root_fd;
+	char real[PATH_MAX];
+	struct tls_ctx *tls;
+	struct listen_set ls;
+	struct accesslog log;
+};
+
+/* Root, certificate and key, sockets, access log: each failure is one line and exit 1. */
+static void acquire(const struct config *cfg, struct startup *st)
+{
+	char err[1024];
+
+	st->root_fd = open_root(cfg->root, st->real);
+	st->tls = NULL;
+	if (cfg->cert && !(st->tls = tls_ctx_new(cfg->cert, cfg->key, err, sizeof err)))
+		fatalx("%s", err);
+	if (listen_acquire(cfg, &st->ls, err, sizeof err) < 0)
+		fatalx("%s", err);
+	if (has_https(&st->ls) && !st->tls)
+		fatalx(
+		    "an inherited socket is named https, but HTTPS needs --cert FILE --key FILE");
+	announce(&st->ls);
+	if (accesslog_open(&st->log, cfg->access_log, err, sizeof err) < 0)
+		fatalx("%s", err);
+}
+
 int main(int argc, char **argv)
 {
 	static struct server srv;
-	char err[1024], line[512], real[PATH_MAX];
+	static struct startup st;
+	char err[1024], line[512];
 	struct config cfg;
-	struct listen_set ls;
-	struct tls_ctx *tls = NULL;
-	struct accesslog log;
-	int root_fd;
 
 	if (priv_init(err, sizeof err) < 0)
 		fatalx("%s", err);
@@ -104,27 +129,17 @@ int main(int argc, char **argv)
 	signal(SIGPIPE, SIG_IGN);
 	tzset();
 	fit_limits(&cfg);
-	root_fd = open_root(cfg.root, real);
-	if (cfg.cert && !(tls = tls_ctx_new(cfg.cert, cfg.key, err, sizeof err)))
-		fatalx("%s", err);
-	if (listen_acquire(&cfg, &ls, err, sizeof err) < 0)
-		fatalx("%s", err);
-	if (has_https(&ls) && !tls)
-		fatalx(
-		    "an inherited socket is named https, but HTTPS needs --cert FILE --key FILE");
-	announce(&ls);
-	if (accesslog_open(&log, cfg.access_log, err, sizeof err) < 0)
-		fatalx("%s", err);
+	acquire(&cfg, &st);
 	if (priv_drop(&cfg, line, sizeof line, err, sizeof err) < 0)
 		fatalx("%s", err);
 	log_info("%s", line);
-	check_root_access(root_fd, real);
-	if (server_init(&srv, &cfg, &ls, tls, root_fd, &log, err, sizeof err) < 0)
+	check_root_access(st.root_fd, st.real);
+	if (server_init(&srv, &cfg, &st.ls, st.tls, st.root_fd, &st.log, err, sizeof err) < 0)
 		fatalx("%s", err);
-	log_info("serving %s", real);
+	log_info("serving %s", st.real);
 	server_run(&srv);
 	server_free(&srv);
-	tls_ctx_free(tls);
-	close(root_fd);
+	tls_ctx_free(st.tls);
+	close(st.root_fd);
 	return 0;
 }
