@@ -26,7 +26,7 @@ CFLAGS += -Werror
 endif
 
 # Pure modules: libc only; the unit tests and fuzzers link them directly.
-PURE := http_parse http_response uri range httpdate mime
+PURE := http_parse http_response uri range httpdate mime procstatus
 SRCS := $(wildcard server/*.c)
 UNIT_SRCS := $(wildcard tests/unit/test_*.c)
 
