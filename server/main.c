@@ -124,6 +124,8 @@ int main(int argc, char **argv)
 	case CONFIG_EXIT: return 0;
 	case CONFIG_ERROR: fprintf(stderr, "dropcap: %s\nTry 'dropcap --help'.\n", err); return 2;
 	}
+	if (listen_close_inherited(&cfg, err, sizeof err) < 0)
+		fatalx("%s", err);
 	if (cfg.doctor)
 		return priv_doctor(&cfg);
 	signal(SIGPIPE, SIG_IGN);
