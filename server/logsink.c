@@ -2,6 +2,7 @@
  * pipe (journald under pressure, a stopped `| tee`) costs lines, never the event loop. */
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <poll.h>
 #include <stdio.h>
 #include <string.h>
@@ -133,6 +134,22 @@ static void fail(struct logsink *s, int e, struct logsink_news *news)
 	s->failing = e;
 }
 
+/* How much of p (n bytes, whole lines but maybe the first) to write in one call. To a pipe or
+ * socket: whole lines up to PIPE_BUF, which a pipe takes all or nothing, so that a full pipe
+ * never splits a line and lets another writer (stderr into the same pipe or journald stream)
+ * into its middle; a single longer line goes alone. */
+static size_t chunk(const struct logsink *s, const char *p, size_t n)
+{
+	const char *nl;
+
+	if (s->kind == LOGSINK_FILE || n <= PIPE_BUF)
+		return n;
+	if ((nl = memrchr(p, '\n', PIPE_BUF)) != NULL)
+		return (size_t)(nl - p) + 1;
+	nl = memchr(p, '\n', n);
+	return nl ? (size_t)(nl - p) + 1 : n;
+}
+
 int logsink_flush(struct logsink *s, struct logsink_news *news)
 {
 	size_t off = 0;
@@ -141,7 +158,7 @@ int logsink_flush(struct logsink *s, struct logsink_news *news)
 	news->dropped = 0;
 	news->failed = 0;
 	while (off < s->len) {
-		ssize_t n = put(s, s->buf + off, s->len - off);
+		ssize_t n = put(s, s->buf + off, chunk(s, s->buf + off, s->len - off));
 		if (n > 0) {
 			off += (size_t)n;
 			s->failing = 0;

@@ -172,6 +172,7 @@ static void on_reopen_signal(struct ev_loop *loop, ev_signal *w, int revents)
 
 	(void)w;
 	(void)revents;
+	ev_io_stop(loop, &s->accesslog_w); /* before its descriptor may be closed */
 	if (accesslog_reopen(&s->log, err, sizeof err) < 0)
 		log_warnx("SIGUSR1: %s; still writing to the old file", err);
 	flush_logs(s, 1); /* the descriptor may have changed */
