@@ -54,14 +54,12 @@ static int open_error(const struct accesslog *log, int e, char *err, size_t errl
 		return log_errbuf(err, errlen, "cannot open access log %s: %s", log->path,
 				  strerror(e));
 	snprintf(dir, sizeof dir, "%s", log->path);
-	if (log->user)
-		snprintf(who, sizeof who, "%s", log->user);
-	else
-		snprintf(who, sizeof who, "%lu", (unsigned long)getuid());
+	snprintf(who, sizeof who, "%lu", (unsigned long)getuid());
 	return log_errbuf(err, errlen,
-			  "cannot open access log %s as %s (uid %lu): %s (give that user the "
-			  "directory: chown %s %s)",
-			  log->path, who, (unsigned long)getuid(), strerror(e), who, dirname(dir));
+			  "cannot open access log %s as %s%s: %s (give that user the directory: "
+			  "chown %s %s)",
+			  log->path, log->user ? log->user : "uid ", log->user ? "" : who,
+			  strerror(e), log->user ? log->user : who, dirname(dir));
 }
 
 /* The file, as the current user; O_NONBLOCK only keeps a FIFO from blocking the open (it is
