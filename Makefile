@@ -25,8 +25,8 @@ ifneq ($(CI),)
 CFLAGS += -Werror
 endif
 
-# Pure modules: libc only; the unit tests and fuzzers link them directly.
-PURE := http_parse http_response uri range httpdate mime
+# Modules with libc only (the pure ones, and procstatus, log, logsink): the unit tests link them.
+PURE := http_parse http_response uri range httpdate mime procstatus log logsink
 SRCS := $(wildcard server/*.c)
 UNIT_SRCS := $(wildcard tests/unit/test_*.c)
 

@@ -1,89 +1,160 @@
-/* accesslog.c — the combined log format, with client-supplied text escaped. */
+/* accesslog.c — the combined log format, with client-supplied text escaped, queued in a logsink
+ * so that a blocked log output drops lines instead of stalling every client. The file is opened
+ * as the user dropcap serves as, never as root: a log directory that user controls must not lead
+ * a root process to a file it chose (a symlink to a root-owned shell profile). */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <libgen.h>
+#include <limits.h>
 #include <netinet/in.h>
+#include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "accesslog.h"
+#include "log.h"
 
-#define ACCESSLOG_BUFFER 65536
+#define ACCESSLOG_EXIT_WAIT_MS 500 /* at exit, how long the output may take what is queued */
 
-static FILE *open_file(const char *path, char *err, size_t errlen)
-{
-	int fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
-	FILE *f = fd >= 0 ? fdopen(fd, "a") : NULL;
-
-	if (!f) {
-		snprintf(err, errlen, "cannot open access log %s: %s", path, strerror(errno));
-		if (fd >= 0)
-			close(fd);
-		return NULL;
-	}
-	setvbuf(f, NULL, _IOFBF, ACCESSLOG_BUFFER);
-	return f;
-}
-
-int accesslog_open(struct accesslog *log, const char *path, char *err, size_t errlen)
+int accesslog_init(struct accesslog *log, const char *path, const char *user, char *err,
+		   size_t errlen)
 {
 	memset(log, 0, sizeof *log);
+	logsink_init(&log->sink);
 	log->stamp_at = -1;
-	log->path = path;
-	if (path && strcmp(path, "off") == 0) {
-		log->path = NULL;
-		return 0; /* no access log */
-	}
-	if (!path) {
-		log->out = stdout;
-		setvbuf(stdout, NULL, _IOFBF, ACCESSLOG_BUFFER);
+	log->user = user;
+	log->on = !(path && strcmp(path, "off") == 0);
+	log->path = log->on ? path : NULL;
+	if (!log->on || path)
 		return 0;
+	if (logsink_adopt(&log->sink, STDOUT_FILENO, 0, err, errlen) < 0) {
+		char why[256];
+		snprintf(why, sizeof why, "%s", err);
+		return log_errbuf(err, errlen, "cannot write the access log to stdout: %s", why);
 	}
-	log->out = open_file(path, err, errlen);
-	return log->out ? 0 : -1;
+	return 0;
+}
+
+/* Why the file could not be opened, with the fix when there is one. */
+static int open_error(const struct accesslog *log, int e, char *err, size_t errlen)
+{
+	char dir[PATH_MAX], who[64];
+	struct stat st;
+
+	if (e == ELOOP && lstat(log->path, &st) == 0 && S_ISLNK(st.st_mode))
+		return log_errbuf(err, errlen,
+				  "access log %s is a symbolic link: refusing to follow it (name "
+				  "the file itself, in a directory only its user can write)",
+				  log->path);
+	if (e == ENXIO)
+		return log_errbuf(err, errlen, "access log %s is not a regular file", log->path);
+	if (e != EACCES && e != EPERM)
+		return log_errbuf(err, errlen, "cannot open access log %s: %s", log->path,
+				  strerror(e));
+	snprintf(dir, sizeof dir, "%s", log->path);
+	snprintf(who, sizeof who, "%lu", (unsigned long)getuid());
+	return log_errbuf(err, errlen,
+			  "cannot open access log %s as %s%s: %s (give that user the directory: "
+			  "chown %s %s)",
+			  log->path, log->user ? log->user : "uid ", log->user ? "" : who,
+			  strerror(e), log->user ? log->user : who, dirname(dir));
+}
+
+/* The file, as the current user; O_NONBLOCK only keeps a FIFO from blocking the open (it is
+ * refused just after: it is not a regular file). Returns the descriptor, or -1 with err. */
+static int open_file(const struct accesslog *log, char *err, size_t errlen)
+{
+	int flags = O_WRONLY | O_APPEND | O_CREAT | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY | O_NONBLOCK;
+	int fd = open(log->path, flags, 0640);
+	struct stat st;
+
+	if (fd < 0)
+		return open_error(log, errno, err, errlen);
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+		close(fd);
+		return log_errbuf(err, errlen, "access log %s is not a regular file", log->path);
+	}
+	return fd;
+}
+
+int accesslog_open(struct accesslog *log, char *err, size_t errlen)
+{
+	int fd;
+
+	if (!log->path)
+		return 0;
+	if ((fd = open_file(log, err, errlen)) < 0)
+		return -1;
+	return logsink_adopt(&log->sink, fd, 1, err, errlen);
 }
 
 int accesslog_reopen(struct accesslog *log, char *err, size_t errlen)
 {
-	FILE *f;
-
-	if (!log->path || !log->out)
+	if (!log->path || log->sink.fd < 0)
 		return 0;
-	if (!(f = open_file(log->path, err, errlen)))
-		return -1;
-	fclose(log->out); /* flushes what was buffered into the old file */
-	log->out = f;
-	log->dirty = 0;
-	return 0;
+	(void)accesslog_flush(log); /* what the old file can take now goes there */
+	return accesslog_open(log, err, errlen);
+}
+
+/* A bounded output: what does not fit sets over, and the line is dropped. */
+struct out {
+	char *p;
+	size_t left;
+	int over;
+};
+
+static void put_mem(struct out *o, const char *s, size_t n)
+{
+	if (n > o->left) {
+		o->over = 1;
+		o->left = 0;
+		return;
+	}
+	memcpy(o->p, s, n);
+	o->p += n;
+	o->left -= n;
+}
+
+static void put_str(struct out *o, const char *s)
+{
+	put_mem(o, s, strlen(s));
 }
 
 /* Client text between quotes: '"', '\\', control and non-ASCII bytes become \xHH. */
-static void put_escaped(FILE *out, const char *s, size_t n)
+static void put_escaped(struct out *o, const char *s, size_t n)
 {
 	static const char hex[] = "0123456789abcdef";
 
-	for (size_t i = 0; i < n; i++) {
-		unsigned char c = (unsigned char)s[i];
-		if (c < 0x20 || c >= 0x7f || c == '"' || c == '\\') {
-			char esc[4] = {'\\', 'x', hex[c >> 4], hex[c & 15]};
-			fwrite(esc, 1, 4, out);
-		} else {
-			putc(c, out);
-		}
+	size_t i = 0;
+
+	while (i < n && !o->over) {
+		size_t run = i;
+		while (run < n && (unsigned char)s[run] >= 0x20 && (unsigned char)s[run] < 0x7f &&
+		       s[run] != '"' && s[run] != '\\')
+			run++;
+		put_mem(o, s + i, run - i); /* plain text in one piece */
+		if (run == n)
+			return;
+		unsigned char c = (unsigned char)s[run];
+		char esc[4] = {'\\', 'x', hex[c >> 4], hex[c & 15]};
+		put_mem(o, esc, 4);
+		i = run + 1;
 	}
 }
 
-static void put_quoted(FILE *out, struct http_slice s)
+static void put_quoted(struct out *o, struct http_slice s)
 {
-	putc('"', out);
+	put_str(o, "\"");
 	if (s.ptr)
-		put_escaped(out, s.ptr, s.len);
+		put_escaped(o, s.ptr, s.len);
 	else
-		putc('-', out);
-	putc('"', out);
+		put_str(o, "-");
+	put_str(o, "\"");
 }
 
-static void put_peer(FILE *out, const struct sockaddr_storage *ss)
+static void put_peer(struct out *o, const struct sockaddr_storage *ss)
 {
 	char host[INET6_ADDRSTRLEN] = "-";
 
@@ -96,7 +167,7 @@ static void put_peer(FILE *out, const struct sockaddr_storage *ss)
 		else
 			inet_ntop(AF_INET6, a, host, sizeof host);
 	}
-	fputs(host, out);
+	put_str(o, host);
 }
 
 static const char *stamp(struct accesslog *log, time_t now)
@@ -111,51 +182,78 @@ static const char *stamp(struct accesslog *log, time_t now)
 	return log->stamp;
 }
 
+static void put_request(struct out *o, const struct accesslog_entry *e)
+{
+	const struct http_request *r = e->req;
+	char num[32];
+
+	if (r && r->target.ptr) {
+		put_escaped(o, r->method_name.ptr, r->method_name.len);
+		put_str(o, " ");
+		put_escaped(o, r->target.ptr, r->target.len);
+		snprintf(num, sizeof num, " HTTP/1.%d", r->minor_version);
+		put_str(o, num);
+	} else if (e->raw_line.len > 0) {
+		put_escaped(o, e->raw_line.ptr, e->raw_line.len);
+	} else {
+		put_str(o, "-");
+	}
+}
+
 void accesslog_write(struct accesslog *log, const struct accesslog_entry *e)
 {
 	const struct http_request *r = e->req;
-	FILE *out = log->out;
+	char num[48];
+	size_t room;
+	char *start = logsink_space(&log->sink, &room);
+	struct out o = {start, room, 0};
 
-	if (!out)
+	if (!start)
 		return;
-	put_peer(out, e->peer);
-	fprintf(out, " - - [%s] \"", stamp(log, e->now));
-	if (r && r->target.ptr) {
-		put_escaped(out, r->method_name.ptr, r->method_name.len);
-		putc(' ', out);
-		put_escaped(out, r->target.ptr, r->target.len);
-		fprintf(out, " HTTP/1.%d", r->minor_version);
-	} else if (e->raw_line.len > 0) {
-		put_escaped(out, e->raw_line.ptr, e->raw_line.len);
-	} else {
-		putc('-', out);
-	}
-	fprintf(out, "\" %d ", (int)e->status);
+	put_peer(&o, e->peer);
+	put_str(&o, " - - [");
+	put_str(&o, stamp(log, e->now));
+	put_str(&o, "] \"");
+	put_request(&o, e);
+	snprintf(num, sizeof num, "\" %d ", (int)e->status);
+	put_str(&o, num);
 	if (e->body_bytes)
-		fprintf(out, "%llu ", (unsigned long long)e->body_bytes);
-	else
-		fputs("- ", out);
-	put_quoted(out, r ? r->referer : (struct http_slice){0});
-	putc(' ', out);
-	put_quoted(out, r ? r->user_agent : (struct http_slice){0});
-	putc('\n', out);
-	log->dirty = 1;
+		snprintf(num, sizeof num, "%llu ", (unsigned long long)e->body_bytes);
+	put_str(&o, e->body_bytes ? num : "- ");
+	put_quoted(&o, r ? r->referer : (struct http_slice){0});
+	put_str(&o, " ");
+	put_quoted(&o, r ? r->user_agent : (struct http_slice){0});
+	put_str(&o, "\n");
+	logsink_commit(&log->sink, o.over ? room + 1 : (size_t)(o.p - start));
 }
 
-void accesslog_flush(struct accesslog *log)
+static void report(const struct logsink_news *news)
 {
-	if (!log->dirty || !log->out)
-		return;
-	fflush(log->out);
-	log->dirty = 0;
+	if (news->failed)
+		log_warnx("access log: %s: dropping lines until it can be written again",
+			  strerror(news->failed));
+	if (news->dropped)
+		log_warnx("%llu access log lines dropped: the log output was blocked or failing",
+			  news->dropped);
+}
+
+int accesslog_flush(struct accesslog *log)
+{
+	struct logsink_news news;
+	int fd;
+
+	if (log->sink.len == 0 && log->sink.dropped == 0)
+		return -1;
+	fd = logsink_flush(&log->sink, &news);
+	report(&news);
+	return fd;
 }
 
 void accesslog_close(struct accesslog *log)
 {
-	if (!log->out)
-		return;
-	fflush(log->out);
-	if (log->out != stdout)
-		fclose(log->out);
-	log->out = NULL;
+	unsigned long long lost = logsink_close(&log->sink, ACCESSLOG_EXIT_WAIT_MS);
+
+	if (lost)
+		log_warnx("%llu access log lines dropped: the log output was blocked at exit",
+			  lost);
 }

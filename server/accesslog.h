@@ -1,20 +1,22 @@
-/* accesslog.h — one line per request in the combined log format, buffered, flushed when idle. */
+/* accesslog.h — one line per request in the combined log format, queued in a bounded buffer and
+ * written without blocking (a logsink), flushed when the loop is about to wait. */
 #ifndef DROPCAP_ACCESSLOG_H
 #define DROPCAP_ACCESSLOG_H
 
 #include <stdint.h>
-#include <stdio.h>
 #include <sys/socket.h>
 #include <time.h>
 
 #include "http_parse.h"
+#include "logsink.h"
 
 struct accesslog {
-	FILE *out;	  /* NULL: no access log */
-	const char *path; /* NULL: stdout or none */
-	int dirty;
+	const char *path; /* the file; NULL: stdout or none */
+	const char *user; /* who opens it (for the fix in messages); NULL: say the uid */
+	int on;		  /* 0: --access-log off */
 	time_t stamp_at;
-	char stamp[40]; /* "10/Oct/2000:13:55:36 -0700" for stamp_at */
+	char stamp[40];	     /* "10/Oct/2000:13:55:36 -0700" for stamp_at */
+	struct logsink sink; /* sink.fd: the descriptor written, -1 until opened */
 };
 
 struct accesslog_entry {
@@ -26,14 +28,28 @@ struct accesslog_entry {
 	time_t now;
 };
 
-/* Opens path for appending (NULL: stdout; "off": no log). Returns 0, or -1 with err. */
-int accesslog_open(struct accesslog *log, const char *path, char *err, size_t errlen);
+/* Before the privilege drop: path NULL means stdout, which is taken over now (a pipe or
+ * terminal needs the starting identity to get a non-blocking description of its own); "off"
+ * means no log; a file is only remembered: accesslog_open opens it. user names the run user
+ * in messages. Returns 0, or -1 with err. */
+int accesslog_init(struct accesslog *log, const char *path, const char *user, char *err,
+		   size_t errlen);
+/* After the privilege drop, as the user dropcap serves as: opens the file for appending,
+ * creating it 0640. Refuses a symbolic link (O_NOFOLLOW) and anything but a regular file; when
+ * the user may not create or write it, err names the fix (chown). Nothing to do for stdout or
+ * off. Returns 0, or -1 with err. */
+int accesslog_open(struct accesslog *log, char *err, size_t errlen);
+/* Queues one line; when the buffer is full the line is dropped and counted. Never blocks. */
 void accesslog_write(struct accesslog *log, const struct accesslog_entry *e);
-/* Opens the file again (after logrotate moved it away): SIGUSR1. With stdout or no log, does
+/* Opens the file again (after logrotate moved it away): SIGUSR1, as the run user, with the
+ * checks of accesslog_open. Lines still queued go to the new file. With stdout or no log, does
  * nothing. On failure the old file stays in use and err says why. Returns 0 or -1. */
 int accesslog_reopen(struct accesslog *log, char *err, size_t errlen);
-/* Writes out what is buffered (call when the loop is about to wait). */
-void accesslog_flush(struct accesslog *log);
+/* Writes out what is queued without blocking (call when the loop is about to wait, and when
+ * the descriptor it returns becomes writable). Reports dropped lines once the output drains.
+ * Returns the descriptor to wait on while lines still wait, else -1. */
+int accesslog_flush(struct accesslog *log);
+/* At exit: a bounded wait for what is queued, then closes; reports lines lost. */
 void accesslog_close(struct accesslog *log);
 
 #endif

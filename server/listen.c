@@ -233,6 +233,53 @@ int listen_inherited(const struct config *c, struct listen_set *set, char *err, 
 	return inherit_all(c, set, 0, err, errlen);
 }
 
+/* The descriptors dropcap starts with and keeps: the standard streams, the LISTEN_FDS sockets
+ * meant for this process and each --listen-fd, sorted ascending. Returns how many. */
+static size_t keep_fds(const struct config *c, unsigned *keep)
+{
+	const char *pid = getenv("LISTEN_PID"), *fds = getenv("LISTEN_FDS");
+	unsigned n_sd = 0;
+	size_t n = 0;
+
+	for (unsigned fd = 0; fd < 3; fd++)
+		keep[n++] = fd;
+	if (pid && fds && strtol(pid, NULL, 10) == (long)getpid() && parse_port(fds, &n_sd) == 0 &&
+	    n_sd <= LISTEN_MAX)
+		for (unsigned i = 0; i < n_sd; i++)
+			keep[n++] = SD_LISTEN_FDS_START + i;
+	for (size_t i = 0; i < c->n_listen_fds; i++)
+		keep[n++] = (unsigned)c->listen_fds[i].fd;
+	for (size_t i = 1; i < n; i++) /* insertion sort: at most 19 entries */
+		for (size_t j = i; j > 0 && keep[j - 1] > keep[j]; j--) {
+			unsigned t = keep[j];
+			keep[j] = keep[j - 1];
+			keep[j - 1] = t;
+		}
+	return n;
+}
+
+int listen_close_inherited(const struct config *c, char *err, size_t errlen)
+{
+	unsigned keep[3 + LISTEN_MAX + CONFIG_MAX_LISTEN_FDS], next = 0;
+	size_t n = keep_fds(c, keep);
+
+	/* A standard stream left closed would be reused by the next open (the access log on fd 1
+	 * or 2): hold it with /dev/null instead. */
+	for (int fd = 0; fd < 3; fd++)
+		if (fcntl(fd, F_GETFD) < 0 && errno == EBADF &&
+		    open("/dev/null", fd == 0 ? O_RDONLY : O_WRONLY) != fd)
+			return log_errbuf(err, errlen, "cannot open /dev/null as fd %d", fd);
+	for (size_t i = 0; i <= n; i++) {
+		unsigned upto = i < n ? keep[i] : ~0u;
+		if (upto > next && close_range(next, upto - 1, 0) < 0)
+			return log_errbuf(err, errlen, "cannot close inherited descriptors: %s",
+					  strerror(errno));
+		if (i < n && upto + 1 > next)
+			next = upto + 1;
+	}
+	return 0;
+}
+
 static int bind_error(const char *spec, int e, char *err, size_t errlen)
 {
 	char why[768];

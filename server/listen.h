@@ -40,6 +40,13 @@ void listen_format_addr(const struct sockaddr *sa, char *out, size_t outsz);
  * priv_bind. Returns 0, or -1 with a one-line message in err. Never blocks. */
 int listen_acquire(const struct config *c, struct listen_set *set, char *err, size_t errlen);
 
+/* Closes every descriptor dropcap inherited except the standard streams (opened on /dev/null
+ * when closed) and the listening sockets it will use (LISTEN_FDS for this process, each
+ * --listen-fd): whatever else a parent left open (a root-only file) must not survive the
+ * privilege drop. Call right after option parsing, before dropcap opens anything itself.
+ * Returns 0, or -1 with err. */
+int listen_close_inherited(const struct config *c, char *err, size_t errlen);
+
 /* "https" or "http". */
 const char *listen_kind_name(enum listen_kind kind);
 

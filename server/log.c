@@ -1,19 +1,88 @@
-/* log.c — start-up and error messages on stderr, one line each. */
+/* log.c — start-up and error messages on stderr, one line each. Once log_nonblocking() has
+ * run, they go through a logsink: a blocked stderr drops messages instead of stalling the loop. */
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "log.h"
+#include "logsink.h"
+
+#define LOG_EXIT_WAIT_MS 500 /* at exit, how long stderr may take what is still buffered */
+
+static struct logsink err_sink;
+static int err_sink_on;
+
+/* Queues one whole line (or counts it dropped when it does not fit). */
+static void queue(const char *line, size_t n)
+{
+	size_t room;
+	char *p = logsink_space(&err_sink, &room);
+
+	if (p && n <= room)
+		memcpy(p, line, n);
+	if (p)
+		logsink_commit(&err_sink, n);
+}
+
+int log_flush(void)
+{
+	struct logsink_news news;
+	char line[128];
+	int fd;
+
+	if (!err_sink_on)
+		return -1;
+	fd = logsink_flush(&err_sink, &news);
+	if (news.dropped > 0) {
+		int n = snprintf(line, sizeof line,
+				 "dropcap: warning: %llu messages dropped: standard error was "
+				 "blocked\n",
+				 news.dropped);
+		queue(line, (size_t)n);
+		fd = logsink_flush(&err_sink, &news);
+	}
+	return fd;
+}
 
 static void log_vline(const char *prefix, const char *fmt, va_list ap, const char *suffix)
 {
-	char msg[1024];
+	char msg[1024], line[1200];
+	int n;
 
 	vsnprintf(msg, sizeof msg, fmt, ap);
-	fprintf(stderr, "dropcap: %s%s%s%s\n", prefix, msg, suffix ? ": " : "",
-		suffix ? suffix : "");
+	n = snprintf(line, sizeof line, "dropcap: %s%s%s%s\n", prefix, msg, suffix ? ": " : "",
+		     suffix ? suffix : "");
+	if (n < 0)
+		return;
+	if ((size_t)n >= sizeof line) { /* cut, but still one line */
+		n = (int)sizeof line - 1;
+		line[n - 1] = '\n';
+	}
+	if (!err_sink_on) {
+		fputs(line, stderr);
+		return;
+	}
+	queue(line, (size_t)n);
+	(void)log_flush();
+}
+
+int log_nonblocking(char *err, size_t errlen)
+{
+	logsink_init(&err_sink);
+	if (logsink_adopt(&err_sink, STDERR_FILENO, 0, err, errlen) < 0)
+		return -1;
+	err_sink_on = 1;
+	return 0;
+}
+
+void log_close(void)
+{
+	if (err_sink_on)
+		(void)logsink_close(&err_sink, LOG_EXIT_WAIT_MS);
+	err_sink_on = 0;
 }
 
 void log_info(const char *fmt, ...)
@@ -51,6 +120,7 @@ void fatalx(const char *fmt, ...)
 	va_start(ap, fmt);
 	log_vline("", fmt, ap, NULL);
 	va_end(ap);
+	log_close();
 	exit(1);
 }
 

@@ -91,7 +91,7 @@ struct startup {
 	struct accesslog log;
 };
 
-/* Root, certificate and key, sockets, access log: each failure is one line and exit 1. */
+/* Root, certificate and key, sockets, stdout and stderr: each failure is one line and exit 1. */
 static void acquire(const struct config *cfg, struct startup *st)
 {
 	char err[1024];
@@ -106,8 +106,12 @@ static void acquire(const struct config *cfg, struct startup *st)
 		fatalx(
 		    "an inherited socket is named https, but HTTPS needs --cert FILE --key FILE");
 	announce(&st->ls);
-	if (accesslog_open(&st->log, cfg->access_log, err, sizeof err) < 0)
+	/* stdout is taken over now; a log file is opened after the drop, as the run user */
+	if (accesslog_init(&st->log, cfg->access_log, geteuid() == 0 ? cfg->user : NULL, err,
+			   sizeof err) < 0)
 		fatalx("%s", err);
+	if (log_nonblocking(err, sizeof err) < 0)
+		log_warnx("stderr: %s: messages may block", err);
 }
 
 int main(int argc, char **argv)
@@ -124,6 +128,8 @@ int main(int argc, char **argv)
 	case CONFIG_EXIT: return 0;
 	case CONFIG_ERROR: fprintf(stderr, "dropcap: %s\nTry 'dropcap --help'.\n", err); return 2;
 	}
+	if (listen_close_inherited(&cfg, err, sizeof err) < 0)
+		fatalx("%s", err);
 	if (cfg.doctor)
 		return priv_doctor(&cfg);
 	signal(SIGPIPE, SIG_IGN);
@@ -131,6 +137,8 @@ int main(int argc, char **argv)
 	fit_limits(&cfg);
 	acquire(&cfg, &st);
 	if (priv_drop(&cfg, line, sizeof line, err, sizeof err) < 0)
+		fatalx("%s", err);
+	if (accesslog_open(&st.log, err, sizeof err) < 0)
 		fatalx("%s", err);
 	log_info("%s", line);
 	check_root_access(st.root_fd, st.real);
@@ -141,5 +149,6 @@ int main(int argc, char **argv)
 	server_free(&srv);
 	tls_ctx_free(st.tls);
 	close(st.root_fd);
+	log_close();
 	return 0;
 }

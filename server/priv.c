@@ -476,7 +476,6 @@ static void format_proof(const struct procstatus *st, char *line, size_t linelen
 {
 	char uid[64], gid[64], bnd[32], sec[16], groups[256], via[128];
 	unsigned bits = cap_get_secbits();
-	const char *g = st->groups;
 
 	procstatus_format_ids(uid, sizeof uid, st->uid);
 	procstatus_format_ids(gid, sizeof gid, st->gid);
@@ -486,10 +485,7 @@ static void format_proof(const struct procstatus *st, char *line, size_t linelen
 		snprintf(sec, sizeof sec, "locked");
 	else
 		snprintf(sec, sizeof sec, bits ? "0x%x" : "none", bits);
-	snprintf(groups, sizeof groups, "%s", g[0] ? g : "none");
-	for (char *p = groups; *p; p++)
-		if (*p == ' ')
-			*p = ',';
+	procstatus_format_groups(groups, sizeof groups, st);
 	snprintf(line, linelen,
 		 "privileges: uid=%s gid=%s groups=%s caps=%s bounding=%s no_new_privs=%d via=%s "
 		 "securebits=%s",

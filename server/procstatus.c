@@ -1,5 +1,7 @@
 /* procstatus.c — what /proc/self/status and the status file of every thread say: the proof
- * that the privilege drop really happened, read back from the kernel. libc only. */
+ * that the privilege drop really happened, read back from the kernel. libc only.
+ * It fails closed: a field the check reads that is missing or does not parse is an error, never
+ * a value that happens to pass (a missing Uid: line must not read as "not root"). */
 #include <dirent.h>
 #include <errno.h>
 #include <stdio.h>
@@ -9,54 +11,173 @@
 
 #include "procstatus.h"
 
-static void field(struct procstatus *st, const char *key, const char *val)
-{
-	const struct {
-		const char *key;
-		unsigned long long *mask;
-	} masks[] = {
-	    {"CapInh", &st->inh}, {"CapPrm", &st->prm}, {"CapEff", &st->eff},
-	    {"CapBnd", &st->bnd}, {"CapAmb", &st->amb},
-	};
-	size_t i;
+enum field {
+	F_UID,
+	F_GID,
+	F_GROUPS,
+	F_INH,
+	F_PRM,
+	F_EFF,
+	F_BND,
+	F_AMB,
+	F_NNP,
+	F_COUNT,
+};
 
-	for (i = 0; i < sizeof masks / sizeof masks[0]; i++)
-		if (strcmp(key, masks[i].key) == 0)
-			*masks[i].mask = strtoull(val, NULL, 16);
-	if (strcmp(key, "Uid") == 0)
-		sscanf(val, "%lu %lu %lu %lu", &st->uid[0], &st->uid[1], &st->uid[2], &st->uid[3]);
-	else if (strcmp(key, "Gid") == 0)
-		sscanf(val, "%lu %lu %lu %lu", &st->gid[0], &st->gid[1], &st->gid[2], &st->gid[3]);
-	else if (strcmp(key, "Groups") == 0)
-		snprintf(st->groups, sizeof st->groups, "%s", val);
-	else if (strcmp(key, "NoNewPrivs") == 0)
-		st->nnp = atoi(val);
+static const char *const field_names[F_COUNT] = {
+    [F_UID] = "Uid",	[F_GID] = "Gid",    [F_GROUPS] = "Groups",
+    [F_INH] = "CapInh", [F_PRM] = "CapPrm", [F_EFF] = "CapEff",
+    [F_BND] = "CapBnd", [F_AMB] = "CapAmb", [F_NNP] = "NoNewPrivs",
+};
+
+static const char *skip_blank(const char *p)
+{
+	return p + strspn(p, " \t");
 }
 
-/* Reads a /proc/.../status file. Every field starts out as "privileged" so that a field the
- * kernel did not print counts as not dropped. */
-int procstatus_read(const char *path, struct procstatus *st)
+/* A decimal number at *p (after blanks); no sign, no overflow. Advances *p. */
+static int parse_dec(const char **p, unsigned long *v)
 {
-	char line[512];
-	FILE *f = fopen(path, "r");
+	const char *s = skip_blank(*p);
+	char *end;
 
-	memset(st, 0xff, sizeof *st);
-	st->groups[0] = '\0';
-	st->nnp = 0;
-	if (f == NULL)
+	if (*s < '0' || *s > '9')
 		return -1;
-	while (fgets(line, sizeof line, f)) {
-		char *val;
-
-		line[strcspn(line, "\n")] = '\0';
-		if ((val = strchr(line, ':')) == NULL)
-			continue;
-		*val++ = '\0';
-		val += strspn(val, " \t");
-		field(st, line, val);
-	}
-	fclose(f);
+	errno = 0;
+	*v = strtoul(s, &end, 10);
+	if (errno == ERANGE)
+		return -1;
+	*p = end;
 	return 0;
+}
+
+/* Exactly four ids: real, effective, saved, file system. */
+static int parse_ids(const char *val, unsigned long id[4])
+{
+	for (int i = 0; i < 4; i++)
+		if (parse_dec(&val, &id[i]) < 0)
+			return -1;
+	return *skip_blank(val) == '\0' ? 0 : -1;
+}
+
+/* A capability mask: 1 to 16 hex digits, nothing else. */
+static int parse_mask(const char *val, unsigned long long *mask)
+{
+	size_t n = strspn(val, "0123456789abcdefABCDEF");
+
+	if (n == 0 || n > 16 || *skip_blank(val + n) != '\0')
+		return -1;
+	*mask = strtoull(val, NULL, 16);
+	return 0;
+}
+
+/* Zero or more group ids, kept one space apart (the kernel ends the list with a space). Only
+ * shown, never checked: when they do not all fit, the list ends with " ...". */
+static int parse_groups(const char *val, char *out, size_t outsz)
+{
+	const size_t room = outsz - sizeof " ..."; /* always left for the mark */
+	size_t n = 0;
+	unsigned long g;
+
+	out[0] = '\0';
+	while (*skip_blank(val) != '\0') {
+		if (parse_dec(&val, &g) < 0 || (*val != '\0' && *val != ' ' && *val != '\t'))
+			return -1;
+		int w = snprintf(out + n, room - n, "%s%lu", n ? " " : "", g);
+		if (w < 0 || (size_t)w >= room - n) {
+			snprintf(out + n, outsz - n, " ...");
+			return 0;
+		}
+		n += (size_t)w;
+	}
+	return 0;
+}
+
+static int parse_field(struct procstatus *st, enum field f, const char *val)
+{
+	unsigned long long *masks[] = {[F_INH] = &st->inh,
+				       [F_PRM] = &st->prm,
+				       [F_EFF] = &st->eff,
+				       [F_BND] = &st->bnd,
+				       [F_AMB] = &st->amb};
+
+	switch (f) {
+	case F_UID: return parse_ids(val, st->uid);
+	case F_GID: return parse_ids(val, st->gid);
+	case F_GROUPS: return parse_groups(val, st->groups, sizeof st->groups);
+	case F_NNP:
+		if (strcmp(val, "0") != 0 && strcmp(val, "1") != 0)
+			return -1;
+		st->nnp = val[0] - '0';
+		return 0;
+	default: return parse_mask(val, masks[f]);
+	}
+}
+
+static int find_field(const char *key)
+{
+	for (int f = 0; f < F_COUNT; f++)
+		if (strcmp(key, field_names[f]) == 0)
+			return f;
+	return -1;
+}
+
+/* One "Key:\tvalue" line; other keys are ignored. seen collects the fields found. */
+static int parse_line(struct procstatus *st, char *line, unsigned *seen, const char *name,
+		      char *err, size_t errlen)
+{
+	char *val = strchr(line, ':');
+	size_t n;
+	int f;
+
+	if (val == NULL)
+		return 0;
+	*val++ = '\0';
+	if ((f = find_field(line)) < 0)
+		return 0;
+	val += strspn(val, " \t");
+	for (n = strlen(val); n > 0 && strchr(" \t\n", val[n - 1]); n--)
+		val[n - 1] = '\0';
+	if (*seen & (1u << f) || parse_field(st, (enum field)f, val) < 0) {
+		snprintf(err, errlen, "%s: %s: line %s: \"%.40s\"", name, line,
+			 *seen & (1u << f) ? "appears twice" : "does not parse", val);
+		return -1;
+	}
+	*seen |= 1u << f;
+	return 0;
+}
+
+int procstatus_parse(FILE *f, const char *name, struct procstatus *st, char *err, size_t errlen)
+{
+	char *line = NULL;
+	size_t cap = 0;
+	unsigned seen = 0;
+	int rc = 0;
+
+	memset(st, 0, sizeof *st);
+	while (rc == 0 && getline(&line, &cap, f) >= 0)
+		rc = parse_line(st, line, &seen, name, err, errlen);
+	free(line);
+	for (int i = 0; rc == 0 && i < F_COUNT; i++)
+		if (!(seen & (1u << i))) {
+			snprintf(err, errlen, "%s: no %s: line", name, field_names[i]);
+			rc = -1;
+		}
+	return rc;
+}
+
+int procstatus_read(const char *path, struct procstatus *st, char *err, size_t errlen)
+{
+	FILE *f = fopen(path, "re");
+	int rc;
+
+	if (f == NULL) {
+		snprintf(err, errlen, "cannot read %s: %s", path, strerror(errno));
+		return -1;
+	}
+	rc = procstatus_parse(f, path, st, err, errlen);
+	fclose(f);
+	return rc;
 }
 
 /* Whatever is left that the drop must remove, or NULL. */
@@ -72,35 +193,51 @@ const char *procstatus_left(const struct procstatus *st)
 	return st->nnp == 1 ? NULL : "no_new_privs unset";
 }
 
-/* Checks the process and every thread, and that root cannot be regained. */
-int procstatus_verify(struct procstatus *st, char *err, size_t errlen)
+/* Every thread's status: NULL when each one is dropped, else what is left (or, when a file
+ * cannot be read or parsed, the reason in err and "unreadable thread status"). */
+static const char *threads_left(char *err, size_t errlen)
 {
 	char path[64];
-	const char *left;
+	const char *left = NULL;
 	struct dirent *de;
-	DIR *d;
+	DIR *d = opendir("/proc/self/task");
 
-	if (procstatus_read("/proc/self/status", st) < 0 ||
-	    (d = opendir("/proc/self/task")) == NULL) {
-		snprintf(err, errlen, "cannot read /proc/self/status: %s", strerror(errno));
-		return -1;
+	if (d == NULL) {
+		snprintf(err, errlen, "cannot read /proc/self/task: %s", strerror(errno));
+		return "unreadable thread status";
 	}
-	left = procstatus_left(st);
 	while (left == NULL && (de = readdir(d)) != NULL) {
 		struct procstatus t;
 
 		if (de->d_name[0] == '.')
 			continue;
 		snprintf(path, sizeof path, "/proc/self/task/%.20s/status", de->d_name);
-		left = procstatus_read(path, &t) < 0 ? "unreadable thread status"
-						     : procstatus_left(&t);
+		left = procstatus_read(path, &t, err, errlen) < 0 ? "unreadable thread status"
+								  : procstatus_left(&t);
 	}
 	closedir(d);
+	return left;
+}
+
+/* Checks the process and every thread, and that root cannot be regained. */
+int procstatus_verify(struct procstatus *st, char *err, size_t errlen)
+{
+	char why[256] = "";
+	const char *left;
+
+	if (procstatus_read("/proc/self/status", st, why, sizeof why) < 0) {
+		snprintf(err, errlen, "cannot check the privilege drop: %s: refusing to serve",
+			 why);
+		return -1;
+	}
+	left = procstatus_left(st);
+	if (left == NULL)
+		left = threads_left(why, sizeof why);
 	if (left == NULL && (setuid(0) == 0 || setgid(0) == 0))
 		left = "root could be regained";
 	if (left != NULL) {
-		snprintf(err, errlen, "privileges left after the drop (%s): refusing to serve",
-			 left);
+		snprintf(err, errlen, "privileges left after the drop (%s%s%s): refusing to serve",
+			 left, why[0] ? ": " : "", why);
 		return -1;
 	}
 	return 0;
@@ -112,4 +249,12 @@ void procstatus_format_ids(char *out, size_t outsz, const unsigned long id[4])
 		snprintf(out, outsz, "%lu", id[0]);
 	else
 		snprintf(out, outsz, "%lu/%lu/%lu/%lu", id[0], id[1], id[2], id[3]);
+}
+
+void procstatus_format_groups(char *out, size_t outsz, const struct procstatus *st)
+{
+	snprintf(out, outsz, "%s", st->groups[0] ? st->groups : "none");
+	for (char *p = out; *p; p++)
+		if (*p == ' ')
+			*p = ',';
 }

@@ -3,17 +3,23 @@
 #define DROPCAP_PROCSTATUS_H
 
 #include <stddef.h>
+#include <stdio.h>
 
 struct procstatus {
 	unsigned long uid[4], gid[4]; /* real, effective, saved, file system */
-	char groups[256];	      /* supplementary groups, space-separated; "" for none */
+	char groups[256];	      /* supplementary groups, one space between; "" for none */
 	unsigned long long inh, prm, eff, bnd, amb;
 	int nnp;
 };
 
-/* Reads a status file. Every field starts out as "privileged", so that a field the kernel did
- * not print counts as not dropped. Returns 0, or -1 with errno. */
-int procstatus_read(const char *path, struct procstatus *st);
+/* Parses a status file's text from f. Fails closed: every field the drop check reads (Uid, Gid,
+ * Groups, CapInh, CapPrm, CapEff, CapBnd, CapAmb, NoNewPrivs) must be present once and parse,
+ * else -1 with err naming the field ("no Uid: line", "Gid: line does not parse"). name is the
+ * file's name for the message. Returns 0 or -1. */
+int procstatus_parse(FILE *f, const char *name, struct procstatus *st, char *err, size_t errlen);
+
+/* Opens path and parses it as procstatus_parse does. Returns 0, or -1 with err. */
+int procstatus_read(const char *path, struct procstatus *st, char *err, size_t errlen);
 
 /* What is left that a complete drop removes (uid/gid 0, a capability, no_new_privs unset),
  * or NULL. */
@@ -25,5 +31,8 @@ int procstatus_verify(struct procstatus *st, char *err, size_t errlen);
 
 /* "998" when the four ids agree, else "r/e/s/fs". */
 void procstatus_format_ids(char *out, size_t outsz, const unsigned long id[4]);
+
+/* The supplementary groups for the proof line: "none", "65534" or "65534,100". */
+void procstatus_format_groups(char *out, size_t outsz, const struct procstatus *st);
 
 #endif

@@ -135,6 +135,35 @@ static void on_trim(struct ev_loop *loop, ev_timer *w, int revents)
 	s->closed = 0;
 }
 
+/* Arms w while fd (>= 0) has output waiting to be written, stops it otherwise. */
+static void watch_output(struct ev_loop *loop, ev_io *w, int fd)
+{
+	if (fd >= 0 && ev_is_active(w) && w->fd == fd)
+		return;
+	ev_io_stop(loop, w);
+	if (fd < 0)
+		return;
+	ev_io_set(w, fd, EV_WRITE);
+	ev_io_start(loop, w);
+}
+
+/* Writes what the access log and stderr hold without blocking; output that would block waits
+ * for its descriptor (retried from on_log_writable, not on every loop iteration). */
+static void flush_logs(struct server *s, int all)
+{
+	if (all || !ev_is_active(&s->accesslog_w))
+		watch_output(s->loop, &s->accesslog_w, accesslog_flush(&s->log));
+	if (all || !ev_is_active(&s->stderr_w))
+		watch_output(s->loop, &s->stderr_w, log_flush());
+}
+
+static void on_log_writable(struct ev_loop *loop, ev_io *w, int revents)
+{
+	(void)w;
+	(void)revents;
+	flush_logs(ev_userdata(loop), 1);
+}
+
 /* SIGUSR1: reopen the access log file, as logrotate expects of a server. */
 static void on_reopen_signal(struct ev_loop *loop, ev_signal *w, int revents)
 {
@@ -143,17 +172,17 @@ static void on_reopen_signal(struct ev_loop *loop, ev_signal *w, int revents)
 
 	(void)w;
 	(void)revents;
+	ev_io_stop(loop, &s->accesslog_w); /* before its descriptor may be closed */
 	if (accesslog_reopen(&s->log, err, sizeof err) < 0)
 		log_warnx("SIGUSR1: %s; still writing to the old file", err);
+	flush_logs(s, 1); /* the descriptor may have changed */
 }
 
 static void on_idle(struct ev_loop *loop, ev_prepare *w, int revents)
 {
-	struct server *s = ev_userdata(loop);
-
 	(void)w;
 	(void)revents;
-	accesslog_flush(&s->log);
+	flush_logs(ev_userdata(loop), 0);
 }
 
 const char *server_date(struct server *s)
@@ -198,6 +227,8 @@ int server_init(struct server *s, const struct config *cfg, struct listen_set *l
 	ev_timer_init(&s->drain_w, on_drain_timeout, DRAIN_SECONDS, 0.);
 	ev_timer_init(&s->resume_w, on_resume, EMFILE_PAUSE, 0.);
 	ev_prepare_init(&s->idle_w, on_idle);
+	ev_io_init(&s->accesslog_w, on_log_writable, -1, EV_WRITE);
+	ev_io_init(&s->stderr_w, on_log_writable, -1, EV_WRITE);
 	ev_timer_init(&s->trim_w, on_trim, TRIM_INTERVAL, TRIM_INTERVAL);
 	ev_signal_start(s->loop, &s->sigterm_w);
 	ev_signal_start(s->loop, &s->sigint_w);

@@ -29,6 +29,8 @@ struct server {
 	ev_timer drain_w;    /* grace period after SIGTERM */
 	ev_timer resume_w;   /* accepting again after EMFILE */
 	ev_prepare idle_w;   /* flushes the access log before the loop waits */
+	ev_io accesslog_w;   /* the access log output is writable again (it was full) */
+	ev_io stderr_w;	     /* stderr is writable again (it was full) */
 	ev_timer trim_w;     /* gives memory back after a peak of connections */
 	unsigned closed;     /* connections closed since the last trim */
 	struct accesslog log;
@@ -44,8 +46,8 @@ struct server {
 	char path[FILE_PATH_MAX]; /* scratch for the request being answered */
 };
 
-/* Sets the loop up over the acquired listeners; log is opened already (before the
- * privilege drop, as the starting user). Returns 0, or -1 with err. */
+/* Sets the loop up over the acquired listeners; log is opened already (stdout before the
+ * privilege drop, a file after it, as the run user). Returns 0, or -1 with err. */
 int server_init(struct server *s, const struct config *cfg, struct listen_set *listeners,
 		struct tls_ctx *tls, int root_fd, const struct accesslog *log, char *err,
 		size_t errlen);

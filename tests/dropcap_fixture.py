@@ -33,6 +33,8 @@ Server(args, *, binary=None, user=None, netns=None, wrapper=(), env=None, stdout
     .pid, .proc (subprocess.Popen), .argv
     .stderr_text(), .stdout_text(), .stderr_lines()
     .wait_stdout(predicate_or_substring, timeout=5) -> str   poll the captured stdout.
+    .pause_stderr(), .resume_stderr()   stop / resume reading stderr (a stalled log reader);
+                                 stop() and every wait for exit resume it.
     Usable as a context manager (start on enter, stop on exit).
 stop_and_check(servers) -> [problem, ...]   SIGTERM each running server; reports exit != 0
                                             and sanitizer output (fixture teardowns use it).
@@ -195,6 +197,8 @@ class _Reader(threading.Thread):
         self.lock = threading.Lock()
         self.seen = threading.Event()
         self.done = threading.Event()
+        self.go = threading.Event()  # cleared: stop reading (the pipe fills up)
+        self.go.set()
 
     def run(self):
         try:
@@ -204,6 +208,7 @@ class _Reader(threading.Thread):
                     self.lines.append(line)
                 if self.marker and self.marker in line:
                     self.seen.set()
+                self.go.wait()
         finally:
             self.done.set()
 
@@ -317,6 +322,13 @@ class Server:
     def alive(self):
         return self.proc is not None and self.proc.poll() is None
 
+    def pause_stderr(self):
+        """Stops reading stderr, as a stalled log reader would: the pipe fills up."""
+        self._err.go.clear()
+
+    def resume_stderr(self):
+        self._err.go.set()
+
     def stop(self, timeout=10.0):
         """SIGTERM and wait; returns the exit status (negative: killed by that signal)."""
         if self.proc is None:
@@ -346,6 +358,8 @@ class Server:
         self._drain()
 
     def _drain(self):
+        if self._err is not None:
+            self._err.go.set()
         for r in (self._err, self._out):
             if r is not None:
                 r.done.wait(2)
