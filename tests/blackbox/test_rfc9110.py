@@ -6,6 +6,7 @@ table is tests/blackbox/CONFORMANCE.md."""
 
 import email.utils
 import os
+import time
 
 import pytest
 
@@ -501,3 +502,22 @@ def test_9110_5_4_field_section_too_large_is_431(site):
     code" (431)."""
     r, closed = raw(site, b"GET / HTTP/1.1\r\nHost: x\r\nX-A: " + b"a" * 20000 + b"\r\n\r\n")
     assert r.status == 431 and closed
+
+
+def test_9110_8_8_2_1_future_mtime_is_not_sent(make_server, world_tmp):
+    """8.8.2.1: "An origin server with a clock MUST NOT generate a Last-Modified date that is later
+    than the server's time of message origination (Date)"; a future modification time "MUST [be
+    replaced] with the message origination date"; the date preconditions compare that value."""
+    root = dc.make_docroot(world_tmp)
+    future = int(time.time()) + 30 * 86400
+    os.utime(os.path.join(root, "hello.txt"), (future, future))
+    port = dc.free_port()
+    make_server(["--root", root, "--http", f"127.0.0.1:{port}", "--https", "off"])
+    with dc.HttpConn("127.0.0.1", port) as c:
+        r = c.request("GET", "/hello.txt")
+        lm = email.utils.parsedate_to_datetime(r.header("Last-Modified"))
+        assert lm <= email.utils.parsedate_to_datetime(r.header("Date"))
+        # not modified since an hour from now: the clamped date is what is compared (no 412)
+        r = c.request("GET", "/hello.txt",
+                      headers={"If-Unmodified-Since": http_date(time.time() + 3600)})
+        assert r.status == 200
