@@ -368,6 +368,19 @@ def test_9110_15_3_7_206_headers(site):
     assert r.header("Vary") == full.header("Vary") == "Accept-Encoding"
 
 
+def test_9110_15_3_7_206_carries_representation_fields(site):
+    """15.3.7: without If-Range "the sender MUST generate all of the representation header fields
+    that would have been sent in a 200"; with If-Range it "SHOULD NOT" (dropcap sends them there
+    too, as nginx and h2o do: they equal what the client holds)."""
+    full = get(site, "/page.html", {"Accept-Encoding": "gzip"})
+    for extra in ({}, {"If-Range": full.header("ETag")}):
+        r = get(site, "/page.html", dict({"Accept-Encoding": "gzip", "Range": "bytes=0-9"},
+                                         **extra))
+        assert r.status == 206
+        for name in ("Content-Type", "Content-Encoding", "Last-Modified", "ETag", "Vary"):
+            assert r.header(name) == full.header(name), (name, extra)
+
+
 def test_9110_15_4_2_301_has_location(site):
     """15.4.2: "The server SHOULD generate a Location header field in the response containing a
     preferred URI reference for the new permanent URI\"."""
