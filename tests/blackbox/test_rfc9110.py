@@ -534,3 +534,20 @@ def test_9110_8_8_2_1_future_mtime_is_not_sent(make_server, world_tmp):
         r = c.request("GET", "/hello.txt",
                       headers={"If-Unmodified-Since": http_date(time.time() + 3600)})
         assert r.status == 200
+
+
+def test_9110_10_1_1_expect_100_continue_gets_final_response_at_once(site):
+    """10.1.1: an origin server receiving a 100-continue expectation MUST "either send an immediate
+    response with a final status code, if that status can be determined by examining just the
+    request-line and header fields, or send an immediate 100 (Continue)": dropcap answers at once
+    (no resource takes content) and never waits for the body."""
+    with dc.HttpConn(site.host, site.http_port, timeout=3) as c:
+        c.send(b"GET /hello.txt HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\n"
+               b"Content-Length: 1000\r\n\r\n")
+        r = c.read_response()
+    assert r.status == 200 and r.body == HELLO
+    with dc.HttpConn(site.host, site.http_port, timeout=3) as c:
+        c.send(b"PUT /hello.txt HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\n"
+               b"Content-Length: 1000\r\n\r\n")
+        r = c.read_response()
+    assert r.status == 405
