@@ -206,8 +206,7 @@ static int is_hex(char c)
 	return (c >= '0' && c <= '9') || ((c | 0x20) >= 'a' && (c | 0x20) <= 'f');
 }
 
-/* Host = uri-host [ ":" port ] (RFC 9112 3.2), or empty. */
-static int host_valid(struct http_slice v)
+int http_host_valid(struct http_slice v)
 {
 	const char *p = v.ptr, *end = v.ptr + v.len;
 	int bracket = p < end && *p == '[';
@@ -267,7 +266,7 @@ static int store(const struct header_slot *slot, struct http_request *req, struc
 
 	switch (slot->kind) {
 	case SLOT_UNIQUE:
-		if (s->ptr != NULL || !host_valid(v))
+		if (s->ptr != NULL || !http_host_valid(v))
 			return -HTTP_BAD_REQUEST;
 		*s = v;
 		return 0;

@@ -92,6 +92,10 @@ int http_parse_request(const char *buf, size_t len, struct http_request *req);
  * itself is too long, 431 otherwise. */
 enum http_status http_parse_overflow(const char *buf, size_t len);
 
+/* Whether v is a valid Host value (RFC 9112 3.2): empty, or uri-host [ ":" port ] of RFC 3986
+ * 3.2.2 (reg-name characters and percent-escapes, or a bracketed IP literal; a decimal port). */
+int http_host_valid(struct http_slice v);
+
 /* Case-insensitive comparison of a slice with a NUL-terminated lowercase literal. */
 int http_slice_eq(struct http_slice s, const char *lit);
 

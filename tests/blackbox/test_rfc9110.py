@@ -551,3 +551,18 @@ def test_9110_10_1_1_expect_100_continue_gets_final_response_at_once(site):
                b"Content-Length: 1000\r\n\r\n")
         r = c.read_response()
     assert r.status == 405
+
+
+def test_9110_4_2_1_empty_host_in_absolute_form_is_400(site):
+    """4.2.1: "A sender MUST NOT generate an "http" URI with an empty host identifier. A recipient
+    that processes such a URI reference MUST reject it as invalid\"."""
+    for target in ("http:///hello.txt", "http://:80/hello.txt"):
+        r = get(site, target)
+        assert r.status == 400, target
+
+
+def test_9110_4_2_4_userinfo_in_absolute_form_is_400(site):
+    """4.2.4: "a recipient SHOULD parse for userinfo and treat its presence as an error" (nginx
+    rejects it too)."""
+    r = get(site, "http://user:pass@localhost/hello.txt")
+    assert r.status == 400
