@@ -95,48 +95,77 @@ static void try_gzip(const struct resolve *r, char *path, size_t len, struct fil
 	*st = gst;
 }
 
-static void validators(struct file_plan *p, const struct stat *st)
+/* The modification time that Last-Modified states and the date preconditions compare: never
+ * later than now (RFC 9110 8.8.2.1: a future mtime MUST be replaced by the message's date). */
+static time_t modified_time(const struct stat *st, double now)
+{
+	return st->st_mtim.tv_sec > (time_t)now ? (time_t)now : st->st_mtim.tv_sec;
+}
+
+static void validators(struct file_plan *p, const struct stat *st, time_t lm)
 {
 	snprintf(p->etag, sizeof p->etag, "\"%llx.%lx-%llx\"",
 		 (unsigned long long)st->st_mtim.tv_sec, (unsigned long)st->st_mtim.tv_nsec,
 		 (unsigned long long)st->st_size);
-	httpdate_format(st->st_mtim.tv_sec, p->last_modified);
+	httpdate_format(lm, p->last_modified);
 }
 
-static int not_modified(const struct http_request *req, const struct file_plan *p,
-			const struct stat *st)
+/* A valid HTTP-date in v (a list of dates or anything else is not, RFC 9110 13.1.3-4). */
+static int field_date(struct http_slice v, time_t *t)
 {
-	time_t ims;
-
-	if (req->if_none_match.ptr)
-		return http_etag_match(req->if_none_match, p->etag, strlen(p->etag));
-	return req->if_modified_since.ptr &&
-	       httpdate_parse(req->if_modified_since.ptr, req->if_modified_since.len, &ims) == 0 &&
-	       st->st_mtim.tv_sec <= ims;
+	return v.ptr != NULL && httpdate_parse(v.ptr, v.len, t) == 0;
 }
 
-/* If-Range: a strong entity-tag match, or the exact Last-Modified date. */
-static int if_range_holds(const struct http_request *req, const struct file_plan *p,
-			  const struct stat *st)
+/*
+ * The preconditions of RFC 9110 13.2.2, in its order, for GET and HEAD (the only methods
+ * served): If-Match (strong) else If-Unmodified-Since give 412; then If-None-Match (weak)
+ * else If-Modified-Since give 304. HTTP_OK when the request proceeds.
+ */
+static enum http_status preconditions(const struct http_request *req, const struct file_plan *p,
+				      time_t lm)
+{
+	size_t n = strlen(p->etag);
+	time_t t;
+
+	if (req->if_match.n > 0) {
+		if (!http_etag_match(&req->if_match, p->etag, n, HTTP_ETAG_STRONG))
+			return HTTP_PRECONDITION_FAILED;
+	} else if (field_date(req->if_unmodified_since, &t) && lm > t) {
+		return HTTP_PRECONDITION_FAILED;
+	}
+	if (req->if_none_match.n > 0)
+		return http_etag_match(&req->if_none_match, p->etag, n, HTTP_ETAG_WEAK)
+			   ? HTTP_NOT_MODIFIED
+			   : HTTP_OK;
+	if (field_date(req->if_modified_since, &t) && lm <= t)
+		return HTTP_NOT_MODIFIED;
+	return HTTP_OK;
+}
+
+/* If-Range (RFC 9110 13.1.5): a strong entity-tag match, or the exact Last-Modified date
+ * (as nginx and h2o compare it). Anything else, a weak tag included, is false. An entity-tag
+ * starts with '"' or "W/" ("Wed, ..." is a date). */
+static int if_range_holds(const struct http_request *req, const struct file_plan *p, time_t lm)
 {
 	struct http_slice v = req->if_range;
 	time_t t;
 
 	if (!v.ptr)
 		return 1;
-	if (v.len > 0 && (v.ptr[0] == '"' || v.ptr[0] == 'W'))
+	if ((v.len > 0 && v.ptr[0] == '"') || (v.len > 1 && v.ptr[0] == 'W' && v.ptr[1] == '/'))
 		return v.len == strlen(p->etag) && memcmp(v.ptr, p->etag, v.len) == 0;
-	return httpdate_parse(v.ptr, v.len, &t) == 0 && t == st->st_mtim.tv_sec;
+	return field_date(v, &t) && t == lm;
 }
 
+/* Range (RFC 9110 14.2) is defined for GET only: a HEAD gets the 200 head. */
 static enum http_status apply_range(const struct resolve *r, const struct http_request *req,
-				    struct file_plan *p, const struct stat *st)
+				    struct file_plan *p, time_t lm)
 {
 	uint64_t first, last;
 
 	p->offset = 0;
 	p->length = p->size;
-	if (!req->range.ptr || !if_range_holds(req, p, st))
+	if (!req->range.ptr || req->method != HTTP_METHOD_GET || !if_range_holds(req, p, lm))
 		return p->status = HTTP_OK;
 	switch (range_parse(req->range.ptr, req->range.len, p->size, &first, &last)) {
 	case RANGE_OK:
@@ -164,11 +193,12 @@ enum http_status file_resolve(struct fcache *fc, double now, int root_fd, char *
 		return s;
 	p->type = mime_lookup(path, len);
 	p->vary = p->type->compressible;
-	if (p->vary && http_accepts_coding(req->accept_encoding, "gzip"))
+	if (p->vary && http_accepts_coding(&req->accept_encoding, "gzip"))
 		try_gzip(&r, path, len, p, &st);
 	p->size = (uint64_t)st.st_size;
-	validators(p, &st);
-	if (not_modified(req, p, &st))
-		return fail(&r, p, HTTP_NOT_MODIFIED);
-	return apply_range(&r, req, p, &st);
+	time_t lm = modified_time(&st, now);
+	validators(p, &st, lm);
+	if ((s = preconditions(req, p, lm)) != HTTP_OK)
+		return fail(&r, p, s);
+	return apply_range(&r, req, p, lm);
 }

@@ -17,6 +17,7 @@ enum http_status {
 	HTTP_METHOD_NOT_ALLOWED = 405,
 	HTTP_REQUEST_TIMEOUT = 408,
 	HTTP_LENGTH_REQUIRED = 411,
+	HTTP_PRECONDITION_FAILED = 412,
 	HTTP_PAYLOAD_TOO_LARGE = 413,
 	HTTP_URI_TOO_LONG = 414,
 	HTTP_RANGE_NOT_SATISFIABLE = 416,
@@ -30,7 +31,9 @@ enum http_status {
 enum http_method {
 	HTTP_METHOD_GET,
 	HTTP_METHOD_HEAD,
-	HTTP_METHOD_OTHER, /* a valid token we do not serve: 405 */
+	HTTP_METHOD_UNKNOWN, /* any other token: the parser answers 501 */
+	HTTP_METHOD_OTHER,   /* a method of RFC 9110 (or PATCH) we do not serve: 405; any other
+			      * token is 501 from the parser (RFC 9110 9.1) */
 };
 
 /* A (pointer, length) view into the caller's buffer; ptr == NULL when absent. */
@@ -39,34 +42,48 @@ struct http_slice {
 	size_t len;
 };
 
+/* A list-valued field (RFC 9110 5.3) may come on several lines: each line's value, in order.
+ * More lines than this is a field section larger than the server wishes to process (431). */
+#define HTTP_LIST_LINES 4
+struct http_list {
+	struct http_slice line[HTTP_LIST_LINES];
+	unsigned n;
+};
+
 struct http_request {
 	enum http_method method;
 	struct http_slice method_name;
 	struct http_slice target; /* raw request-target, as sent */
 	int minor_version;	  /* 0 or 1 (HTTP/1.0, HTTP/1.1) */
 	struct http_slice host;
-	struct http_slice if_none_match;
+	/* Single-valued fields: a second line makes the value invalid, so it is kept as an
+	 * empty slice (ptr set, len 0) that no date, range or validator parses. */
 	struct http_slice if_modified_since;
+	struct http_slice if_unmodified_since;
 	struct http_slice range;
 	struct http_slice if_range;
-	struct http_slice accept_encoding;
-	struct http_slice referer;
-	struct http_slice user_agent;
-	uint64_t content_length; /* 0 when absent */
-	unsigned keep_alive : 1; /* after Connection tokens and version defaults */
+	struct http_list if_match;
+	struct http_list if_none_match;
+	struct http_list accept_encoding;
+	struct http_slice referer;    /* first line wins: only logged */
+	struct http_slice user_agent; /* first line wins: only logged */
+	uint64_t content_length;      /* 0 when absent */
+	unsigned keep_alive : 1;      /* after Connection tokens and version defaults */
 	unsigned has_host : 1;
-	unsigned chunked : 1; /* Transfer-Encoding present */
+	unsigned chunked : 1; /* Transfer-Encoding: chunked (the only coding accepted) */
 };
 
-/* Longest request line accepted (414 beyond), and the whole head (431 beyond). */
-#define HTTP_MAX_REQUEST_LINE 4096
-#define HTTP_MAX_HEAD 8192
+/* Longest request line accepted (414 beyond; RFC 9112 3 recommends at least 8000 octets,
+ * nginx's large_client_header_buffers take 8 KiB), and the whole head (431 beyond). */
+#define HTTP_MAX_REQUEST_LINE 8192
+#define HTTP_MAX_HEAD 16384
 
 /*
  * Parses one request head from buf[0..len).
  * Returns the number of bytes the head takes (> 0) and fills *req with slices into buf;
  * 0 when the head is incomplete (read more; if len reached HTTP_MAX_HEAD, call
- * http_parse_overflow); or -status (e.g. -400, -414, -505) when the request is invalid.
+ * http_parse_overflow); or -status when the request is invalid: -400, -414, -431, -501 (an
+ * unrecognised method or transfer coding), -505. The connection is closed after any of them.
  * On a negative return *req holds what was parsed so far (method, target, version may be set).
  */
 int http_parse_request(const char *buf, size_t len, struct http_request *req);
@@ -75,14 +92,24 @@ int http_parse_request(const char *buf, size_t len, struct http_request *req);
  * itself is too long, 431 otherwise. */
 enum http_status http_parse_overflow(const char *buf, size_t len);
 
+/* Whether v is a valid Host value (RFC 9112 3.2): empty, or uri-host [ ":" port ] of RFC 3986
+ * 3.2.2 (reg-name characters and percent-escapes, or a bracketed IP literal; a decimal port). */
+int http_host_valid(struct http_slice v);
+
 /* Case-insensitive comparison of a slice with a NUL-terminated lowercase literal. */
 int http_slice_eq(struct http_slice s, const char *lit);
 
-/* Whether a comma-separated header value (Accept-Encoding) accepts the coding `name`
- * with a non-zero q-value. */
-int http_accepts_coding(struct http_slice value, const char *name);
+/* Whether an Accept-Encoding list accepts the coding `name` with a non-zero q-value. */
+int http_accepts_coding(const struct http_list *value, const char *name);
 
-/* Whether an If-None-Match value matches etag (weak comparison, RFC 9110 13.1.2). */
-int http_etag_match(struct http_slice if_none_match, const char *etag, size_t etag_len);
+enum http_etag_cmp {
+	HTTP_ETAG_WEAK,	  /* If-None-Match (RFC 9110 8.8.3.2): "W/" is ignored on both sides */
+	HTTP_ETAG_STRONG, /* If-Match, If-Range: a weak tag never matches */
+};
+
+/* Whether an If-Match / If-None-Match list holds "*" or an entity-tag equal to etag (a strong
+ * one, with its quotes) under the given comparison. An empty list matches nothing. */
+int http_etag_match(const struct http_list *list, const char *etag, size_t etag_len,
+		    enum http_etag_cmp cmp);
 
 #endif

@@ -55,6 +55,7 @@ const char *http_reason(enum http_status status)
 	case HTTP_METHOD_NOT_ALLOWED: return "Method Not Allowed";
 	case HTTP_REQUEST_TIMEOUT: return "Request Timeout";
 	case HTTP_LENGTH_REQUIRED: return "Length Required";
+	case HTTP_PRECONDITION_FAILED: return "Precondition Failed";
 	case HTTP_PAYLOAD_TOO_LARGE: return "Content Too Large";
 	case HTTP_URI_TOO_LONG: return "URI Too Long";
 	case HTTP_RANGE_NOT_SATISFIABLE: return "Range Not Satisfiable";
@@ -140,12 +141,15 @@ size_t http_response_head(char *buf, size_t cap, const struct http_response *r)
 	status_line(&o, r->status);
 	puts_(&o, "Server: dropcap\r\n");
 	header(&o, "Date: ", r->date);
-	if (r->status != HTTP_NOT_MODIFIED)
+	/* a 304 carries Date, ETag and Vary, and no other representation metadata (RFC 9110
+	 * 15.4.5: SHOULD NOT; Last-Modified adds nothing next to the ETag) */
+	if (r->status != HTTP_NOT_MODIFIED) {
 		content_headers(&o, r);
-	if (r->content_encoding)
-		header(&o, "Content-Encoding: ", r->content_encoding);
-	if (r->last_modified)
-		header(&o, "Last-Modified: ", r->last_modified);
+		if (r->content_encoding)
+			header(&o, "Content-Encoding: ", r->content_encoding);
+		if (r->last_modified)
+			header(&o, "Last-Modified: ", r->last_modified);
+	}
 	if (r->etag)
 		header(&o, "ETag: ", r->etag);
 	if (r->vary)
@@ -175,5 +179,7 @@ size_t http_error_body(char *buf, size_t cap, enum http_status status)
 	put(&o, code, 4);
 	puts_(&o, http_reason(status));
 	puts_(&o, "</h1>\n");
+	if (status == HTTP_VERSION_NOT_SUPPORTED) /* RFC 9110 15.6.6: say what is supported */
+		puts_(&o, "<p>This server speaks HTTP/1.1 and HTTP/1.0.</p>\n");
 	return o.full ? 0 : (size_t)(o.p - buf);
 }

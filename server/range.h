@@ -12,7 +12,8 @@ enum range_result {
 	RANGE_UNSATISFIABLE, /* 416 */
 };
 
-/* Parses "bytes=a-b", "bytes=a-", "bytes=-n" against a file of `size` bytes. */
+/* Parses "bytes=a-b", "bytes=a-", "bytes=-n" against a file of `size` bytes; empty list
+ * elements are skipped. A suffix range of an empty file is RANGE_NONE (no byte to send). */
 enum range_result range_parse(const char *value, size_t len, uint64_t size, uint64_t *first,
 			      uint64_t *last);
 

@@ -15,10 +15,12 @@ static int hexval(char c)
 	return -1;
 }
 
-/* Skips "scheme://authority" of an absolute-form target; returns the path offset or -1. */
+/* Skips "scheme://authority" of an absolute-form target; returns the path offset or -1.
+ * The authority is a Host value with a non-empty host: RFC 9110 4.2.1 (an empty host MUST be
+ * rejected) and 4.2.4 (userinfo SHOULD be treated as an error, as nginx does). */
 static long path_offset(const char *t, size_t len)
 {
-	size_t skip;
+	size_t skip, host;
 
 	if (len > 0 && t[0] == '/')
 		return 0;
@@ -28,8 +30,11 @@ static long path_offset(const char *t, size_t len)
 		skip = 8;
 	else
 		return -1;
-	while (skip < len && t[skip] != '/' && t[skip] != '?')
-		skip++;
+	for (host = skip; skip < len && t[skip] != '/' && t[skip] != '?'; skip++)
+		;
+	if (skip == host || t[host] == ':' ||
+	    !http_host_valid((struct http_slice){t + host, skip - host}))
+		return -1;
 	return (long)skip;
 }
 

@@ -18,7 +18,8 @@ struct uri_path {
  * slash, "" for the root, NUL-terminated, with "." and empty segments removed and
  * ".." resolved. The query is dropped.
  * Returns 0 and fills *p, or an HTTP status: 400 for a malformed target (bad
- * percent-escape, encoded NUL, ".." above the root, a fragment, control bytes),
+ * percent-escape, encoded NUL, ".." above the root, a fragment, control bytes, an
+ * absolute-form authority with an empty host, userinfo or invalid characters),
  * 404 for a hidden path (a segment starting with '.', except ".well-known" as the
  * first segment), 414 when the decoded path does not fit in outsz.
  */

@@ -425,8 +425,8 @@ def test_access_log_error_lines(make_server, docroot):
     port = dc.free_port()
     s = make_server(["--root", docroot, "--http", f"127.0.0.1:{port}", "--https", "off",
                      "--header-timeout", "1"])
-    for raw in (b"GET /" + b"a" * 5000 + b" HTTP/1.1\r\nHost: x\r\n\r\n",
-                b"GET / HTTP/1.1\r\nHost: x\r\nX: " + b"b" * 9000 + b"\r\n\r\n",
+    for raw in (b"GET /" + b"a" * 9000 + b" HTTP/1.1\r\nHost: x\r\n\r\n",
+                b"GET / HTTP/1.1\r\nHost: x\r\nX: " + b"b" * 17000 + b"\r\n\r\n",
                 b"\x01\x02garbage\r\n\r\n"):
         with dc.HttpConn("127.0.0.1", port) as c:
             c.send(raw)

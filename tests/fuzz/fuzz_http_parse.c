@@ -21,16 +21,28 @@ static void check_slice(struct http_slice s, const char *buf, size_t len)
 	CHECK(p >= b && p - b <= len && s.len <= len - (p - b));
 }
 
+static void check_list(const struct http_list *l, const char *buf, size_t len)
+{
+	CHECK(l->n <= HTTP_LIST_LINES);
+	for (unsigned i = 0; i < l->n; i++) {
+		CHECK(l->line[i].ptr != NULL);
+		check_slice(l->line[i], buf, len);
+	}
+}
+
 static void check_slices(const struct http_request *req, const char *buf, size_t len)
 {
 	const struct http_slice all[] = {
-	    req->method_name,	    req->target,     req->host,	    req->if_none_match,
-	    req->if_modified_since, req->range,	     req->if_range, req->accept_encoding,
-	    req->referer,	    req->user_agent,
+	    req->method_name,	    req->target,  req->host,
+	    req->if_modified_since, req->range,	  req->if_unmodified_since,
+	    req->if_range,	    req->referer, req->user_agent,
 	};
 
 	for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
 		check_slice(all[i], buf, len);
+	check_list(&req->if_match, buf, len);
+	check_list(&req->if_none_match, buf, len);
+	check_list(&req->accept_encoding, buf, len);
 }
 
 static int is_tchar(unsigned char c)
@@ -64,38 +76,55 @@ static void check_request(const struct http_request *req)
 		CHECK((unsigned char)req->target.ptr[i] > 0x20 && req->target.ptr[i] != 0x7f);
 	int get = req->method_name.len == 3 && memcmp(req->method_name.ptr, "GET", 3) == 0;
 	int head = req->method_name.len == 4 && memcmp(req->method_name.ptr, "HEAD", 4) == 0;
+	/* an unrecognised method never parses: it is 501 */
 	CHECK(req->method == (get ? HTTP_METHOD_GET : head ? HTTP_METHOD_HEAD : HTTP_METHOD_OTHER));
 	CHECK(req->has_host == (req->host.ptr != NULL));
 	CHECK(req->minor_version == 0 || req->has_host);
 	CHECK(!req->chunked || req->content_length == 0);
 	const struct http_slice values[] = {
-	    req->host,	   req->if_none_match,	 req->if_modified_since, req->range,
-	    req->if_range, req->accept_encoding, req->referer,		 req->user_agent};
+	    req->host,	   req->if_modified_since, req->if_unmodified_since, req->range,
+	    req->if_range, req->referer,	   req->user_agent};
 	for (size_t i = 0; i < sizeof values / sizeof values[0]; i++)
 		check_value(values[i]);
+	const struct http_list *lists[] = {&req->if_match, &req->if_none_match,
+					   &req->accept_encoding};
+	for (size_t i = 0; i < sizeof lists / sizeof lists[0]; i++)
+		for (unsigned j = 0; j < lists[i]->n; j++)
+			check_value(lists[i]->line[j]);
+	/* Host, when present, holds no byte that could leave its authority */
+	for (size_t i = 0; i < req->host.len; i++)
+		CHECK(req->host.ptr[i] != '/' && req->host.ptr[i] != '\\' &&
+		      req->host.ptr[i] != '@' && req->host.ptr[i] != ' ');
 }
 
-/* The list helpers on a copy of the slice: 0 or 1, and an element equal to the tag matches. */
+/* The list helpers on a copy of each line: 0 or 1, and a lone tag matches itself. */
 static void check_lists(const struct http_request *req)
 {
-	struct http_slice ae = req->accept_encoding, inm = req->if_none_match;
-	char *a = dup_exact(ae.ptr, ae.len), *e = dup_exact(inm.ptr, inm.len);
-	struct http_slice ac = {ae.ptr ? a : NULL, ae.len}, ec = {inm.ptr ? e : NULL, inm.len};
+	struct http_list ae = req->accept_encoding, inm = req->if_none_match;
+	char *copies[2 * HTTP_LIST_LINES] = {0};
 
-	int gz = http_accepts_coding(ac, "gzip"), br = http_accepts_coding(ac, "br");
+	for (unsigned i = 0; i < ae.n; i++)
+		ae.line[i].ptr = copies[i] = dup_exact(ae.line[i].ptr, ae.line[i].len);
+	for (unsigned i = 0; i < inm.n; i++)
+		inm.line[i].ptr = copies[HTTP_LIST_LINES + i] =
+		    dup_exact(inm.line[i].ptr, inm.line[i].len);
+	int gz = http_accepts_coding(&ae, "gzip"), br = http_accepts_coding(&ae, "br");
 	CHECK((gz == 0 || gz == 1) && (br == 0 || br == 1));
-	CHECK(ac.ptr != NULL || gz == 0);
-	int m = http_etag_match(ec, "\"5f3a-1b2c\"", 11);
-	CHECK(m == 0 || m == 1);
-	if (ec.ptr != NULL && ec.len > 0 && memchr(ec.ptr, ',', ec.len) == NULL) {
+	CHECK(ae.n > 0 || gz == 0);
+	int m = http_etag_match(&inm, "\"5f3a-1b2c\"", 11, HTTP_ETAG_WEAK);
+	int ms = http_etag_match(&inm, "\"5f3a-1b2c\"", 11, HTTP_ETAG_STRONG);
+	CHECK((m == 0 || m == 1) && (ms == 0 || ms == 1) && ms <= m);
+	struct http_slice ec = inm.n == 1 ? inm.line[0] : (struct http_slice){NULL, 0};
+	if (ec.ptr != NULL && ec.len > 0 && memchr(ec.ptr, ',', ec.len) == NULL &&
+	    ec.ptr[0] != ' ') {
 		int weak = ec.len >= 2 && ec.ptr[0] == 'W' && ec.ptr[1] == '/';
 		size_t skip = weak ? 2 : 0;
 		char *tag = dup_exact(ec.ptr + skip, ec.len - skip);
-		CHECK(http_etag_match(ec, tag, ec.len - skip) == 1);
+		CHECK(http_etag_match(&inm, tag, ec.len - skip, HTTP_ETAG_WEAK) == 1);
 		free(tag);
 	}
-	free(a);
-	free(e);
+	for (size_t i = 0; i < sizeof copies / sizeof copies[0]; i++)
+		free(copies[i]);
 }
 
 /* The head is self-delimiting: exactly its r bytes parse the same, and any shorter prefix
@@ -127,7 +156,8 @@ static int check_one(const char *buf, size_t len)
 
 	CHECK(r >= -HTTP_VERSION_NOT_SUPPORTED);
 	CHECK(r >= 0 || r == -HTTP_BAD_REQUEST || r == -HTTP_URI_TOO_LONG ||
-	      r == -HTTP_HEADERS_TOO_LARGE || r == -HTTP_VERSION_NOT_SUPPORTED);
+	      r == -HTTP_HEADERS_TOO_LARGE || r == -HTTP_NOT_IMPLEMENTED ||
+	      r == -HTTP_VERSION_NOT_SUPPORTED);
 	CHECK(r <= 0 || ((size_t)r <= len && r <= HTTP_MAX_HEAD));
 	check_slices(&req, buf, r > 0 ? (size_t)r : len);
 	if (r == 0) {

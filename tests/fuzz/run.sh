@@ -18,8 +18,8 @@ flags="-g -O1 -fno-omit-frame-pointer -fsanitize=fuzzer,address,undefined -fno-s
 # Longest input per driver: a whole head buffer for the parser, a request line for the rest.
 max_len() {
 	case $1 in
-	fuzz_http_parse) echo 9000 ;;
-	fuzz_uri) echo 5000 ;;
+	fuzz_http_parse) echo 17000 ;;
+	fuzz_uri) echo 9000 ;;
 	*) echo 512 ;;
 	esac
 }

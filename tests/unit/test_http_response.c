@@ -231,6 +231,47 @@ static void test_304(void **state)
 	assert_true(has_line("ETag: \"e\""));
 }
 
+/* RFC 9110 15.4.5: a 304 carries Date, ETag and Vary, and no other representation metadata. */
+static void test_304_fields(void **state)
+{
+	struct http_response r = base(HTTP_NOT_MODIFIED);
+
+	(void)state;
+	r.etag = "\"e\"";
+	r.last_modified = LM;
+	r.content_type = "text/html; charset=utf-8";
+	r.content_encoding = "gzip";
+	r.content_length = 123;
+	r.accept_ranges = 1;
+	r.vary = 1;
+	r.keep_alive = 1;
+	render(&r);
+	assert_well_formed();
+	assert_true(has_line("ETag: \"e\""));
+	assert_true(has_line("Date: " DATE));
+	assert_true(has_line("Vary: Accept-Encoding"));
+	assert_false(has_field("Content-Type"));
+	assert_false(has_field("Content-Encoding"));
+	assert_false(has_field("Content-Length"));
+	assert_false(has_field("Last-Modified"));
+	assert_false(has_field("Accept-Ranges"));
+}
+
+/* 412 has its reason and page; the 505 page says which versions are spoken (RFC 9110 15.6.6). */
+static void test_412_505(void **state)
+{
+	char buf[512];
+	size_t n;
+
+	(void)state;
+	assert_string_equal(http_reason(HTTP_PRECONDITION_FAILED), "Precondition Failed");
+	n = http_error_body(buf, sizeof buf - 1, HTTP_VERSION_NOT_SUPPORTED);
+	buf[n] = '\0';
+	assert_non_null(strstr(buf, "HTTP/1.1 and HTTP/1.0"));
+	/* conn.c's error page buffer is 256 bytes */
+	assert_true(n > 0 && n < 256);
+}
+
 /* Too small a buffer returns 0 and never writes past cap. */
 static void test_capacity(void **state)
 {
@@ -273,6 +314,7 @@ static void test_reasons(void **state)
 	    {HTTP_PARTIAL, "Partial Content"},
 	    {HTTP_MOVED, "Moved Permanently"},
 	    {HTTP_NOT_MODIFIED, "Not Modified"},
+	    {HTTP_PRECONDITION_FAILED, "Precondition Failed"},
 	    {HTTP_BAD_REQUEST, "Bad Request"},
 	    {HTTP_FORBIDDEN, "Forbidden"},
 	    {HTTP_NOT_FOUND, "Not Found"},
@@ -301,9 +343,9 @@ static void test_reasons(void **state)
 static void test_error_body(void **state)
 {
 	static const enum http_status sts[] = {
-	    HTTP_BAD_REQUEST,	       HTTP_FORBIDDEN,	  HTTP_NOT_FOUND,
-	    HTTP_METHOD_NOT_ALLOWED,   HTTP_URI_TOO_LONG, HTTP_HEADERS_TOO_LARGE,
-	    HTTP_VERSION_NOT_SUPPORTED};
+	    HTTP_BAD_REQUEST,		HTTP_FORBIDDEN,		  HTTP_NOT_FOUND,
+	    HTTP_METHOD_NOT_ALLOWED,	HTTP_URI_TOO_LONG,	  HTTP_HEADERS_TOO_LARGE,
+	    HTTP_VERSION_NOT_SUPPORTED, HTTP_PRECONDITION_FAILED, HTTP_NOT_IMPLEMENTED};
 	char buf[2048];
 
 	(void)state;
@@ -337,6 +379,7 @@ int main(void)
 	    ROW_TEST(test_gzip_vary),  ROW_TEST(test_206),
 	    ROW_TEST(test_416),	       ROW_TEST(test_301),
 	    ROW_TEST(test_405),	       ROW_TEST(test_304),
+	    ROW_TEST(test_304_fields), ROW_TEST(test_412_505),
 	    ROW_TEST(test_capacity),   ROW_TEST(test_reasons),
 	    ROW_TEST(test_error_body),
 	};

@@ -49,7 +49,8 @@ static const struct row rows[] = {
     {"bytes=-0", 10, A_UNSAT, 0, 0, "zero suffix (RFC 9110 14.1.3)"},
     {"bytes=0-", 0, A_UNSAT | A_NONE, 0, 0, "empty file"},
     {"bytes=0-0", 0, A_UNSAT | A_NONE, 0, 0, "empty file"},
-    {"bytes=-5", 0, A_UNSAT | A_NONE, 0, 0, "suffix of an empty file"},
+    {"bytes=-5", 0, A_NONE, 0, 0, "suffix of an empty file: satisfiable, nothing to send: 200"},
+    {"bytes=-0", 0, A_UNSAT, 0, 0, "zero suffix of an empty file"},
 
     /* ignored: serve the whole file */
     {"", 10, A_NONE, 0, 0, "empty value"},
@@ -73,6 +74,14 @@ static const struct row rows[] = {
     {"bytes=1.5-2", 10, A_NONE, 0, 0, "decimal"},
     {"bytes=0-4x", 10, A_NONE, 0, 0, "trailing junk"},
     {"bytes=0-4;", 10, A_NONE, 0, 0, "trailing junk"},
+
+    /* RFC 9110 5.6.1.2: empty list elements are ignored, so these are single ranges */
+    {"bytes=0-4,", 10, A_OK, 0, 4, "trailing empty element"},
+    {"bytes=,0-4", 10, A_OK, 0, 4, "leading empty element"},
+    {"bytes=0-4 , ,", 10, A_OK, 0, 4, "empty elements with OWS"},
+    {"bytes=-3,", 10, A_OK, 7, 9, "suffix and an empty element"},
+    {"bytes=20-,", 10, A_UNSAT, 0, 0, "unsatisfiable with an empty element"},
+    {"bytes=,", 10, A_NONE, 0, 0, "only empty elements"},
 
     /* whitespace inside: nginx tolerates it, RFC parsers ignore the header; never a wrong range */
     {"bytes= 0-4", 10, A_NONE | A_OK, 0, 4, "space after ="},

@@ -121,6 +121,16 @@ static const struct row rows[] = {
     {"HTTP://example.org/a", 0, "a", 0},
     {"http://example.org/../etc/passwd", 400, NULL, SAME},
     {"http://example.org/.secret", 404, NULL, SAME},
+    {"http://example.org", 0, "", 1},
+    {"http://example.org?q", 0, "", 1},
+    {"http://[::1]:8080/a", 0, "a", 0},
+    {"http:///a", 400, NULL, SAME},    /* RFC 9110 4.2.1: empty host MUST be rejected */
+    {"http://:80/a", 400, NULL, SAME}, /* empty host with a port */
+    {"http://user@example.org/a", 400, NULL, SAME}, /* 4.2.4: userinfo is an error */
+    {"http://u:p@example.org/a", 400, NULL, SAME},
+    {"http://exa\\mple.org/a", 400, NULL, SAME},
+    {"http://example.org:8o/a", 400, NULL, SAME},
+    {"http://[::1/a", 400, NULL, SAME},
 
     /* not a path at all */
     {"", 400, NULL, SAME},
