@@ -58,6 +58,8 @@ struct conn {
 	struct server *srv;
 	struct conn *next;
 	struct conn *prev;
+	struct conn *idle_next; /* the server's idle queue, oldest first */
+	struct conn *idle_prev;
 	struct transport t;
 	ev_io io;
 	ev_timer timer;
@@ -80,7 +82,7 @@ struct conn {
 	unsigned responding : 1;
 	unsigned keep_alive : 1;
 	unsigned pipelined : 1;
-	unsigned idle : 1;   /* between keep-alive requests: the idle timeout runs */
+	unsigned idle : 1;   /* between keep-alive requests, in the idle queue: see set_idle */
 	unsigned broken : 1; /* transport failed: never touch the TLS session again */
 	struct sockaddr_storage peer;
 };
@@ -91,6 +93,31 @@ static void set_timer(struct conn *c, unsigned seconds)
 {
 	c->timer.repeat = seconds;
 	ev_timer_again(c->srv->loop, &c->timer);
+}
+
+/*
+ * Keeps the server's queue of idle keep-alive connections in idle order, so that at
+ * --max-conns the longest-idle one gives its slot to a new client in O(1), as nginx reuses
+ * connections. A connection leaves it at the first byte of its next request, or its close.
+ */
+static void set_idle(struct conn *c, int on)
+{
+	struct server *s = c->srv;
+
+	if (c->idle == (unsigned)on)
+		return;
+	c->idle = on;
+	if (on) {
+		c->idle_next = NULL;
+		c->idle_prev = s->idle_tail;
+		*(s->idle_tail ? &s->idle_tail->idle_next : &s->idle_head) = c;
+		s->idle_tail = c;
+		server_conn_idle(s);
+		return;
+	}
+	*(c->idle_prev ? &c->idle_prev->idle_next : &s->idle_head) = c->idle_next;
+	*(c->idle_next ? &c->idle_next->idle_prev : &s->idle_tail) = c->idle_prev;
+	c->idle_next = c->idle_prev = NULL;
 }
 
 static int buf_acquire(struct conn *c)
@@ -319,7 +346,7 @@ static enum step fill(struct conn *c)
 	r = c->t.ops->read(&c->t, c->buf->in + c->in_len, sizeof c->buf->in - c->in_len, &n);
 	if (r == TRANSPORT_DONE) {
 		if (c->idle) { /* the first byte of a next request starts its head timeout */
-			c->idle = 0;
+			set_idle(c, 0);
 			set_timer(c, c->srv->cfg->header_timeout);
 		}
 		c->in_len += n;
@@ -375,6 +402,7 @@ static enum step start_linger(struct conn *c)
 	if (shutdown(c->t.fd, SHUT_WR) < 0)
 		return STEP_CLOSE;
 	c->broken = 1; /* the TLS session is finished: only raw bytes are drained now */
+	set_idle(c, 0);
 	c->state = CONN_LINGER;
 	c->linger_until = ev_now(c->srv->loop) + LINGER_TIME;
 	c->drained = 0;
@@ -403,7 +431,7 @@ static enum step response_done(struct conn *c)
 		return STEP_NEXT;
 	}
 	set_timer(c, s->cfg->keepalive_timeout);
-	c->idle = 1;
+	set_idle(c, 1);
 	if (c->t.ops->pending(&c->t))
 		return STEP_NEXT;
 	buf_release(c);
@@ -545,6 +573,7 @@ static void conn_close(struct conn *c)
 
 	if (c->responding)
 		log_request(c);
+	set_idle(c, 0);
 	ev_io_stop(s->loop, &c->io);
 	ev_timer_stop(s->loop, &c->timer);
 	if (!c->broken && c->state != CONN_HANDSHAKE)
@@ -605,6 +634,14 @@ void conn_drain(struct conn *c)
 		conn_close(c);
 	else if (c->state == CONN_READ && c->in_len == 0)
 		close_idle(c);
+}
+
+int conn_reclaim_idle(struct server *s)
+{
+	if (!s->idle_head)
+		return 0;
+	close_idle(s->idle_head);
+	return 1;
 }
 
 void conn_abort(struct conn *c)
