@@ -6,7 +6,9 @@
 #include <errno.h>
 #include <stddef.h>
 #include <stdlib.h>
+#include <linux/sockios.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -20,7 +22,17 @@
 
 /* Bytes sent per wake-up, so that one big download cannot starve the others. */
 #define WRITE_BUDGET (512 * 1024)
-#define LINGER_SECONDS 2.0
+
+/*
+ * Lingering close, as nginx's lingering_close: close() on a socket with unread input makes
+ * the kernel send RST and drop whatever of the response is still in the send buffer. So the
+ * last response of a connection is followed by shutdown(SHUT_WR) (a FIN after the data), and
+ * the input is drained until the client closes, is silent for LINGER_IDLE, has lingered for
+ * LINGER_TIME in all, or has sent LINGER_MAX_BYTES; close() then finds nothing unread.
+ */
+#define LINGER_IDLE 2.0
+#define LINGER_TIME 10.0
+#define LINGER_MAX_BYTES (1024 * 1024)
 
 struct iobuf {
 	struct iobuf *next;
@@ -32,7 +44,7 @@ enum conn_state {
 	CONN_HANDSHAKE,
 	CONN_READ,
 	CONN_WRITE,
-	CONN_LINGER, /* error sent and write side shut: drain input so the client sees it */
+	CONN_LINGER, /* last response sent and write side shut: drain input, then close */
 };
 
 enum step {
@@ -46,6 +58,8 @@ struct conn {
 	struct server *srv;
 	struct conn *next;
 	struct conn *prev;
+	struct conn *idle_next; /* the server's idle queue, oldest first */
+	struct conn *idle_prev;
 	struct transport t;
 	ev_io io;
 	ev_timer timer;
@@ -62,12 +76,13 @@ struct conn {
 	uint64_t body_len;
 	enum http_status status;
 	struct http_request req;
+	ev_tstamp linger_until; /* CONN_LINGER: the drain ends by then at the latest */
+	size_t drained;		/* CONN_LINGER: bytes discarded so far */
 	unsigned have_req : 1;
 	unsigned responding : 1;
 	unsigned keep_alive : 1;
-	unsigned linger : 1;
 	unsigned pipelined : 1;
-	unsigned idle : 1;   /* between keep-alive requests: the idle timeout runs */
+	unsigned idle : 1;   /* between keep-alive requests, in the idle queue: see set_idle */
 	unsigned broken : 1; /* transport failed: never touch the TLS session again */
 	struct sockaddr_storage peer;
 };
@@ -78,6 +93,31 @@ static void set_timer(struct conn *c, unsigned seconds)
 {
 	c->timer.repeat = seconds;
 	ev_timer_again(c->srv->loop, &c->timer);
+}
+
+/*
+ * Keeps the server's queue of idle keep-alive connections in idle order, so that at
+ * --max-conns the longest-idle one gives its slot to a new client in O(1), as nginx reuses
+ * connections. A connection leaves it at the first byte of its next request, or its close.
+ */
+static void set_idle(struct conn *c, int on)
+{
+	struct server *s = c->srv;
+
+	if (c->idle == (unsigned)on)
+		return;
+	c->idle = on;
+	if (on) {
+		c->idle_next = NULL;
+		c->idle_prev = s->idle_tail;
+		*(s->idle_tail ? &s->idle_tail->idle_next : &s->idle_head) = c;
+		s->idle_tail = c;
+		server_conn_idle(s);
+		return;
+	}
+	*(c->idle_prev ? &c->idle_prev->idle_next : &s->idle_head) = c->idle_next;
+	*(c->idle_next ? &c->idle_next->idle_prev : &s->idle_tail) = c->idle_prev;
+	c->idle_next = c->idle_prev = NULL;
 }
 
 static int buf_acquire(struct conn *c)
@@ -196,7 +236,6 @@ static enum step respond_page(struct conn *c, enum http_status status, int keep_
 	};
 
 	c->keep_alive = c->keep_alive && keep_alive;
-	c->linger = !c->keep_alive;
 	if (c->have_req && c->req.method == HTTP_METHOD_HEAD)
 		len = 0;
 	c->body_len = len;
@@ -307,7 +346,7 @@ static enum step fill(struct conn *c)
 	r = c->t.ops->read(&c->t, c->buf->in + c->in_len, sizeof c->buf->in - c->in_len, &n);
 	if (r == TRANSPORT_DONE) {
 		if (c->idle) { /* the first byte of a next request starts its head timeout */
-			c->idle = 0;
+			set_idle(c, 0);
 			set_timer(c, c->srv->cfg->header_timeout);
 		}
 		c->in_len += n;
@@ -341,15 +380,33 @@ static enum step step_read(struct conn *c)
 	return STEP_NEXT;
 }
 
+/*
+ * Whether close() may follow the last response at once: the client asked for the close (RFC
+ * 9112 §9.6: it sends no further request), declared no body, and nothing more is buffered,
+ * here, in the TLS layer or in the kernel. Anything else would be unread when close() runs.
+ */
+static int nothing_to_drain(const struct conn *c)
+{
+	int queued = 0;
+
+	return c->have_req && !c->req.keep_alive && !c->req.content_length && !c->req.chunked &&
+	       c->in_len == c->head_len && !c->t.ops->pending(&c->t) &&
+	       ioctl(c->t.fd, FIONREAD, &queued) == 0 && queued == 0;
+}
+
+/* After the last response of a connection: close_notify (TLS), FIN, then drain. The request
+ * buffer goes back to the pool, as the drain reads into a scratch buffer. */
 static enum step start_linger(struct conn *c)
 {
 	c->t.ops->shutdown(&c->t);
 	if (shutdown(c->t.fd, SHUT_WR) < 0)
 		return STEP_CLOSE;
 	c->broken = 1; /* the TLS session is finished: only raw bytes are drained now */
+	set_idle(c, 0);
 	c->state = CONN_LINGER;
-	c->timer.repeat = LINGER_SECONDS;
-	ev_timer_again(c->srv->loop, &c->timer);
+	c->linger_until = ev_now(c->srv->loop) + LINGER_TIME;
+	c->drained = 0;
+	buf_release(c);
 	return STEP_NEXT;
 }
 
@@ -361,7 +418,7 @@ static enum step response_done(struct conn *c)
 	c->responding = 0;
 	fcache_release(&s->fcache, &c->file);
 	if (!c->keep_alive || s->draining)
-		return c->linger ? start_linger(c) : STEP_CLOSE;
+		return nothing_to_drain(c) ? STEP_CLOSE : start_linger(c);
 	c->in_len -= c->head_len;
 	if (c->in_len > 0)
 		memmove(c->buf->in, c->buf->in + c->head_len, c->in_len);
@@ -374,7 +431,7 @@ static enum step response_done(struct conn *c)
 		return STEP_NEXT;
 	}
 	set_timer(c, s->cfg->keepalive_timeout);
-	c->idle = 1;
+	set_idle(c, 1);
 	if (c->t.ops->pending(&c->t))
 		return STEP_NEXT;
 	buf_release(c);
@@ -417,16 +474,26 @@ static enum step step_write(struct conn *c)
 	}
 }
 
+/* Discards what the client sends, within the bounds; the silence timer restarts on input. */
 static enum step step_linger(struct conn *c)
 {
-	char sink[4096];
+	char sink[16384];
+	ev_tstamp left;
 	ssize_t n;
 
-	while ((n = recv(c->t.fd, sink, sizeof sink, 0)) > 0)
-		;
-	if (n < 0 && (errno == EAGAIN || errno == EINTR))
-		return STEP_WAIT_READ;
-	return STEP_CLOSE;
+	while ((n = recv(c->t.fd, sink, sizeof sink, 0)) > 0) {
+		c->drained += (size_t)n;
+		if (c->drained > LINGER_MAX_BYTES)
+			return STEP_CLOSE;
+	}
+	if (n == 0 || (errno != EAGAIN && errno != EINTR))
+		return STEP_CLOSE; /* the client closed: nothing more can arrive */
+	left = c->linger_until - ev_now(c->srv->loop);
+	if (left <= 0)
+		return STEP_CLOSE;
+	c->timer.repeat = left < LINGER_IDLE ? left : LINGER_IDLE;
+	ev_timer_again(c->srv->loop, &c->timer);
+	return STEP_WAIT_READ;
 }
 
 static enum step (*const steps[])(struct conn *) = {
@@ -464,18 +531,40 @@ static void on_io(struct ev_loop *loop, ev_io *w, int revents)
 	conn_run(w->data);
 }
 
-/* A head that never completed gets a 408 (best effort, one write); anything else just closes. */
+/*
+ * Closes a connection with no request in progress (idle keep-alive, SIGTERM). While the client
+ * has not acknowledged all of the last response (SIOCOUTQ), a RST would destroy the rest of
+ * it, and a next request may be unread already: then close lingering, else at once.
+ */
+static void close_idle(struct conn *c)
+{
+	int unacked = 0;
+
+	if (c->state != CONN_READ || ioctl(c->t.fd, SIOCOUTQ, &unacked) < 0 || unacked == 0 ||
+	    start_linger(c) != STEP_NEXT) {
+		conn_close(c);
+		return;
+	}
+	conn_run(c);
+}
+
+/* A head that never completed gets a 408, written and followed by a lingering close like any
+ * last response (the timer of the write bounds it); an idle one closes as close_idle says. */
 static void on_timeout(struct ev_loop *loop, ev_timer *w, int revents)
 {
 	struct conn *c = w->data;
-	size_t n;
 
 	(void)loop;
 	(void)revents;
 	if (c->state == CONN_READ && c->in_len > 0 && c->buf &&
-	    respond_error(c, HTTP_REQUEST_TIMEOUT, 0) == STEP_NEXT)
-		(void)c->t.ops->write(&c->t, c->buf->out, c->out_len, &n, 0);
-	conn_close(c);
+	    respond_error(c, HTTP_REQUEST_TIMEOUT, 0) == STEP_NEXT) {
+		conn_run(c);
+		return;
+	}
+	if (c->state == CONN_READ && c->in_len == 0)
+		close_idle(c);
+	else
+		conn_close(c);
 }
 
 static void conn_close(struct conn *c)
@@ -484,6 +573,7 @@ static void conn_close(struct conn *c)
 
 	if (c->responding)
 		log_request(c);
+	set_idle(c, 0);
 	ev_io_stop(s->loop, &c->io);
 	ev_timer_stop(s->loop, &c->timer);
 	if (!c->broken && c->state != CONN_HANDSHAKE)
@@ -540,8 +630,18 @@ void conn_accept(struct server *s, int fd, enum listen_kind kind,
 
 void conn_drain(struct conn *c)
 {
-	if (c->state == CONN_HANDSHAKE || (c->state == CONN_READ && c->in_len == 0))
+	if (c->state == CONN_HANDSHAKE)
 		conn_close(c);
+	else if (c->state == CONN_READ && c->in_len == 0)
+		close_idle(c);
+}
+
+int conn_reclaim_idle(struct server *s)
+{
+	if (!s->idle_head)
+		return 0;
+	close_idle(s->idle_head);
+	return 1;
 }
 
 void conn_abort(struct conn *c)

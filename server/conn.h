@@ -16,6 +16,10 @@ void conn_accept(struct server *s, int fd, enum listen_kind kind,
 
 /* Graceful stop: closes c now if it is between requests, else after its response. */
 void conn_drain(struct conn *c);
+/* At --max-conns: closes the longest-idle keep-alive connection (lingering when the client has
+ * not acknowledged all of its last response, then its slot is free only when that ends).
+ * Returns 0 when no connection is idle. */
+int conn_reclaim_idle(struct server *s);
 /* Closes c at once. */
 void conn_abort(struct conn *c);
 struct conn *conn_next(struct conn *c);

@@ -1,14 +1,17 @@
 /* fcache.c — open files kept for FCACHE_TTL, shared by the responses that use them. */
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <linux/openat2.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
 #include "fcache.h"
+#include "uri.h"
 
 struct fcache_entry {
 	struct fcache_entry *hnext; /* hash chain */
@@ -25,14 +28,71 @@ struct fcache_entry {
 
 #define NBUCKETS (sizeof((struct fcache *)0)->buckets / sizeof(struct fcache_entry *))
 
+/* What fd names, as /proc shows it: 0, or -1 with errno. */
+static int fd_path(int fd, char *buf, size_t size)
+{
+	char proc[40];
+	ssize_t n;
+
+	snprintf(proc, sizeof proc, "/proc/self/fd/%d", fd);
+	n = readlinkat(AT_FDCWD, proc, buf, size);
+	if (n < 0)
+		return -1;
+	if ((size_t)n >= size) {
+		errno = ENAMETOOLONG;
+		return -1;
+	}
+	buf[n] = '\0';
+	return 0;
+}
+
+/* A symlink was on the way to fd: 0 when the file opened is not hidden (uri_hidden) relative
+ * to the root's real path, else -1 with errno (ENOENT for a hidden one). */
+static int check_opened(int root_fd, int fd)
+{
+	char root[PATH_MAX], path[PATH_MAX];
+	size_t n;
+
+	if (fd_path(root_fd, root, sizeof root) < 0 || fd_path(fd, path, sizeof path) < 0)
+		return -1;
+	n = strcmp(root, "/") == 0 ? 0 : strlen(root);
+	if (strncmp(path, root, n) != 0 || (path[n] != '/' && path[n] != '\0')) {
+		errno = EXDEV; /* the root was moved meanwhile: refuse rather than guess */
+		return -1;
+	}
+	n += path[n] == '/';
+	if (uri_hidden(path + n, strlen(path + n))) {
+		errno = ENOENT;
+		return -1;
+	}
+	return 0;
+}
+
+/*
+ * Opens path beneath dirfd. The common case, no symlink on the way, costs one openat2. When
+ * one is (ELOOP), the path is opened again following symlinks that stay beneath the root, and
+ * the dotfile rule is applied to what was actually opened: a symlink cannot reach a hidden file.
+ */
 static int open_beneath(int dirfd, const char *path)
 {
 	struct open_how how = {
 	    .flags = O_RDONLY | O_NONBLOCK | O_CLOEXEC | O_NOCTTY,
-	    .resolve = RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS,
+	    .resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS,
 	};
+	const char *p = *path ? path : ".";
+	int fd = (int)syscall(SYS_openat2, dirfd, p, &how, sizeof how);
+	int e;
 
-	return (int)syscall(SYS_openat2, dirfd, *path ? path : ".", &how, sizeof how);
+	if (fd >= 0 || errno != ELOOP)
+		return fd;
+	how.resolve = RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS;
+	fd = (int)syscall(SYS_openat2, dirfd, p, &how, sizeof how);
+	if (fd < 0 || check_opened(dirfd, fd) == 0)
+		return fd;
+	e = errno;
+	close(fd);
+	errno = e;
+	return -1;
 }
 
 static uint32_t hash(const char *s)

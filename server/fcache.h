@@ -38,7 +38,9 @@ void fcache_free(struct fcache *fc);
 /*
  * Opens path beneath root_fd (openat2 RESOLVE_BENEATH, O_NONBLOCK) and fstat()s it, or
  * returns the entry cached less than FCACHE_TTL ago whose inode has not changed since
- * (size, mtime, ctime). Returns 0 with *ref and *st filled,
+ * (size, mtime, ctime). When symlinks lead to the file, what was opened must not be hidden
+ * (uri_hidden, relative to the root's real path, read from /proc/self/fd): else ENOENT;
+ * a cached entry was checked when it was opened. Returns 0 with *ref and *st filled,
  * or -1 with errno set. now: the loop's time in seconds.
  */
 int fcache_open(struct fcache *fc, int root_fd, const char *path, double now, struct stat *st,

@@ -33,6 +33,23 @@ static void accepting(struct server *s, int on)
 	}
 }
 
+/*
+ * A slot for a connection waiting to be accepted. At --max-conns the longest-idle keep-alive
+ * connection gives up its own, but only for the first accept of a batch, when the listener's
+ * readiness says a client is waiting. Connections busy with a request are never closed.
+ */
+static int take_slot(struct server *s, int first)
+{
+	if (s->nconns < s->cfg->max_conns)
+		return 1;
+	if (!first || !conn_reclaim_idle(s))
+		return 0;
+	if (s->nconns < s->cfg->max_conns)
+		return 1;
+	accepting(s, 0); /* it lingers: its close resumes accepting */
+	return 0;
+}
+
 static void on_accept(struct ev_loop *loop, ev_io *w, int revents)
 {
 	struct server *s = ev_userdata(loop);
@@ -41,7 +58,7 @@ static void on_accept(struct ev_loop *loop, ev_io *w, int revents)
 	int one = 1;
 
 	(void)revents;
-	for (int i = 0; i < ACCEPT_BATCH && s->nconns < s->cfg->max_conns; i++) {
+	for (int i = 0; i < ACCEPT_BATCH && take_slot(s, i == 0); i++) {
 		socklen_t len = sizeof peer;
 		int fd =
 		    accept4(w->fd, (struct sockaddr *)&peer, &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
@@ -58,8 +75,8 @@ static void on_accept(struct ev_loop *loop, ev_io *w, int revents)
 		(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
 		conn_accept(s, fd, l->kind, &peer);
 	}
-	if (s->nconns >= s->cfg->max_conns)
-		accepting(s, 0);
+	if (s->nconns >= s->cfg->max_conns && !s->idle_head)
+		accepting(s, 0); /* every slot is busy: wait for a close, or an idle one */
 }
 
 static void on_resume(struct ev_loop *loop, ev_timer *w, int revents)
@@ -81,6 +98,12 @@ void server_conn_closed(struct server *s)
 		return;
 	}
 	if (!s->accepting && s->nconns < s->cfg->max_conns && !ev_is_active(&s->resume_w))
+		accepting(s, 1);
+}
+
+void server_conn_idle(struct server *s)
+{
+	if (!s->accepting && !ev_is_active(&s->resume_w))
 		accepting(s, 1);
 }
 

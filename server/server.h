@@ -38,7 +38,9 @@ struct server {
 	unsigned nconns;
 	int accepting;
 	int draining;
-	struct conn *conns;	 /* live connections */
+	struct conn *conns;	/* live connections */
+	struct conn *idle_head; /* idle keep-alive connections, longest idle first */
+	struct conn *idle_tail;
 	struct conn *free_conns; /* recycled connection structs */
 	struct iobuf *free_bufs; /* recycled request/response buffers */
 	ev_tstamp date_at;
@@ -59,5 +61,7 @@ void server_free(struct server *s);
 const char *server_date(struct server *s);
 /* A connection closed: accept again if the limit had paused accepting. */
 void server_conn_closed(struct server *s);
+/* A connection became idle: at the limit, a new client may now take its slot. */
+void server_conn_idle(struct server *s);
 
 #endif

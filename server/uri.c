@@ -65,8 +65,7 @@ static int end_segment(char *out, size_t *o, size_t *s, int slash)
 	return 0;
 }
 
-/* A segment starting with '.' is hidden, but for a first segment ".well-known". */
-static int hidden(const char *out, size_t len)
+int uri_hidden(const char *out, size_t len)
 {
 	for (size_t i = 0; i < len; i++) {
 		if (out[i] != '.' || (i > 0 && out[i - 1] != '/'))
@@ -122,5 +121,5 @@ int uri_to_path(const char *target, size_t len, char *out, size_t outsz, struct 
 	p->len = o;
 	p->raw_path_off = (size_t)off;
 	p->raw_path_len = i - (size_t)off;
-	return hidden(out, o) ? HTTP_NOT_FOUND : 0;
+	return uri_hidden(out, o) ? HTTP_NOT_FOUND : 0;
 }

@@ -25,4 +25,8 @@ struct uri_path {
  */
 int uri_to_path(const char *target, size_t len, char *out, size_t outsz, struct uri_path *p);
 
+/* Whether a relative path (no leading slash) is hidden: it has a segment starting with '.',
+ * other than ".well-known" as its first segment. The one rule for requested and opened paths. */
+int uri_hidden(const char *path, size_t len);
+
 #endif

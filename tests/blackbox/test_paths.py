@@ -3,6 +3,7 @@
 import os
 import shutil
 import subprocess
+import time
 
 import pytest
 
@@ -227,3 +228,103 @@ def test_root_removed_while_running(make_server, world_tmp):
     with dc.HttpConn("127.0.0.1", port) as c:
         assert c.request("GET", "/sub/page.html").status == 404
         assert c.request("GET", "/hello.txt").status == 200
+
+
+# --- dotfiles reached through symlinks (issue 8, finding 6) -------------------------------------
+
+@pytest.fixture
+def dotlink_site(make_server, world_tmp):
+    """A site whose ordinary-looking names are symlinks to hidden files and directories."""
+    root = dc.make_docroot(world_tmp)
+    links = {
+        "gitlink": ".git/config",             # to a file in a dot directory
+        "gitdir": ".git",                     # to a dot directory
+        "secretlink": ".secret",              # to a dotfile
+        "sub/hiddenlink": ".hidden",          # to a dotfile in a subdirectory
+        "uplink": "sub/.hidden",              # through a normal directory into a dotfile
+        "wk-file": ".well-known/security.txt",  # into .well-known: allowed
+        "wk-dir": ".well-known",              # to .well-known itself: allowed
+        "plain-link": "notes.txt",            # an ordinary symlink: still served
+        "dir-link": "sub",                    # a symlinked directory: still served
+        "doc.txt.gz": ".doc.txt.gz",          # a precompressed variant that is a dotfile
+        "escape": "../outside/secret.txt",    # out of the root: still refused
+    }
+    for rel, target in links.items():
+        os.symlink(target, os.path.join(root, rel))
+    with open(os.path.join(root, "doc.txt"), "wb") as f:
+        f.write(b"plain doc\n")
+    with open(os.path.join(root, ".doc.txt.gz"), "wb") as f:
+        f.write(__import__("gzip").compress(b"hidden gz\n", mtime=0))
+    for f in ("doc.txt", ".doc.txt.gz"):
+        os.chmod(os.path.join(root, f), 0o644)
+    port = dc.free_port()
+    make_server(["--root", root, "--http", f"127.0.0.1:{port}", "--https", "off"])
+    return root, port
+
+
+def get(port, target, headers=None):
+    with dc.HttpConn("127.0.0.1", port) as c:
+        return c.request("GET", target, headers=headers)
+
+
+@pytest.mark.parametrize("target", ["/gitlink", "/gitdir/config", "/gitdir/", "/gitdir",
+                                    "/secretlink", "/sub/hiddenlink", "/uplink",
+                                    "/dir-link/.hidden"])
+def test_symlink_to_dotfile_404(dotlink_site, target):
+    """The dotfile rule applies to what is opened: before the fix /gitlink (-> .git/config)
+    was served with 200 while /.git/config was 404."""
+    _, port = dotlink_site
+    r = get(port, target)
+    assert r.status == 404, (target, r.status, r.body[:40])
+    assert_not_leaked(r)
+    assert b"hidden in sub" not in r.body
+
+
+@pytest.mark.parametrize("target,body", [
+    ("/wk-file", dc.DOCROOT_FILES[".well-known/security.txt"]),
+    ("/wk-dir/x", dc.DOCROOT_FILES[".well-known/x"]),
+    ("/wk-dir/acme-challenge/token123", dc.DOCROOT_FILES[".well-known/acme-challenge/token123"]),
+    ("/plain-link", dc.DOCROOT_FILES["notes.txt"]),
+    ("/dir-link/page.html", dc.DOCROOT_FILES["sub/page.html"]),
+    ("/dir-link/", dc.DOCROOT_FILES["sub/index.html"]),
+])
+def test_symlink_to_allowed_file_served(dotlink_site, target, body):
+    """Symlinks into .well-known and to ordinary files inside the root are still served."""
+    _, port = dotlink_site
+    r = get(port, target)
+    assert r.status == 200 and r.body == body, (target, r.status)
+
+
+def test_symlink_out_of_root_still_refused(dotlink_site):
+    _, port = dotlink_site
+    r = get(port, "/escape")
+    assert r.status in (403, 404)
+    assert_not_leaked(r)
+
+
+def test_precompressed_variant_through_symlink_to_dotfile_not_served(dotlink_site):
+    """doc.txt.gz -> .doc.txt.gz: the hidden variant is not used; the plain file is served."""
+    _, port = dotlink_site
+    r = get(port, "/doc.txt", headers={"Accept-Encoding": "gzip"})
+    assert r.status == 200 and r.body == b"plain doc\n"
+    assert r.header("Content-Encoding") is None
+
+
+def test_cached_file_replaced_by_dotfile_symlink(dotlink_site):
+    """The open-file cache cannot bypass the rule: a served (cached) file replaced by a
+    symlink to a dotfile serves the old file until the entry is re-checked, then 404."""
+    root, port = dotlink_site
+    path = os.path.join(root, "hello.txt")
+    with dc.HttpConn("127.0.0.1", port) as c:
+        assert c.request("GET", "/hello.txt").status == 200  # now in the cache
+        os.unlink(path)
+        os.symlink(".git/config", path)
+        deadline = time.monotonic() + 3
+        while True:
+            r = c.request("GET", "/hello.txt")
+            assert b"[core]" not in r.body
+            if r.status == 404:
+                break
+            assert r.status == 200 and r.body == dc.DOCROOT_FILES["hello.txt"]
+            assert time.monotonic() < deadline, "the cached entry was never re-checked"
+            time.sleep(0.2)
