@@ -1,5 +1,6 @@
 # dropcap — one plain GNU Makefile. Objects go to build/.
-#   make            build build/dropcap
+#   make            build build/dropcap: libev, mbedTLS, libcap linked in, needs only glibc
+#   make LINK=shared  the same, linked against the shared libraries (for distributions)
 #   make run        install what is missing, build, make a demo site and certificate, serve it
 #   make test       install what is missing, build, run every test suite
 #   make lint       clang-format, cppcheck, shellcheck, include fences
@@ -20,7 +21,17 @@ CPPFLAGS += -D_GNU_SOURCE -DDROPCAP_VERSION='"$(VERSION)"'
 CFLAGS ?= -O2 -g
 CFLAGS += -std=c11 $(WARN) $(HARDEN) -MMD -MP
 LDFLAGS += -pie -Wl,-z,relro -Wl,-z,now -Wl,--as-needed
-LIBS := -lev -lmbedtls -lmbedx509 -lmbedcrypto -lcap
+# The libraries dropcap links, besides libc. LINK=static (the default) links these from their .a
+# files into a PIE, so build/dropcap needs only glibc (scripts/glibc-needs says which);
+# LINK=shared links their .so files (distributions; make deb uses build/shared/dropcap).
+LINK_LIBS := ev mbedtls mbedx509 mbedcrypto cap
+LINK ?= static
+libs_shared := $(LINK_LIBS:%=-l%)
+libs_static := -Wl,-Bstatic $(libs_shared) -Wl,-Bdynamic
+ifeq ($(filter static shared,$(LINK)),)
+$(error LINK=$(LINK): use LINK=static (the default, one portable file) or LINK=shared)
+endif
+LIBS := $(libs_$(LINK))
 ifneq ($(CI),)
 CFLAGS += -Werror
 endif
@@ -41,10 +52,20 @@ UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=build/san/tests/%)
 
 all: build/dropcap
 
-build/dropcap: $(OBJS)
+build/dropcap: $(OBJS) build/link-mode
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $(OBJS) $(LIBS)
+	@echo "$@: $(LINK_LIBS) linked $(LINK); needs glibc $$(scripts/glibc-needs $@) or later"
 
-build/san/dropcap: $(SAN_OBJS)
+# The same objects linked against the shared libraries, whatever LINK says: the .deb's binary.
+build/shared/dropcap: $(OBJS) | build/shared
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $(OBJS) $(libs_shared)
+
+# Rewritten only when LINK changes, so that switching LINK relinks build/dropcap.
+build/link-mode: FORCE | build
+	@echo $(LINK) | cmp -s - $@ || echo $(LINK) >$@
+FORCE:
+
+build/san/dropcap: $(SAN_OBJS) build/link-mode
 	$(CC) $(CFLAGS) $(SAN_FLAGS) $(LDFLAGS) -o $@ $(SAN_OBJS) $(LIBS)
 
 build/%.o: server/%.c | build
@@ -58,7 +79,7 @@ build/san/tests/%: tests/unit/%.c $(PURE:%=build/san/%.o) | build/san/tests
 	$(CC) $(CPPFLAGS) -U_FORTIFY_SOURCE $(CFLAGS) $(SAN_FLAGS) -Iserver -o $@ $< \
 		$(PURE:%=build/san/%.o) -lcmocka
 
-build build/san/tests:
+build build/san/tests build/shared:
 	mkdir -p $@
 
 deps:
@@ -102,4 +123,4 @@ clean:
 -include install/install.mk
 -include $(OBJS:.o=.d) $(SAN_OBJS:.o=.d) $(UNIT_BINS:=.d)
 
-.PHONY: all deps test-deps test unit run lint fuzz clean
+.PHONY: all deps test-deps test unit run lint fuzz clean FORCE

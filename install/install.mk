@@ -51,8 +51,11 @@ uninstall:
 	for u in $(UNITS); do rm -f $(DESTDIR)$(UNITDIR)/$$u; done
 	@echo "left $(DESTDIR)$(CONFDIR) in place (configuration, certificate, key)"
 
-deb: build/dropcap
-	sh install/debian/build-deb build/dropcap $(VERSION) build
+# The .deb follows Debian policy: it links Debian's shared libev, mbedTLS and libcap, so their
+# security updates reach dropcap, and dpkg-shlibdeps writes Depends. The .rpm carries build/dropcap
+# (by default the portable build, which needs only glibc; see README "One portable file").
+deb: build/shared/dropcap
+	sh install/debian/build-deb build/shared/dropcap $(VERSION) build
 
 rpm: build/dropcap
 	sh install/rpm/build-rpm build/dropcap $(VERSION) build

@@ -27,7 +27,7 @@ command -v cppcheck >/dev/null &&
 	{ cppcheck -q --error-exitcode=1 --enable=warning,performance,portability --std=c11 \
 		-D_GNU_SOURCE --inline-suppr server/ || fail "cppcheck found problems"; }
 command -v shellcheck >/dev/null &&
-	{ shellcheck scripts/*.sh scripts/bench .ci/run install/dropcap-setcap install/debian/postinst \
+	{ shellcheck scripts/*.sh scripts/bench scripts/glibc-needs .ci/run install/dropcap-setcap install/debian/postinst \
 		install/debian/prerm install/debian/postrm install/debian/build-deb install/rpm/build-rpm \
 		tests/fuzz/run.sh ||
 		fail "shellcheck found problems"; }
