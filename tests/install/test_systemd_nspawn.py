@@ -43,9 +43,6 @@ SITE = "/var/www/site"
 STAGE = "/root/dropcap-stage"  # where the host puts the files before the deploy commands
 PROOF = "dropcap: privileges: uid={} gid={} "  # the journal's proof line, for dropcap's ids
 
-pytestmark = pytest.mark.usefixtures("need_root")
-
-
 def debian_mirror(sources="/etc/apt/sources.list.d/debian.sources",
                   legacy="/etc/apt/sources.list"):
     """The archive URI apt uses for SUITE (deb822 .sources, else a one-line sources.list)."""
@@ -62,9 +59,16 @@ def debian_mirror(sources="/etc/apt/sources.list.d/debian.sources",
     if os.path.exists(legacy):
         with open(legacy) as f:
             for line in f:
-                w = line.split()
-                if len(w) >= 3 and w[0] == "deb" and w[2] == SUITE:
-                    return w[-3] if w[1].startswith("[") else w[1]
+                w = line.split("#")[0].split()
+                if not w or w[0] != "deb":
+                    continue
+                w = w[1:]
+                if w and w[0].startswith("["):  # [arch=amd64 signed-by=...]
+                    while w and not w[0].endswith("]"):
+                        w = w[1:]
+                    w = w[1:]
+                if len(w) >= 2 and w[1] == SUITE:
+                    return w[0]
     pytest.fail(f"no '{SUITE}' archive in {sources} or {legacy}: cannot debootstrap")
 
 
@@ -244,6 +248,8 @@ def deploy(c):
 
 @pytest.fixture(scope="module")
 def container(dropcap_bin, tls_files):
+    if not dc.is_root():
+        pytest.skip("needs root (debootstrap, overlay mounts, systemd-nspawn)")
     for tool in ("debootstrap", "systemd-nspawn", "nsenter"):
         assert shutil.which(tool), f"{tool} missing: scripts/deps.sh test installs it"
     root = cached_root()
@@ -302,7 +308,8 @@ def started_by_ready(c, service, via):
     assert p["Type"] == "notify" and p["StatusText"] == f"serving {SITE}", p
     assert int(p["MainPID"]) > 0
     log = c.journal(service)
-    ids = c.run(["id", "-u", "dropcap"]).stdout.strip(), c.run(["id", "-g", "dropcap"]).stdout.strip()
+    ids = (c.run(["id", "-u", "dropcap"]).stdout.strip(),
+           c.run(["id", "-g", "dropcap"]).stdout.strip())
     proof = [ln for ln in log.splitlines() if ln.startswith(PROOF.format(*ids))]
     assert len(proof) == 1, log
     assert " caps=none bounding=none no_new_privs=1 " in proof[0] and f" via={via} " in proof[0]
@@ -392,3 +399,22 @@ def test_without_notify_socket_the_service_stays_activating(container):
         os.remove(dropin)
         c.run(["systemctl", "daemon-reload"])
     assert c.is_active("dropcap.service") == "inactive"
+
+
+def test_mirror_is_read_from_apts_sources(tmp_path):
+    """The mirror comes from apt's configuration (deb822 or one-line), never from the test:
+    the bookworm archive, not bookworm-security nor a deb-src line."""
+    sources = tmp_path / "debian.sources"
+    sources.write_text("Types: deb\n# a comment: with a colon\nURIs: http://sec.example/ds\n"
+                       "Suites: bookworm-security\nComponents: main\n\n"
+                       "Types: deb-src\nURIs: http://src.example/d\nSuites: bookworm\n\n"
+                       "Types: deb\nURIs: http://main.example/debian\n"
+                       "Suites: bookworm bookworm-updates\nComponents: main\n")
+    assert debian_mirror(str(sources), "/nonexistent") == "http://main.example/debian"
+    legacy = tmp_path / "sources.list"
+    legacy.write_text("# deb http://old.example/x bookworm main\n"
+                      "deb-src http://src.example/d bookworm main\n"
+                      "deb [arch=amd64 signed-by=/k.gpg] http://opt.example/debian bookworm main\n")
+    assert debian_mirror("/nonexistent", str(legacy)) == "http://opt.example/debian"
+    legacy.write_text("deb http://plain.example/debian bookworm main contrib\n")
+    assert debian_mirror("/nonexistent", str(legacy)) == "http://plain.example/debian"
