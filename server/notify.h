@@ -10,7 +10,9 @@
  * with MAINPID= of itself. The units say NotifyAccess=all so that systemd accepts this from a
  * process that is not yet the main one; the old process may instead hand over with
  * notify_mainpid() (enough with NotifyAccess=main). The service's cgroup holds only dropcap
- * processes, so "all" lets no other program speak for the service.
+ * processes, so "all" lets no other program speak for the service. (seccomp filters survive
+ * execve: if the new process starts under one that forbids socket(), the upgrade must pass it
+ * this socket instead, as it passes the listeners.)
  *
  * Without NOTIFY_SOCKET every call is a no-op. A failed send is logged once, never blocks and
  * never stops the server. */
