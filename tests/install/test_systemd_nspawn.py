@@ -4,7 +4,8 @@ installed there as the README's deploy path does (dropcap-setcap --install, a dr
 shipped units and /etc/dropcap/dropcap.env). dropcap.service (file capability, User=dropcap) and
 dropcap.socket + dropcap-activated.service each start, become active only once dropcap sent
 READY=1 (Type=notify), serve HTTPS on 443 and HTTP on 80, log the privileges proof line, and stop
-with exit status 0. Without $NOTIFY_SOCKET the same unit stays "activating" while it serves.
+with STOPPING=1 and exit status 0; systemd's debug log shows each message it accepted from
+dropcap's PID. Without $NOTIFY_SOCKET the same unit stays "activating" while it serves.
 
 Root only. The first run builds the root (about a minute, from the Debian mirror apt uses); later
 runs reuse it and take seconds. DROPCAP_TEST_CACHE moves the cache."""
@@ -196,10 +197,20 @@ class Container:
         return self.run(["systemctl", "is-active", unit], check=False).stdout.strip()
 
     def journal(self, unit):
-        """What the unit's current (or last) invocation logged."""
+        """What the unit's current (or last) invocation logged, and what systemd logged about
+        it (with debug logging: each notification message it got, see deploy())."""
         inv = self.show(unit, "InvocationID")["InvocationID"]
-        return self.run(["journalctl", "--no-pager", "-o", "cat",
-                         f"_SYSTEMD_INVOCATION_ID={inv}"]).stdout
+        return self.run(["journalctl", "--no-pager", "-o", "cat", f"_SYSTEMD_INVOCATION_ID={inv}",
+                         "+", f"INVOCATION_ID={inv}"]).stdout
+
+    def wait_journal(self, unit, line, seconds=10):
+        """Polls the unit's journal (journald writes it asynchronously) until line is in it."""
+        deadline = time.monotonic() + seconds
+        log = self.journal(unit)
+        while line not in log.splitlines() and time.monotonic() < deadline:
+            time.sleep(0.2)
+            log = self.journal(unit)
+        assert line in log.splitlines(), f"{line!r} not in the journal of {unit}:\n{log}"
 
     def console_text(self):
         with open(self.console, "rb") as f:
@@ -248,6 +259,14 @@ def deploy(c):
     assert r.stdout.strip() in ("ok", "changed"), r.stdout + r.stderr
     assert "cap_net_bind_service" in c.run(["getcap", "/usr/local/bin/dropcap"]).stdout
     c.run(["systemctl", "daemon-reload"])
+    # systemd then logs every notification message it accepts, with the sender's PID
+    c.run(["systemd-analyze", "log-level", "debug"])
+
+
+def notified(service, pid, message):
+    """The line systemd 252 logs at debug level for a notification message it accepted from pid
+    (its assignments joined by ", ")."""
+    return f"{service}: Got notification message from PID {pid} ({message})"
 
 
 @pytest.fixture(scope="module")
@@ -300,7 +319,9 @@ def serves_https_and_http(c, service):
 # Steps between start and stop, each called with (container, service) while the service is
 # active. The reload (SIGHUP: systemctl reload, RELOADING=1 then READY=1) and the upgrade
 # (SIGUSR2: a new main PID that announced itself with MAINPID=) go here, one function each,
-# and must leave the service active and serving.
+# and must leave the service active and serving. c.wait_journal(service, notified(...)) shows
+# which notification messages systemd accepted and from which PID; c.show(service, "MainPID")
+# whom it now watches.
 LIFECYCLE_STEPS = (serves_https_and_http,)
 
 
@@ -310,19 +331,23 @@ def started_by_ready(c, service, via):
     assert state == "active", f"{service} is {state}: no READY=1?\n{c.journal(service)}"
     p = c.show(service, "StatusText", "MainPID", "Type", "NotifyAccess")
     assert p["Type"] == "notify" and p["StatusText"] == f"serving {SITE}", p
-    assert int(p["MainPID"]) > 0
+    pid = int(p["MainPID"])
+    assert pid > 0
+    c.wait_journal(service,
+                   notified(service, pid, f"READY=1, MAINPID={pid}, STATUS=serving {SITE}"))
     log = c.journal(service)
     ids = (c.run(["id", "-u", "dropcap"]).stdout.strip(),
            c.run(["id", "-g", "dropcap"]).stdout.strip())
     proof = [ln for ln in log.splitlines() if ln.startswith(PROOF.format(*ids))]
     assert len(proof) == 1, log
     assert " caps=none bounding=none no_new_privs=1 " in proof[0] and f" via={via} " in proof[0]
-    return int(p["MainPID"])
+    return pid
 
 
 def stopped_cleanly(c, service, pid, *units):
-    """systemctl stop: inactive, and the main process pid exited (not killed) with status 0.
-    The unit is enabled, so systemd keeps it loaded with its exit status after the stop."""
+    """systemctl stop: STOPPING=1 from dropcap, then inactive, and the main process pid exited
+    (not killed) with status 0. The unit is enabled, so systemd keeps it loaded with its exit
+    status after the stop."""
     c.run(["systemctl", "stop", *units, service], timeout=60)
     assert c.is_active(service) == "inactive"
     for u in units:
@@ -330,7 +355,10 @@ def stopped_cleanly(c, service, pid, *units):
     p = c.show(service, "ExecMainPID", "ExecMainCode", "ExecMainStatus", "Result")
     assert p == {"ExecMainPID": str(pid), "ExecMainCode": "1",  # CLD_EXITED
                  "ExecMainStatus": "0", "Result": "success"}, p
-    assert "SIGTERM: finishing in-flight responses" in c.journal(service)
+    c.wait_journal(service, "dropcap: SIGTERM: finishing in-flight responses, then exiting "
+                            "(again to exit now)")
+    c.wait_journal(service, notified(service, pid, "STOPPING=1, STATUS=finishing in-flight "
+                                                   "responses, then exiting"))
 
 
 @contextlib.contextmanager
@@ -398,6 +426,7 @@ def test_without_notify_socket_the_service_stays_activating(container):
         assert (r.returncode, r.stdout) == (0, index), r.stderr + c.journal("dropcap.service")
         assert wait_state(c, "dropcap.service", "active", seconds=3) == "activating"
         assert c.show("dropcap.service", "StatusText")["StatusText"] == ""
+        assert "Got notification message" not in c.journal("dropcap.service")
     finally:
         c.run(["systemctl", "stop", "dropcap.service"], check=False)
         os.remove(dropin)
