@@ -36,8 +36,9 @@ ifneq ($(CI),)
 CFLAGS += -Werror
 endif
 
-# Modules with libc only (the pure ones, and procstatus, log, logsink): the unit tests link them.
-PURE := http_parse http_response uri range httpdate mime procstatus log logsink
+# Modules with libc only (the pure ones, and procstatus, log, logsink, notify): the unit tests
+# link them.
+PURE := http_parse http_response uri range httpdate mime procstatus log logsink notify
 SRCS := $(wildcard server/*.c)
 UNIT_SRCS := $(wildcard tests/unit/test_*.c)
 

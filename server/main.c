@@ -13,6 +13,7 @@
 #include "config.h"
 #include "listen.h"
 #include "log.h"
+#include "notify.h"
 #include "priv.h"
 #include "server.h"
 #include "tls.h"
@@ -133,6 +134,9 @@ int main(int argc, char **argv)
 	if (cfg.doctor)
 		return priv_doctor(&cfg);
 	signal(SIGPIPE, SIG_IGN);
+	/* before the drop and the sandbox: later, only send() on this socket is allowed */
+	if (notify_open(err, sizeof err) < 0)
+		log_warnx("%s: systemd will not learn that dropcap is ready", err);
 	tzset();
 	fit_limits(&cfg);
 	acquire(&cfg, &st);
@@ -145,6 +149,7 @@ int main(int argc, char **argv)
 	if (server_init(&srv, &cfg, &st.ls, st.tls, st.root_fd, &st.log, err, sizeof err) < 0)
 		fatalx("%s", err);
 	log_info("serving %s", st.real);
+	notify_ready("serving %s", st.real);
 	server_run(&srv);
 	server_free(&srv);
 	tls_ctx_free(st.tls);

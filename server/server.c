@@ -11,6 +11,7 @@
 
 #include "conn.h"
 #include "log.h"
+#include "notify.h"
 #include "server.h"
 
 #define ACCEPT_BATCH 64
@@ -127,6 +128,7 @@ static void on_stop_signal(struct ev_loop *loop, ev_signal *w, int revents)
 	}
 	log_info("%s: finishing in-flight responses, then exiting (again to exit now)",
 		 w->signum == SIGTERM ? "SIGTERM" : "SIGINT");
+	notify_stopping();
 	accepting(s, 0);
 	ev_timer_stop(loop, &s->resume_w);
 	s->draining = 1;

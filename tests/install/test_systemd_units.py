@@ -80,6 +80,16 @@ def test_socket_activated_unit_is_fully_sandboxed():
     assert svc["NoNewPrivileges"] == ["yes"]
     assert svc["CapabilityBoundingSet"] == [""] and svc["AmbientCapabilities"] == [""]
     assert "SystemCallFilter" in svc and "RestrictAddressFamilies" in svc
+    # systemd turns RestrictSUIDSGID=yes into openat2() -> ENOSYS: every file request a 500
+    # (found under systemd as PID 1, test_systemd_nspawn.py)
+    assert "RestrictSUIDSGID" not in svc
+
+
+def test_units_are_type_notify():
+    """READY=1 makes them active; NotifyAccess=all lets the process an upgrade starts speak."""
+    for unit in ("dropcap.service", "dropcap-activated.service"):
+        s = settings(unit)
+        assert s["Type"] == ["notify"] and s["NotifyAccess"] == ["all"], unit
 
 
 def test_env_file_gives_the_options():
