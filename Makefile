@@ -20,7 +20,7 @@ CPPFLAGS += -D_GNU_SOURCE -DDROPCAP_VERSION='"$(VERSION)"'
 CFLAGS ?= -O2 -g
 CFLAGS += -std=c11 $(WARN) $(HARDEN) -MMD -MP
 LDFLAGS += -pie -Wl,-z,relro -Wl,-z,now -Wl,--as-needed
-LIBS := -lev -lmbedtls -lmbedx509 -lmbedcrypto -lcap
+LIBS := -lev -lmbedtls -lmbedx509 -lmbedcrypto -lcap -lseccomp
 ifneq ($(CI),)
 CFLAGS += -Werror
 endif
@@ -32,6 +32,8 @@ UNIT_SRCS := $(wildcard tests/unit/test_*.c)
 
 # The sanitizer build (ASan + UBSan, any report is fatal) lives in build/san/.
 SAN_FLAGS := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
+# It is also the test build: the sandbox's test hooks (sandbox.c) exist only there.
+SAN_DEFS := -DDROPCAP_TEST_HOOKS
 
 # $(call objs,DIR): the objects of the server in DIR
 objs = $(SRCS:server/%.c=$(1)/%.o)
@@ -51,7 +53,7 @@ build/%.o: server/%.c | build
 	$(CC) $(CPPFLAGS) $(CFLAGS) -c -o $@ $<
 
 build/san/%.o: server/%.c | build/san/tests
-	$(CC) $(CPPFLAGS) -U_FORTIFY_SOURCE $(CFLAGS) $(SAN_FLAGS) -c -o $@ $<
+	$(CC) $(CPPFLAGS) $(SAN_DEFS) -U_FORTIFY_SOURCE $(CFLAGS) $(SAN_FLAGS) -c -o $@ $<
 
 # Unit tests run under the sanitizers, linked with the pure objects only.
 build/san/tests/%: tests/unit/%.c $(PURE:%=build/san/%.o) | build/san/tests

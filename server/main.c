@@ -14,6 +14,7 @@
 #include "listen.h"
 #include "log.h"
 #include "priv.h"
+#include "sandbox.h"
 #include "server.h"
 #include "tls.h"
 
@@ -114,7 +115,7 @@ int main(int argc, char **argv)
 {
 	static struct server srv;
 	static struct startup st;
-	char err[1024], line[512];
+	char err[1024], line[512], sandbox[SANDBOX_PROOF_LEN];
 	struct config cfg;
 
 	if (priv_init(err, sizeof err) < 0)
@@ -132,10 +133,14 @@ int main(int argc, char **argv)
 	acquire(&cfg, &st);
 	if (priv_drop(&cfg, line, sizeof line, err, sizeof err) < 0)
 		fatalx("%s", err);
-	log_info("%s", line);
 	check_root_access(st.root_fd, st.real);
 	if (server_init(&srv, &cfg, &st.ls, st.tls, st.root_fd, &st.log, err, sizeof err) < 0)
 		fatalx("%s", err);
+	/* Last of start-up, once the loop has its epoll and signal descriptors too (so neither
+	 * they nor libev's uname are in the allow-list); the next byte read is a client's. */
+	if (sandbox_apply(&cfg, st.root_fd, sandbox, sizeof sandbox, err, sizeof err) < 0)
+		fatalx("%s", err);
+	log_info("%s sandbox=%s", line, sandbox);
 	log_info("serving %s", st.real);
 	server_run(&srv);
 	server_free(&srv);

@@ -1,5 +1,6 @@
 /* procstatus.c — what /proc/self/status and the status file of every thread say: the proof
  * that the privilege drop really happened, read back from the kernel. libc only. */
+#include <ctype.h>
 #include <dirent.h>
 #include <errno.h>
 #include <stdio.h>
@@ -112,4 +113,26 @@ void procstatus_format_ids(char *out, size_t outsz, const unsigned long id[4])
 		snprintf(out, outsz, "%lu", id[0]);
 	else
 		snprintf(out, outsz, "%lu/%lu/%lu/%lu", id[0], id[1], id[2], id[3]);
+}
+
+/* Reads "Key:\tN" from a status file opened earlier (from offset 0, so what the kernel says
+ * now). Returns N, or -1 when the file cannot be read or has no such field. */
+long procstatus_fd_field(int fd, const char *key)
+{
+	char buf[8192], *p = buf;
+	size_t n = strlen(key);
+	ssize_t len = pread(fd, buf, sizeof buf - 1, 0);
+
+	if (len <= 0)
+		return -1;
+	buf[len] = '\0';
+	while (p != NULL) {
+		if (strncmp(p, key, n) == 0 && p[n] == ':') {
+			p += n + 1 + strspn(p + n + 1, " \t");
+			return isdigit((unsigned char)*p) ? strtol(p, NULL, 10) : -1;
+		}
+		p = strchr(p, '\n');
+		p = p ? p + 1 : NULL;
+	}
+	return -1;
 }

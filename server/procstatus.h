@@ -26,4 +26,8 @@ int procstatus_verify(struct procstatus *st, char *err, size_t errlen);
 /* "998" when the four ids agree, else "r/e/s/fs". */
 void procstatus_format_ids(char *out, size_t outsz, const unsigned long id[4]);
 
+/* For the sandbox: the number after "Key:" in a status file opened earlier, re-read from
+ * offset 0 with pread (no new open: Landlock may forbid /proc by then); -1 when missing. */
+long procstatus_fd_field(int fd, const char *key);
+
 #endif
