@@ -182,20 +182,23 @@ static int ll_rule_fd(int ruleset, int fd, uint64_t access)
 }
 
 /* The directory that holds the real file behind path (after every symlink): dirname of its
- * realpath. Returns 0, or -1 with err. */
-static int real_dir(const char *what, const char *path, char *dir, char *err, size_t errlen)
+ * realpath, or "" when the run user cannot resolve it. Started as root, dropcap reads the
+ * certificate and opens the log before the drop; when the run user cannot even reach them
+ * (certbot's live/ and archive/ are 0700 root) no rule is needed, nor could one be made: a
+ * Landlock rule only ever narrows what permissions allow. */
+static void real_dir(const char *path, char *dir)
 {
 	char *slash;
 
-	if (!realpath(path, dir))
-		return log_errbuf(err, errlen, "sandbox: cannot resolve %s %s: %s", what, path,
-				  strerror(errno));
+	if (!realpath(path, dir)) {
+		dir[0] = '\0';
+		return;
+	}
 	slash = strrchr(dir, '/');
 	if (slash == dir)
 		slash[1] = '\0'; /* a file in / */
 	else
 		*slash = '\0';
-	return 0;
 }
 
 static int ll_rule_path(int ruleset, const char *dir, uint64_t access, char *err, size_t errlen)
@@ -230,12 +233,12 @@ static int paths_get(const struct config *c, int root_fd, struct sandbox_paths *
 	if (!realpath(self, p->root))
 		return log_errbuf(err, errlen, "sandbox: cannot resolve --root: %s",
 				  strerror(errno));
-	if (c->cert && (real_dir("--cert", c->cert, p->cert, err, errlen) < 0 ||
-			real_dir("--key", c->key, p->key, err, errlen) < 0))
-		return -1;
-	if (c->access_log && strcmp(c->access_log, "off") != 0 &&
-	    real_dir("--access-log", c->access_log, p->log, err, errlen) < 0)
-		return -1;
+	if (c->cert) {
+		real_dir(c->cert, p->cert);
+		real_dir(c->key, p->key);
+	}
+	if (c->access_log && strcmp(c->access_log, "off") != 0)
+		real_dir(c->access_log, p->log);
 	return 0;
 }
 
@@ -255,18 +258,18 @@ static int ll_rules(int rs, int root_fd, const struct sandbox_paths *p, char *er
 	if (ll_rule_fd(rs, root_fd, SANDBOX_FS_READ) < 0)
 		return log_errbuf(err, errlen, "sandbox: Landlock rule for --root: %s",
 				  strerror(errno));
-	if (p->cert[0] &&
-	    (ll_rule_path(rs, p->cert, LANDLOCK_ACCESS_FS_READ_FILE, err, errlen) < 0 ||
-	     ll_rule_path(rs, p->key, LANDLOCK_ACCESS_FS_READ_FILE, err, errlen) < 0))
+	if (p->cert[0] && ll_rule_path(rs, p->cert, LANDLOCK_ACCESS_FS_READ_FILE, err, errlen) < 0)
+		return -1;
+	if (p->key[0] && ll_rule_path(rs, p->key, LANDLOCK_ACCESS_FS_READ_FILE, err, errlen) < 0)
 		return -1;
 	if (p->log[0] && ll_rule_path(rs, p->log, SANDBOX_FS_LOG, err, errlen) < 0)
 		return -1;
 #ifdef __SANITIZE_ADDRESS__
 	char exe[PATH_MAX];
 
+	real_dir("/proc/self/exe", exe);
 	if (ll_rule_path(rs, "/proc/self", SANDBOX_FS_READ, err, errlen) < 0 ||
-	    real_dir("the binary", "/proc/self/exe", exe, err, errlen) < 0 ||
-	    ll_rule_path(rs, exe, LANDLOCK_ACCESS_FS_READ_FILE, err, errlen) < 0)
+	    (exe[0] && ll_rule_path(rs, exe, LANDLOCK_ACCESS_FS_READ_FILE, err, errlen) < 0))
 		return -1;
 #endif
 	return 0;

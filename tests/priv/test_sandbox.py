@@ -293,3 +293,16 @@ def test_leak_sanitizer_still_reports_inside_the_sandbox(netns, unpriv_user, lay
     assert "in test_hooks" in err, err  # symbolized
     assert "fatal error" not in err and "dropcap: seccomp:" not in err, err
     assert rc != 0
+
+
+def test_root_start_with_a_root_only_certificate_directory(netns, unpriv_user, layout,
+                                                           make_server, dropcap_bin):
+    """certbot keeps live/ and archive/ 0700 root: started as root, dropcap reads them before
+    the drop; the run user cannot even resolve their path afterwards, so no rule can (or needs
+    to) name them, and the sandbox must not refuse to serve for it."""
+    os.chmod(os.path.join(layout.tmp, "tls"), 0o700)
+    s = make_server(layout.args("--user", unpriv_user[0]), netns=netns,
+                    binary=dc.cap_binary(layout.tmp, ""))
+    assert fetch(netns) == "hello world\n"
+    assert proof_fields(s.stderr_text())["sandbox"] == "landlock+seccomp"
+    assert proof_fields(s.stderr_text())["uid"] == str(unpriv_user[1])
