@@ -45,6 +45,16 @@ struct sandbox_ruleset_attr {
 #define SANDBOX_FS_READ (LANDLOCK_ACCESS_FS_READ_FILE | LANDLOCK_ACCESS_FS_READ_DIR)
 #define SANDBOX_FS_LOG (LANDLOCK_ACCESS_FS_WRITE_FILE | LANDLOCK_ACCESS_FS_MAKE_REG)
 
+/* The sanitizer build: gcc defines __SANITIZE_ADDRESS__ with -fsanitize=address, clang (14)
+ * only answers __has_feature. */
+#if defined(__SANITIZE_ADDRESS__)
+#define SANDBOX_SANITIZER 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define SANDBOX_SANITIZER 1
+#endif
+#endif
+
 #define SANDBOX_MAX_TASKS 64 /* threads whose status is checked (dropcap has one) */
 #define SANDBOX_NAMES 512    /* x86-64 and aarch64 numbers are below this */
 #define SANDBOX_NAME_LEN 28
@@ -264,7 +274,7 @@ static int ll_rules(int rs, int root_fd, const struct sandbox_paths *p, char *er
 		return -1;
 	if (p->log[0] && ll_rule_path(rs, p->log, SANDBOX_FS_LOG, err, errlen) < 0)
 		return -1;
-#ifdef __SANITIZE_ADDRESS__
+#ifdef SANDBOX_SANITIZER
 	char exe[PATH_MAX];
 
 	real_dir("/proc/self/exe", exe);
@@ -364,13 +374,15 @@ static int seccomp_rules(scmp_filter_ctx ctx)
 	return rc;
 }
 
-#ifdef __SANITIZE_ADDRESS__
-/* The sanitizer build only (ASan defines __SANITIZE_ADDRESS__): LeakSanitizer's check at exit
+#ifdef SANDBOX_SANITIZER
+/* The sanitizer build only (SANDBOX_SANITIZER): LeakSanitizer's check at exit
  * clones a tracer that ptrace-attaches to every thread (listing them in /proc/PID/task with
  * open/lseek/getdents) and reads their registers while the parent spins in sched_yield. The
  * tracer blocks SIGSYS, so a refused call kills it silently and the parent spins for ever:
  * each call was found from the tracer's core (orig_rax), then the list checked by removing
- * each entry. Never in the release binary. */
+ * each entry. Tuned for gcc's libsanitizer (the Makefile's build, with its internal
+ * symbolizer); clang's runtime also stats files and forks llvm-symbolizer, which this list
+ * does not allow. Never in the release binary. */
 static const int sandbox_allow_san[] = {
     SCMP_SYS(clone),	   SCMP_SYS(ptrace),   SCMP_SYS(wait4),
     SCMP_SYS(sched_yield), SCMP_SYS(getdents), SCMP_SYS(sigaltstack),
@@ -407,7 +419,7 @@ static int seccomp_apply(char *err, size_t errlen)
 		rc = seccomp_attr_set(ctx, SCMP_FLTATR_CTL_TSYNC, 1);
 	if (rc == 0)
 		rc = seccomp_allow(ctx, sandbox_allow, sizeof sandbox_allow / sizeof(int));
-#ifdef __SANITIZE_ADDRESS__
+#ifdef SANDBOX_SANITIZER
 	if (rc == 0)
 		rc = seccomp_allow(ctx, sandbox_allow_san, sizeof sandbox_allow_san / sizeof(int));
 	for (size_t i = 0; rc == 0 && i < sizeof sandbox_prctl_san / sizeof(int); i++)
