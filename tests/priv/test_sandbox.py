@@ -48,7 +48,7 @@ def as_user(user):
 
 
 def hook_binary():
-    """The per-test data of a hook-driven test lives in the test build."""
+    """The test build (sanitizers and the DROPCAP_TEST_* hooks); skips when not built."""
     if not os.path.exists(dc.SAN_BIN):
         pytest.skip(f"{dc.SAN_BIN} not built (make build/san/dropcap)")
     return dc.SAN_BIN
