@@ -60,11 +60,10 @@ struct sandbox_ruleset_attr {
 #define SANDBOX_NAME_LEN 28
 
 /* What a system call filter of the parent (systemd's SystemCallFilter=, a container's seccomp
- * profile) must let through for the sandbox; it answers EPERM otherwise. */
+ * profile) must let through for the seccomp filter to load. */
 #define SANDBOX_FILTERED                                                                           \
 	"a system call filter of the parent process (systemd SystemCallFilter=, a container's "    \
-	"seccomp profile) forbids %s: allow seccomp, landlock_create_ruleset, landlock_add_rule "  \
-	"and landlock_restrict_self, or use --no-sandbox"
+	"seccomp profile) forbids seccomp(): allow it, or use --no-sandbox"
 
 /* What sandbox_apply opens before confining itself and reads back afterwards: Landlock may
  * forbid /proc then, so the status files are opened first and re-read with pread. */
@@ -439,8 +438,7 @@ static int seccomp_apply(char *err, size_t errlen)
 	if (rc == -EPERM || rc == -EOPNOTSUPP)
 		return log_errbuf(err, errlen,
 				  "sandbox: cannot load a seccomp filter: this kernel "
-				  "lacks seccomp filters, or " SANDBOX_FILTERED,
-				  "seccomp()");
+				  "lacks seccomp filters, or " SANDBOX_FILTERED);
 	if (rc < 0)
 		return log_errbuf(err, errlen, "sandbox: cannot load the seccomp filter: %s",
 				  strerror(-rc));
@@ -673,25 +671,38 @@ static int confine(const struct config *c, int root_fd, int abi, char *err, size
 	return rc;
 }
 
-/* Landlock's ABI, 0 when this kernel has none (one warning: then seccomp alone), or -1 with
- * err when it cannot be used for another reason. */
+/* Why Landlock is missing: the proof field's word and the warning's reason, by errno. */
+static const struct {
+	int err;
+	const char *word, *reason;
+} ll_missing[] = {
+    {ENOSYS, "not-in-kernel", "this kernel lacks it (or a container's filter hides it)"},
+    {EOPNOTSUPP, "off-at-boot", "this kernel has it but it is not enabled (lsm= at boot)"},
+    /* systemd-nspawn (252), a unit's SystemCallFilter= or a container profile without it: the
+     * environment's choice, not the client's, so serve as on a kernel without Landlock */
+    {EPERM, "forbidden-by-parent-filter",
+     "a system call filter of the parent process forbids it (systemd SystemCallFilter=, "
+     "systemd-nspawn, a container's seccomp profile: allow landlock_create_ruleset, "
+     "landlock_add_rule and landlock_restrict_self)"},
+};
+
+/* Landlock's ABI, or 0 when it is missing (one warning: then seccomp alone; *why says why), or
+ * -1 with err for any other failure. */
 static int ll_available(const char **why, char *err, size_t errlen)
 {
 	int abi = ll_abi();
 
 	if (abi > 0)
 		return abi;
-	if (errno == ENOSYS || errno == EOPNOTSUPP) {
-		*why = errno == ENOSYS ? "not-in-kernel" : "off-at-boot";
+	for (size_t i = 0; i < sizeof ll_missing / sizeof ll_missing[0]; i++) {
+		if (errno != ll_missing[i].err)
+			continue;
+		*why = ll_missing[i].word;
 		log_warnx("no Landlock: %s; serving with seccomp alone (files are confined by "
 			  "their permissions and --root's path checks only)",
-			  errno == ENOSYS
-			      ? "this kernel lacks it (or a container's filter hides it)"
-			      : "this kernel has it but it is not enabled (lsm= at boot)");
+			  ll_missing[i].reason);
 		return 0;
 	}
-	if (errno == EPERM)
-		return log_errbuf(err, errlen, "sandbox: " SANDBOX_FILTERED, "Landlock");
 	return log_errbuf(err, errlen, "sandbox: cannot query Landlock: %s", strerror(errno));
 }
 
