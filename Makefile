@@ -24,7 +24,7 @@ LDFLAGS += -pie -Wl,-z,relro -Wl,-z,now -Wl,--as-needed
 # The libraries dropcap links, besides libc. LINK=static (the default) links these from their .a
 # files into a PIE, so build/dropcap needs only glibc (scripts/glibc-needs says which);
 # LINK=shared links their .so files (distributions; make deb uses build/shared/dropcap).
-LINK_LIBS := ev mbedtls mbedx509 mbedcrypto cap
+LINK_LIBS := ev mbedtls mbedx509 mbedcrypto cap seccomp
 LINK ?= static
 libs_shared := $(LINK_LIBS:%=-l%)
 libs_static := -Wl,-Bstatic $(libs_shared) -Wl,-Bdynamic
@@ -44,6 +44,8 @@ UNIT_SRCS := $(wildcard tests/unit/test_*.c)
 
 # The sanitizer build (ASan + UBSan, any report is fatal) lives in build/san/.
 SAN_FLAGS := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
+# It is also the test build: the sandbox's test hooks (sandbox.c) exist only there.
+SAN_DEFS := -DDROPCAP_TEST_HOOKS
 
 # $(call objs,DIR): the objects of the server in DIR
 objs = $(SRCS:server/%.c=$(1)/%.o)
@@ -73,7 +75,7 @@ build/%.o: server/%.c | build
 	$(CC) $(CPPFLAGS) $(CFLAGS) -c -o $@ $<
 
 build/san/%.o: server/%.c | build/san/tests
-	$(CC) $(CPPFLAGS) -U_FORTIFY_SOURCE $(CFLAGS) $(SAN_FLAGS) -c -o $@ $<
+	$(CC) $(CPPFLAGS) $(SAN_DEFS) -U_FORTIFY_SOURCE $(CFLAGS) $(SAN_FLAGS) -c -o $@ $<
 
 # Unit tests run under the sanitizers, linked with the pure objects only.
 build/san/tests/%: tests/unit/%.c $(PURE:%=build/san/%.o) | build/san/tests

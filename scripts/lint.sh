@@ -1,6 +1,7 @@
 #!/bin/sh
 # make lint: formatting, static analysis, shell scripts, and the include fences that keep
-# each library in its one module (mbedTLS in tls.c, libcap in priv.c, libev in the loop).
+# each library in its one module (mbedTLS in tls.c, libcap in priv.c, libev in the loop,
+# libseccomp and Landlock in sandbox.c).
 set -u
 cd "$(dirname "$0")/.." || exit 2
 status=0
@@ -19,6 +20,8 @@ fence() { # HEADER-PATTERN ALLOWED-FILES...
 fence 'mbedtls/' tls.c
 fence 'sys/capability\.h' priv.c
 fence 'ev\.h' server.h
+fence 'seccomp\.h' sandbox.c
+fence 'linux/landlock\.h' sandbox.c
 
 command -v clang-format >/dev/null && for f in server/*.c server/*.h tests/unit/*.c; do
 	clang-format --dry-run -Werror "$f" >/dev/null 2>&1 || fail "$f: not clang-formatted (clang-format -i $f)"

@@ -27,6 +27,7 @@ static const char usage_text[] =
     "  --header-timeout SEC    time to receive a request head (default 10)\n"
     "  --keepalive-timeout SEC idle time before a keep-alive connection is closed (default 60)\n"
     "  --core-dumps            stay dumpable after dropping privileges (off by default)\n"
+    "  --no-sandbox            no Landlock, no seccomp filter (debugging only; warns)\n"
     "  --help, --version\n"
     "\n"
     "Ports below 1024 need one of: the file capability (sudo dropcap-setcap BINARY), systemd "
@@ -47,6 +48,7 @@ enum {
 	OPT_HEADER_TIMEOUT,
 	OPT_KEEPALIVE_TIMEOUT,
 	OPT_CORE_DUMPS,
+	OPT_NO_SANDBOX,
 	OPT_HELP,
 	OPT_VERSION,
 };
@@ -65,6 +67,7 @@ static const struct option options[] = {
     {"header-timeout", required_argument, NULL, OPT_HEADER_TIMEOUT},
     {"keepalive-timeout", required_argument, NULL, OPT_KEEPALIVE_TIMEOUT},
     {"core-dumps", no_argument, NULL, OPT_CORE_DUMPS},
+    {"no-sandbox", no_argument, NULL, OPT_NO_SANDBOX},
     {"help", no_argument, NULL, OPT_HELP},
     {"version", no_argument, NULL, OPT_VERSION},
     {NULL, 0, NULL, 0},
@@ -153,6 +156,7 @@ static int apply(struct config *c, int opt, const char *arg, char *err, size_t e
 		return parse_number_opt("keepalive-timeout", arg, 1, 86400, &c->keepalive_timeout,
 					err, errlen);
 	case OPT_CORE_DUMPS: c->core_dumps = 1; return 0;
+	case OPT_NO_SANDBOX: c->no_sandbox = 1; return 0;
 	case OPT_HELP: fputs(usage_text, stdout); return 1;
 	case OPT_VERSION: puts("dropcap " DROPCAP_VERSION); return 1;
 	}

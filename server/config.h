@@ -35,6 +35,7 @@ struct config {
 	unsigned keepalive_timeout; /* seconds an idle keep-alive connection is kept */
 	int doctor;		    /* "dropcap doctor": report, bind nothing */
 	int core_dumps;		    /* --core-dumps: stay dumpable after the drop */
+	int no_sandbox;		    /* --no-sandbox: neither Landlock nor seccomp (debugging) */
 };
 
 enum config_result {

@@ -13,6 +13,7 @@
 
 #include "listen.h"
 #include "priv.h"
+#include "sandbox.h"
 
 #define DOCTOR_MAX_GROUPS 64
 
@@ -321,6 +322,7 @@ int priv_doctor(const struct config *c)
 {
 	struct priv_facts f;
 	struct doctor_who w;
+	char sandbox[160];
 	int total = 0, failed, user_failed = 0;
 
 	priv_facts_get(&f);
@@ -334,6 +336,8 @@ int priv_doctor(const struct config *c)
 	} else {
 		user_failed = 1;
 	}
+	sandbox_describe(sandbox, sizeof sandbox);
+	printf("sandbox: %s%s\n", sandbox, c->no_sandbox ? " (off: --no-sandbox)" : "");
 	if (f.source == PRIV_SOURCE_ROOT && w.name[0])
 		printf("note: as root every port binds; the server then runs as %s. To check the "
 		       "file capability for that user: sudo -u %s %s doctor ...\n",

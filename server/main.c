@@ -15,6 +15,7 @@
 #include "log.h"
 #include "notify.h"
 #include "priv.h"
+#include "sandbox.h"
 #include "server.h"
 #include "tls.h"
 
@@ -119,7 +120,7 @@ int main(int argc, char **argv)
 {
 	static struct server srv;
 	static struct startup st;
-	char err[1024], line[512];
+	char err[1024], line[512], sandbox[SANDBOX_PROOF_LEN];
 	struct config cfg;
 
 	if (priv_init(err, sizeof err) < 0)
@@ -144,10 +145,14 @@ int main(int argc, char **argv)
 		fatalx("%s", err);
 	if (accesslog_open(&st.log, err, sizeof err) < 0)
 		fatalx("%s", err);
-	log_info("%s", line);
 	check_root_access(st.root_fd, st.real);
 	if (server_init(&srv, &cfg, &st.ls, st.tls, st.root_fd, &st.log, err, sizeof err) < 0)
 		fatalx("%s", err);
+	/* Last of start-up, once the loop has its epoll and signal descriptors too (so neither
+	 * they nor libev's uname are in the allow-list); the next byte read is a client's. */
+	if (sandbox_apply(&cfg, st.root_fd, sandbox, sizeof sandbox, err, sizeof err) < 0)
+		fatalx("%s", err);
+	log_info("%s sandbox=%s", line, sandbox);
 	log_info("serving %s", st.real);
 	notify_ready("serving %s", st.real);
 	server_run(&srv);

@@ -2,6 +2,7 @@
  * that the privilege drop really happened, read back from the kernel. libc only.
  * It fails closed: a field the check reads that is missing or does not parse is an error, never
  * a value that happens to pass (a missing Uid: line must not read as "not root"). */
+#include <ctype.h>
 #include <dirent.h>
 #include <errno.h>
 #include <stdio.h>
@@ -257,4 +258,26 @@ void procstatus_format_groups(char *out, size_t outsz, const struct procstatus *
 	for (char *p = out; *p; p++)
 		if (*p == ' ')
 			*p = ',';
+}
+
+/* Reads "Key:\tN" from a status file opened earlier (from offset 0, so what the kernel says
+ * now). Returns N, or -1 when the file cannot be read or has no such field. */
+long procstatus_fd_field(int fd, const char *key)
+{
+	char buf[8192], *p = buf;
+	size_t n = strlen(key);
+	ssize_t len = pread(fd, buf, sizeof buf - 1, 0);
+
+	if (len <= 0)
+		return -1;
+	buf[len] = '\0';
+	while (p != NULL) {
+		if (strncmp(p, key, n) == 0 && p[n] == ':') {
+			p += n + 1 + strspn(p + n + 1, " \t");
+			return isdigit((unsigned char)*p) ? strtol(p, NULL, 10) : -1;
+		}
+		p = strchr(p, '\n');
+		p = p ? p + 1 : NULL;
+	}
+	return -1;
 }

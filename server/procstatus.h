@@ -35,4 +35,8 @@ void procstatus_format_ids(char *out, size_t outsz, const unsigned long id[4]);
 /* The supplementary groups for the proof line: "none", "65534" or "65534,100". */
 void procstatus_format_groups(char *out, size_t outsz, const struct procstatus *st);
 
+/* For the sandbox: the number after "Key:" in a status file opened earlier, re-read from
+ * offset 0 with pread (no new open: Landlock may forbid /proc by then); -1 when missing. */
+long procstatus_fd_field(int fd, const char *key);
+
 #endif

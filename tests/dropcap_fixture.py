@@ -7,6 +7,8 @@ API
 ---
 BIN                      path of the binary under test: $DROPCAP_BIN, else <repo>/build/dropcap.
 SERVING_MARKER           "dropcap: serving " — the readiness line on stderr.
+SAN_BIN                  <repo>/build/san/dropcap: the sanitizer build, the only one with the
+                         sandbox's test hooks (DROPCAP_TEST_* variables, see server/sandbox.c).
 
 Server(args, *, binary=None, user=None, netns=None, wrapper=(), env=None, stdout=None,
        pass_fds=(), init_groups=False, cwd=None)
@@ -49,8 +51,8 @@ free_port(host='127.0.0.1') -> int     a TCP port free right now on host (also '
 wait_port(host, port, timeout=5)       poll until a TCP connect succeeds.
 world_tmpdir(prefix) -> str            a new root-owned 0755 directory under /tmp (removed at exit).
 ensure_user(name='dropcap-test') -> (name, uid, gid)   useradd -r -M -s /usr/sbin/nologin if missing.
-cap_binary(tmp, caps, name='dropcap') -> path
-    copies BIN into a new world-readable, root-owned directory (inside tmp when tmp is
+cap_binary(tmp, caps, name='dropcap', source=None) -> path
+    copies BIN (or source) into a new world-readable, root-owned directory (inside tmp when tmp is
     traversable by everyone, else a world_tmpdir()) and applies `setcap caps`
     (caps '' or None = no capability at all).
 proc_status(pid) -> dict               /proc/PID/status as {field: value-string}.
@@ -98,6 +100,8 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(HERE)
 BIN = os.environ.get("DROPCAP_BIN") or os.path.join(REPO, "build", "dropcap")
 SERVING_MARKER = "dropcap: serving "
+# The sanitizer build, which is also the test build: only it has the sandbox's test hooks.
+SAN_BIN = os.path.join(REPO, "build", "san", "dropcap")
 
 # Sanitizer reports that make a test run fail even when the test itself passed.
 SANITIZER_MARKERS = ("ERROR: AddressSanitizer", "runtime error:", "ERROR: LeakSanitizer")
@@ -467,13 +471,13 @@ def ensure_user(name="dropcap-test"):
     return pw.pw_name, pw.pw_uid, pw.pw_gid
 
 
-def cap_binary(tmp, caps, name="dropcap"):
-    """A root-owned, world-readable copy of BIN carrying exactly `caps` (setcap syntax)."""
+def cap_binary(tmp, caps, name="dropcap", source=None):
+    """A root-owned, world-readable copy of BIN (or of source) carrying exactly `caps`."""
     parent = str(tmp) if tmp and _world_traversable(str(tmp)) else None
     d = tempfile.mkdtemp(prefix="dropcap-bin-", dir=parent) if parent else world_tmpdir("dropcap-bin-")
     os.chmod(d, 0o755)
     path = os.path.join(d, name)
-    shutil.copyfile(BIN, path)  # a copy never carries the xattr
+    shutil.copyfile(source or BIN, path)  # a copy never carries the xattr
     os.chmod(path, 0o755)
     if caps:
         subprocess.run(["setcap", caps, path], check=True, capture_output=True)

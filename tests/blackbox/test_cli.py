@@ -40,7 +40,7 @@ def test_help(dropcap_bin):
     text = out.stdout + out.stderr
     for opt in ("--root", "--https", "--http", "--cert", "--key", "--access-log", "--help",
                 "--version", "--user", "--group", "--listen-fd", "--max-conns",
-                "--header-timeout", "--keepalive-timeout"):
+                "--header-timeout", "--keepalive-timeout", "--no-sandbox"):
         assert opt in text, f"--help does not mention {opt}"
     assert out.stdout, "--help should print to stdout"
     assert len(out.stdout.splitlines()) < 60

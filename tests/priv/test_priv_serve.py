@@ -81,6 +81,7 @@ def assert_dropped(server, binary, uid, gid, *, bounding_empty, via):
         assert st["Groups"] == ""
         if bounding_empty:
             assert dc.cap_mask(st["CapBnd"]) == 0, f"CapBnd {st['CapBnd']}"
+        assert st["Seccomp"] == "2"  # the sandbox (tests/priv/test_sandbox.py), every thread
     # Not dumpable: the kernel then gives /proc/PID/fd to root, so the run user cannot ptrace it.
     assert os.stat(f"/proc/{pid}/fd").st_uid == 0
 
@@ -92,6 +93,7 @@ def assert_dropped(server, binary, uid, gid, *, bounding_empty, via):
     assert proof["bounding"] == ("none" if bnd == 0 else f"0x{bnd:016x}")
     assert proof["securebits"] == ("locked" if bounding_empty else "none")
     assert proof["via"] == via
+    assert proof["sandbox"] == "landlock+seccomp"
     return proof
 
 
