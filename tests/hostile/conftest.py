@@ -86,18 +86,23 @@ def pytest_terminal_summary(terminalreporter):
     mode = "full (DROPCAP_STRESS=1)" if hostile.Scale.current().full else "short"
     tr.section(f"hostile clients, {mode}: the normal client's latency (ms), the server's RSS "
                "(MiB)")
-    head = ("scenario", "attack held", "probes", "median", "worst", "after: median", "worst",
+    head = ("scenario", "attack held", "probes", "median", "worst", "gap", "after: median", "worst",
             "RSS before", "peak", "bound", "after", "SIGTERM exit")
     rows = [head]
     for r in hostile.RESULTS:
         rows.append((r["name"], r["held"], str(r["probes"]), _fmt_ms(r["median"]),
-                     _fmt_ms(r["worst"]), _fmt_ms(r["after_median"]), _fmt_ms(r["after_worst"]),
+                     _fmt_ms(r["worst"]), _fmt_ms(r["gap"]), _fmt_ms(r["after_median"]),
+                     _fmt_ms(r["after_worst"]),
                      _fmt_mib(r["rss_before"]), _fmt_mib(r["rss_peak"]),
                      _fmt_mib(r["rss_bound"]), _fmt_mib(r["rss_after"]),
                      f"{r['rc']} in {r['stop_seconds'] * 1000:.0f} ms"))
     widths = [max(len(str(row[i])) for row in rows) for i in range(len(head))]
     for row in rows:
         tr.write_line("  ".join(str(c).ljust(w) for c, w in zip(row, widths)))
+    tr.write_line("median/worst/gap: the normal client's fetches while the attack held (gap: the "
+                  "longest time without a completed fetch); after: once it stopped; RSS bound: "
+                  "before + N x per-connection cost + 16 MiB; RSS after: once the pools are "
+                  "trimmed")
     for r in hostile.RESULTS:
         for note in r.get("notes", []):
             tr.write_line(f"{r['name']}: {note}")

@@ -148,8 +148,10 @@ class Prober(threading.Thread):
                 s = self.fetch(kind)
                 with self.lock:
                     self.samples.append(s)
-            next_round += self.interval
-            self.stopping.wait(max(0.0, next_round - time.monotonic()))
+            # A round that overran starts the next one at once, without catching up on the
+            # rounds it missed: a stall shows as fewer, slower fetches and a gap, never a burst.
+            next_round = max(next_round + self.interval, time.monotonic())
+            self.stopping.wait(next_round - time.monotonic())
         for c in self.conns.values():
             c.close()
 
@@ -273,6 +275,10 @@ class Watch:
         t1 = ph.t1 or time.monotonic()
         samples = (prober or self.prober).between(ph.t0, t1)
         rows = self.sampler.between(ph.t0, t1)
+        # The longest time without a completed fetch, the window's edges included: a server
+        # that stalls for seconds shows here even when most fetches of a long window were fast.
+        ends = sorted([ph.t0, t1] + [s.end for s in (prober or self.prober).overlapping(ph.t0, t1)
+                                     if s.error is None and ph.t0 <= s.end <= t1])
         ok = [s.seconds for s in samples if s.error is None]
         # A failed fetch counts as infinitely slow: a median over successes alone would hide it.
         all_ = sorted(ok + [float("inf")] * (len(samples) - len(ok)))
@@ -281,6 +287,7 @@ class Watch:
             "failures": [f"{s.kind}: {s.error}" for s in samples if s.error],
             "median": statistics.median(all_) if all_ else None,
             "worst": all_[-1] if all_ else None,
+            "max_gap": max(b - a for a, b in zip(ends, ends[1:])),
             "rss_peak_kib": max((r[1] for r in rows), default=None),
             "rss_last_kib": rows[-1][1] if rows else None,
             "fds_peak": max((r[2] for r in rows), default=None),
