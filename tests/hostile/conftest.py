@@ -80,9 +80,13 @@ def _fmt_mib(kib):
 
 
 def pytest_terminal_summary(terminalreporter):
+    tr = terminalreporter
+    for title, lines in hostile.REPORT:
+        tr.section(title)
+        for line in lines:
+            tr.write_line(line)
     if not hostile.RESULTS:
         return
-    tr = terminalreporter
     mode = "full (DROPCAP_STRESS=1)" if hostile.Scale.current().full else "short"
     tr.section(f"hostile clients, {mode}: the normal client's latency (ms), the server's RSS "
                "(MiB)")

@@ -13,7 +13,7 @@ In the test process (imported):
   Driver(kind, args)      one attack driver run as a separate process (`python3 hostile.py KIND
                           ...`), so that its CPU time and its GIL never delay the prober.
   Slowhttptest(args, ...) Debian's slowhttptest, with its CSV report parsed (peak "Connected").
-  RESULTS                 one dict per scenario measured, for the summary table (conftest.py).
+  RESULTS, REPORT         what the run measured, for the summary conftest.py prints at the end.
 
 Attack drivers (separate processes; each prints JSON lines: {"event": "ready", ...} once its
 connections are up, {"event": "done", ...} with its counts at the end):
@@ -44,6 +44,7 @@ import dropcap_fixture as dc  # noqa: E402
 
 LOOPBACK = ("127.0.0.1", "::1")
 RESULTS = []  # one dict per scenario measured in this run, for the summary table
+REPORT = []  # (title, [line, ...]) more findings for the summary (testssl.sh)
 
 
 # ---------------------------------------------------------------------------------------------
