@@ -2,6 +2,7 @@
 end of the run (one row per scenario: what the normal client saw, the server's RSS and exit)."""
 
 import os
+import resource
 
 import pytest
 
@@ -14,7 +15,16 @@ PROBE_BODY = bytes(range(256)) * 16  # 4 KiB: what the normal client fetches
 
 @pytest.fixture(scope="session")
 def scale():
-    return hostile.Scale.current()
+    """The run's sizes. Raises this process's soft RLIMIT_NOFILE to its hard limit first: the
+    attackers (slowhttptest, the drivers) inherit it and hold thousands of sockets."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    s = hostile.Scale.current()
+    if soft < hard:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    need = max(s.slow_headers, s.idle_tls, s.silent) + 200
+    if hard < need:
+        pytest.fail(f"RLIMIT_NOFILE hard limit {hard}: the attackers need {need} (ulimit -Hn)")
+    return s
 
 
 @pytest.fixture(scope="module")

@@ -209,8 +209,9 @@ def test_idle_tls_connections_do_not_stall_the_normal_client(target, scale):
                 sc.problem(f"only {ready['held']} of {n} handshakes completed: {ready}")
             sc.wait_fds(int(n * 0.95), timeout=10)
             setup = sc.watch.stats("setup")
-            sc.notes.append(f"{ready['held']} handshakes in {ready['seconds']} s; meanwhile the "
-                            f"normal client: median {setup['median']}, worst {setup['worst']}, "
+            sc.notes.append(f"{ready['held']} handshakes in {ready['seconds']} s, the server at "
+                            f"{setup['cpu_share'] or 0:.2f} of a core; meanwhile the normal "
+                            f"client: median {setup['median']}, worst {setup['worst']}, "
                             f"{len(setup['failures'])} failed")
             sc.attacking()
             sc.held = f"{held_fds(sc)} conns"
