@@ -37,6 +37,8 @@ RSS_RETURN_SECONDS = 12.0  # two of the server's 5 s trim intervals, and some ro
 # connection here, see README) + struct conn.
 PLAIN_CONN_KIB = 40
 TLS_CONN_KIB = 56
+# A connection with a head in progress or a response in flight holds the iobuf as well.
+BUSY_CONN_KIB = {"http": PLAIN_CONN_KIB, "https": TLS_CONN_KIB + 32}
 
 # At the open-file limit the server pauses accept() for EMFILE_PAUSE s (server.c) and, with the
 # attackers silent, has nothing to do but a few probes: a tenth of a core is already a lot.
@@ -151,14 +153,19 @@ def held_fds(sc):
     return max(sc.watch.stats(p)["fds_peak"] or 0 for p in ("setup", "attack")) - sc.base_fds
 
 
-def test_slow_headers_do_not_stall_the_normal_client(target, scale, tmp_path):
+def _url(t, scheme, path):
+    return f"{scheme}://127.0.0.1:{t.ports[scheme]}{path}"
+
+
+@pytest.mark.parametrize("scheme", ["http", "https"])
+def test_slow_headers_do_not_stall_the_normal_client(target, scale, tmp_path, scheme):
     """slowhttptest -H (Slowloris): N connections each sending a head one line every 2 s."""
     t = target()
     n = scale.slow_headers
-    with Scenario(t, scale, f"slow headers ({n})") as sc:
+    with Scenario(t, scale, f"slow headers, {scheme} ({n})") as sc:
         length = scale.setup + scale.window + 10
         with hostile.Slowhttptest(["-H", "-c", n, "-r", max(100, n // 2), "-i", 2, "-x", 24,
-                                   "-p", 5, "-u", f"http://127.0.0.1:{t.http_port}/probe.bin"],
+                                   "-p", 5, "-u", _url(t, scheme, t.probe_path)],
                                   str(tmp_path), length) as sh:
             sc.wait_fds(int(n * 0.95))
             sc.attacking()
@@ -166,20 +173,21 @@ def test_slow_headers_do_not_stall_the_normal_client(target, scale, tmp_path):
             sh.stop()
             sc.notes.append(f"slowhttptest peak connected: {sh.peak_connected()}")
         sc.released()
-        problems = sc.finish(n, PLAIN_CONN_KIB)
+        problems = sc.finish(n, BUSY_CONN_KIB[scheme])
     assert not problems, "\n".join(problems)
 
 
-def test_slow_read_does_not_stall_the_normal_client(target, scale, tmp_path):
+@pytest.mark.parametrize("scheme", ["http", "https"])
+def test_slow_read_does_not_stall_the_normal_client(target, scale, tmp_path, scheme):
     """slowhttptest -X: N connections download the 8 MiB file through a window of at most
     1 KiB, reading 32 bytes every 2 s, so the server's send buffers stay full."""
     t = target()
     n = scale.slow_read
-    with Scenario(t, scale, f"slow read ({n})") as sc:
+    with Scenario(t, scale, f"slow read, {scheme} ({n})") as sc:
         length = scale.setup + scale.window + 10
         with hostile.Slowhttptest(["-X", "-c", n, "-r", max(100, n // 2), "-w", 512, "-y", 1024,
                                    "-n", 2, "-z", 32, "-k", 1, "-p", 5,
-                                   "-u", f"http://127.0.0.1:{t.http_port}{t.large_path}"],
+                                   "-u", _url(t, scheme, t.large_path)],
                                   str(tmp_path), length) as sh:
             sc.wait_fds(int(n * 0.95))
             sc.attacking()
@@ -187,7 +195,7 @@ def test_slow_read_does_not_stall_the_normal_client(target, scale, tmp_path):
             sh.stop()
             sc.notes.append(f"slowhttptest peak connected: {sh.peak_connected()}")
         sc.released()
-        problems = sc.finish(n, PLAIN_CONN_KIB)
+        problems = sc.finish(n, BUSY_CONN_KIB[scheme])
     assert not problems, "\n".join(problems)
 
 
