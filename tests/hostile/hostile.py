@@ -25,6 +25,7 @@ connections are up, {"event": "done", ...} with its counts at the end):
 """
 
 import argparse
+import errno
 import json
 import os
 import random
@@ -468,7 +469,7 @@ class _Opener:
         self.started += 1
         self.pending += 1
         err = s.connect_ex(self.addr)
-        if err not in (0, 115):  # EINPROGRESS
+        if err not in (0, errno.EINPROGRESS):
             self._error(s, OSError(err, os.strerror(err)))
             return
         self.sel.register(s, selectors.EVENT_WRITE, "connect")

@@ -84,9 +84,28 @@ class Scenario:
                          f"(descriptors: {self.base_fds} before, {self.watch.nfds()} now)")
         return ok
 
+    def settle(self, steady=1.0):
+        """Waits (at most the setup time) until the server's descriptor count has not moved for
+        `steady` seconds: the attacker's last connections (and handshakes) are made."""
+        last = [self.watch.nfds(), time.monotonic()]
+
+        def steady_for():
+            n = self.watch.nfds()
+            if n != last[0]:
+                last[:] = [n, time.monotonic()]
+            return time.monotonic() - last[1] >= steady
+
+        hostile.wait_until(steady_for, self.scale.setup, period=0.2)
+
     def attacking(self):
-        """The attack is established: measure for the window."""
+        """The attack is established: measure for the window. What the normal client saw while
+        it was being set up goes into the notes."""
         self.watch.end("setup")
+        setup = self.watch.stats("setup")
+        self.notes.append(f"while the attack was being set up ({setup['seconds']:.1f} s, server "
+                          f"at {setup['cpu_share'] or 0:.2f} of a core): median "
+                          f"{_ms(setup['median'])}, worst {_ms(setup['worst'])}, "
+                          f"{len(setup['failures'])} failed")
         self.watch.hold("attack", self.scale.window)
         self.watch.begin("release")
 
@@ -149,6 +168,10 @@ class Scenario:
         return self.problems
 
 
+def _ms(seconds):
+    return "-" if seconds is None else f"{seconds * 1000:.1f} ms"
+
+
 def held_fds(sc):
     return max(sc.watch.stats(p)["fds_peak"] or 0 for p in ("setup", "attack")) - sc.base_fds
 
@@ -168,6 +191,7 @@ def test_slow_headers_do_not_stall_the_normal_client(target, scale, tmp_path, sc
                                    "-p", 5, "-u", _url(t, scheme, t.probe_path)],
                                   str(tmp_path), length) as sh:
             sc.wait_fds(int(n * 0.95))
+            sc.settle()
             sc.attacking()
             sc.held = f"{held_fds(sc)} conns"
             sh.stop()
@@ -190,6 +214,7 @@ def test_slow_read_does_not_stall_the_normal_client(target, scale, tmp_path, sch
                                    "-u", _url(t, scheme, t.large_path)],
                                   str(tmp_path), length) as sh:
             sc.wait_fds(int(n * 0.95))
+            sc.settle()
             sc.attacking()
             sc.held = f"{held_fds(sc)} conns"
             sh.stop()
@@ -216,11 +241,7 @@ def test_idle_tls_connections_do_not_stall_the_normal_client(target, scale):
             if ready["held"] < n * 0.95:
                 sc.problem(f"only {ready['held']} of {n} handshakes completed: {ready}")
             sc.wait_fds(int(n * 0.95), timeout=10)
-            setup = sc.watch.stats("setup")
-            sc.notes.append(f"{ready['held']} handshakes in {ready['seconds']} s, the server at "
-                            f"{setup['cpu_share'] or 0:.2f} of a core; meanwhile the normal "
-                            f"client: median {setup['median']}, worst {setup['worst']}, "
-                            f"{len(setup['failures'])} failed")
+            sc.notes.append(f"{ready['held']} handshakes in {ready['seconds']} s")
             sc.attacking()
             sc.held = f"{held_fds(sc)} conns"
             done = d.release()
@@ -240,6 +261,7 @@ def test_clients_that_never_send_a_client_hello(target, scale):
             ready = d.wait_event("ready")
             assert ready and ready["event"] == "ready", d.stderr()
             sc.wait_fds(int(n * 0.95))
+            sc.settle()
             sc.attacking()
             sc.held = f"{held_fds(sc)} conns"
             d.release()
