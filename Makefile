@@ -5,6 +5,8 @@
 #   make test       install what is missing, build, run every test suite
 #   make lint       clang-format, cppcheck, shellcheck, include fences
 #   make fuzz       libFuzzer drivers of the parsers (FUZZ_SECONDS each)
+#   make stress     tests/hostile at full size (3,000 slow-header and 1,000 slow-read clients,
+#                   5,000 idle TLS connections, ...): a normal client's latency and RSS, a table
 #   make deb / rpm  packages in build/ (see install/install.mk)
 #   make install    PREFIX=/usr/local DESTDIR= (see install/install.mk)
 
@@ -116,6 +118,13 @@ run: deps
 lint:
 	@scripts/lint.sh
 
+# The hostile-client scenarios of make test (tests/hostile) at the sizes of issue 8, with longer
+# windows; prints a table of the normal client's median/worst latency and the server's RSS.
+stress: test-deps
+	$(MAKE) --no-print-directory all
+	DROPCAP_STRESS=1 DROPCAP_BIN=$(CURDIR)/build/dropcap $(PYTHON) -m pytest -p no:cacheprovider \
+		-rxX tests/hostile/test_hostile.py
+
 # libFuzzer drivers of the pure modules, FUZZ_SECONDS each (default 20); see tests/fuzz/README.md
 fuzz:
 	@tests/fuzz/run.sh
@@ -126,4 +135,4 @@ clean:
 -include install/install.mk
 -include $(OBJS:.o=.d) $(SAN_OBJS:.o=.d) $(UNIT_BINS:=.d)
 
-.PHONY: all deps test-deps test unit run lint fuzz clean FORCE
+.PHONY: all deps test-deps test unit run lint fuzz stress clean FORCE

@@ -67,6 +67,9 @@ static void on_accept(struct ev_loop *loop, ev_io *w, int revents)
 			if (errno == EMFILE || errno == ENFILE) {
 				log_warn("accept on %s", l->name);
 				accepting(s, 0);
+				/* a fired one-shot timer keeps its 0 s remainder: re-arm the pause
+				 */
+				ev_timer_set(&s->resume_w, EMFILE_PAUSE, 0.);
 				ev_timer_start(loop, &s->resume_w);
 			}
 			if (errno == EINTR || errno == ECONNABORTED)
