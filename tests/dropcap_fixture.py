@@ -137,6 +137,16 @@ def world_tmpdir(prefix="dropcap-test-"):
     return d
 
 
+def log_dir_for_run_user(path, user=None):
+    """Makes path a directory the server can create its access log in: dropcap opens the log
+    after the drop, as the run user, never as root. user: the (name, uid, gid) the server is
+    started as; None when the tests run as root and the server switches to nobody."""
+    if is_root():
+        uid, gid = (user[1], user[2]) if user else (65534, 65534)
+        os.chown(path, uid, gid)
+    return path
+
+
 def _world_traversable(path):
     path = os.path.abspath(path)
     while True:

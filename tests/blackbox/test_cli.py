@@ -362,17 +362,9 @@ def test_access_log_stdout(make_server, docroot):
     assert "dropcap:" not in text  # start-up messages go to stderr
 
 
-def log_dir_for_run_user(world_tmp):
-    """A log directory the server can create its file in: it opens it after the drop, as the
-    run user (nobody, when the tests run as root), never as root."""
-    if dc.is_root():
-        os.chown(world_tmp, 65534, 65534)
-    return world_tmp
-
-
 def test_access_log_file(make_server, docroot, world_tmp):
     port = dc.free_port()
-    log = os.path.join(log_dir_for_run_user(world_tmp), "access.log")
+    log = os.path.join(dc.log_dir_for_run_user(world_tmp), "access.log")
     s = make_server(["--root", docroot, "--http", f"127.0.0.1:{port}", "--https", "off",
                      "--access-log", log])
     do_requests(port)
@@ -388,7 +380,7 @@ def test_access_log_file(make_server, docroot, world_tmp):
 
 
 def test_access_log_appends(make_server, docroot, world_tmp):
-    log = os.path.join(log_dir_for_run_user(world_tmp), "access.log")
+    log = os.path.join(dc.log_dir_for_run_user(world_tmp), "access.log")
     with open(log, "w") as f:
         f.write("previous line\n")
     if dc.is_root():

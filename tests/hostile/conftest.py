@@ -65,7 +65,9 @@ def target(make_server, attacked_root, tls_files, world_tmp):
 
     def start(extra_args=(), access_log=False, user=None):
         http_port, https_port = dc.free_port(), dc.free_port()
-        log = os.path.join(world_tmp, "access.log") if access_log else "off"
+        log = "off"
+        if access_log:
+            log = os.path.join(dc.log_dir_for_run_user(world_tmp, user), "access.log")
         server = make_server(["--root", attacked_root,
                               "--http", f"127.0.0.1:{http_port}",
                               "--https", f"127.0.0.1:{https_port}",
