@@ -265,14 +265,14 @@ static int who_can_read(const struct doctor_who *w, const char *abs, char *why, 
 	return 1;
 }
 
-static void doctor_readable(const struct doctor_who *w, const char *label, const char *path)
+static int doctor_readable(const struct doctor_who *w, const char *label, const char *path)
 {
 	char abs[PATH_MAX], real[PATH_MAX], why[PATH_MAX + 200] = "";
 	struct group *gr;
 	int acl = 0, ok;
 
 	if (path == NULL)
-		return;
+		return 1;
 	if (path[0] == '/' || getcwd(abs, sizeof abs) == NULL)
 		snprintf(abs, sizeof abs, "%s", path);
 	else
@@ -287,13 +287,32 @@ static void doctor_readable(const struct doctor_who *w, const char *label, const
 	if (ok) {
 		printf("%s %s: readable by %s%s\n", label, path, w->name,
 		       acl ? " (an ACL applies: checked from the mode bits)" : "");
-		return;
+		return 1;
 	}
 	gr = getgrgid(w->gid);
 	printf("%s %s: NOT readable by %s: %s\n", label, path, w->name, why);
 	printf("  fix: sudo chgrp %s %s && sudo chmod g+r %s (and let that group search its "
 	       "directories)\n",
 	       gr ? gr->gr_name : "GROUP", path, path);
+	return 0;
+}
+
+/* A reload (SIGHUP) reads the files as the run user, inside the sandbox: started as root,
+ * dropcap read them as root, so a key only root can read starts but never reloads. */
+static void doctor_reload(const struct doctor_who *w, const struct config *c, int ok)
+{
+	if (c->cert == NULL)
+		return;
+	if (ok) {
+		printf("reload (SIGHUP): certificate and key readable by %s: yes\n", w->name);
+		return;
+	}
+	printf("reload (SIGHUP): certificate and key readable by %s: NO: %s (see the fix "
+	       "above)\n",
+	       w->name,
+	       getuid() == 0 ? "started as root, dropcap reads them at start, but a reload reads "
+			       "them as the run user and keeps the old certificate"
+			     : "dropcap cannot start, nor reload");
 }
 
 static int doctor_who_get(const struct config *c, struct doctor_who *w)
@@ -331,8 +350,9 @@ int priv_doctor(const struct config *c)
 	doctor_file_capability(&f);
 	failed = doctor_listeners(c, &f, &total);
 	if (doctor_who_get(c, &w) == 0) {
-		doctor_readable(&w, "certificate", c->cert);
-		doctor_readable(&w, "key", c->key);
+		int ok = doctor_readable(&w, "certificate", c->cert);
+		ok &= doctor_readable(&w, "key", c->key);
+		doctor_reload(&w, c, ok);
 	} else {
 		user_failed = 1;
 	}

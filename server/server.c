@@ -1,10 +1,12 @@
 /* server.c — the event loop: accept, signals, graceful drain, per-loop caches. */
 #include <errno.h>
+#include <grp.h>
 #include <malloc.h>
 #include <math.h>
 #include <signal.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <pwd.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -13,6 +15,7 @@
 #include "log.h"
 #include "notify.h"
 #include "server.h"
+#include "tls.h"
 
 #define ACCEPT_BATCH 64
 #define DRAIN_SECONDS 5.0
@@ -206,6 +209,48 @@ static void on_reopen_signal(struct ev_loop *loop, ev_signal *w, int revents)
 	flush_logs(s, 1); /* the descriptor may have changed */
 }
 
+/* SIGHUP: read the certificate and key again, as the run user and under the sandbox. New
+ * handshakes get the new ones; open connections keep theirs. A failure keeps the old ones. */
+static void on_reload_signal(struct ev_loop *loop, ev_signal *w, int revents)
+{
+	struct server *s = ev_userdata(loop);
+	const struct tls_reader who = {s->run_user, s->run_group};
+	char info[512], err[1536];
+
+	(void)w;
+	(void)revents;
+	notify_reloading();
+	if (!s->tls) {
+		log_info("SIGHUP: no --cert, nothing to reload");
+		notify_ready("reloaded: nothing to reload (no --cert)");
+		return;
+	}
+	if (tls_ctx_reload(s->tls, s->cfg->cert, s->cfg->key, &who, info, sizeof info, err,
+			   sizeof err) < 0) {
+		log_warnx("SIGHUP: %s; still serving the previous certificate", err);
+		notify_ready("reload failed, still serving the previous certificate: %s", err);
+		return;
+	}
+	log_info("SIGHUP: reloaded %s and %s: %s", s->cfg->cert, s->cfg->key, info);
+	notify_ready("reloaded the certificate: %s", info);
+}
+
+/* The run user's and group's names for the reload's messages, read while /etc/passwd may be. */
+static void reload_identity(struct server *s)
+{
+	struct passwd *pw = getpwuid(getuid());
+	struct group *gr = getgrgid(getgid());
+
+	if (pw)
+		snprintf(s->run_user, sizeof s->run_user, "%s", pw->pw_name);
+	else
+		snprintf(s->run_user, sizeof s->run_user, "uid %d", (int)getuid());
+	if (gr)
+		snprintf(s->run_group, sizeof s->run_group, "%s", gr->gr_name);
+	else
+		snprintf(s->run_group, sizeof s->run_group, "%d", (int)getgid());
+}
+
 static void on_idle(struct ev_loop *loop, ev_prepare *w, int revents)
 {
 	(void)w;
@@ -252,6 +297,8 @@ int server_init(struct server *s, const struct config *cfg, struct listen_set *l
 	ev_signal_init(&s->sigterm_w, on_stop_signal, SIGTERM);
 	ev_signal_init(&s->sigint_w, on_stop_signal, SIGINT);
 	ev_signal_init(&s->sigusr1_w, on_reopen_signal, SIGUSR1);
+	ev_signal_init(&s->sighup_w, on_reload_signal, SIGHUP);
+	reload_identity(s);
 	ev_timer_init(&s->drain_w, on_drain_timeout, DRAIN_SECONDS, 0.);
 	ev_timer_init(&s->resume_w, on_resume, EMFILE_PAUSE, 0.);
 	ev_prepare_init(&s->idle_w, on_idle);
@@ -261,6 +308,7 @@ int server_init(struct server *s, const struct config *cfg, struct listen_set *l
 	ev_signal_start(s->loop, &s->sigterm_w);
 	ev_signal_start(s->loop, &s->sigint_w);
 	ev_signal_start(s->loop, &s->sigusr1_w);
+	ev_signal_start(s->loop, &s->sighup_w);
 	ev_prepare_start(s->loop, &s->idle_w);
 	ev_timer_start(s->loop, &s->trim_w);
 	accepting(s, 1);

@@ -20,6 +20,9 @@ struct server {
 	struct ev_loop *loop;
 	const struct config *cfg;
 	struct tls_ctx *tls;
+	ev_signal sighup_w; /* reload the certificate and key into tls */
+	char run_user[64];  /* who reads them in a reload, for its messages (resolved */
+	char run_group[64]; /* before the sandbox, which forbids /etc/passwd) */
 	int root_fd;
 	struct listen_set *listeners;
 	ev_io accept_w[LISTEN_MAX];

@@ -65,10 +65,24 @@ static const char *tls_alpn[] = {"http/1.1", NULL};
 #define TLS_SESSION_CACHE_ENTRIES 1024
 #define TLS_SESSION_LIFETIME 43200 /* seconds, for cached sessions and ticket keys */
 
-struct tls_ctx {
+/*
+ * What a reload replaces: the certificate chain, the key and the configuration naming them.
+ * An mbedtls_ssl_context points at its mbedtls_ssl_config for its whole life, so a reload
+ * builds a new one and the old one lives on while connections made with it are open: each
+ * holds a reference, and the context one more while it is the current credential.
+ */
+struct tls_cred {
 	mbedtls_ssl_config conf;
 	mbedtls_x509_crt chain;
 	mbedtls_pk_context key;
+	unsigned long refs;
+};
+
+/* What outlives reloads: the RNG, and the session cache and ticket keys, so that a session
+ * made with the old certificate still resumes after a reload (as nginx does: a session is not
+ * bound to the certificate). */
+struct tls_ctx {
+	struct tls_cred *cred; /* the credential new connections get */
 	mbedtls_entropy_context entropy;
 	mbedtls_ctr_drbg_context drbg;
 	mbedtls_ssl_cache_context cache;
@@ -77,44 +91,62 @@ struct tls_ctx {
 
 struct tls_conn {
 	mbedtls_ssl_context ssl;
+	struct tls_cred *cred; /* the configuration ssl points at, held until the session ends */
 	int fd;
 	int shut;
 };
 
-static int fail(char *err, size_t errlen, const char *what, const char *path, int ret)
+static int fail(char *err, size_t errlen, const char *what, const char *path, int ret,
+		const char *fix)
 {
 	char msg[128];
 
 	mbedtls_strerror(ret, msg, sizeof msg);
-	snprintf(err, errlen, "%s %s: %s", what, path, msg);
+	snprintf(err, errlen, "%s %s: %s%s", what, path, msg, fix);
 	return -1;
 }
 
-/* Reports an unreadable file with errno's words before mbedTLS turns it into "I/O error". */
-static int readable(const char *what, const char *path, char *err, size_t errlen)
+/* Reports an unreadable file with errno's words (and the fix) before mbedTLS turns it into
+ * "I/O error". who names the reading user in a reload (the run user, not the one that
+ * started dropcap); NULL at start. */
+static int readable(const char *what, const char *path, const struct tls_reader *who, char *err,
+		    size_t errlen)
 {
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	int fd = open(path, O_RDONLY | O_CLOEXEC), e = errno;
+	char as[160] = "", fix[512] = "";
 
-	if (fd < 0) {
-		snprintf(err, errlen, "cannot read %s %s: %s", what, path, strerror(errno));
-		return -1;
+	if (fd >= 0) {
+		close(fd);
+		return 0;
 	}
-	close(fd);
-	return 0;
+	if (who)
+		snprintf(as, sizeof as, " as %s", who->user);
+	if (who && (e == EACCES || e == EPERM))
+		snprintf(fix, sizeof fix,
+			 " (the run user must be able to read it: chgrp %s %s; chmod 0640 %s; and "
+			 "search its directories. Under the sandbox, only files in the directory "
+			 "the file was in at start can be read)",
+			 who->group, path, path);
+	else if (e == ENOENT)
+		snprintf(fix, sizeof fix, " (put the file there, or re-point the symlink)");
+	snprintf(err, errlen, "cannot read %s %s%s: %s%s", what, path, as, strerror(e), fix);
+	return -1;
 }
 
-static int load_credentials(struct tls_ctx *ctx, const char *cert, const char *key, char *err,
-			    size_t errlen)
+static int load_credentials(struct tls_cred *cr, const char *cert, const char *key,
+			    const struct tls_reader *who, char *err, size_t errlen)
 {
 	int ret;
 
-	if (readable("certificate", cert, err, errlen) < 0 || readable("key", key, err, errlen) < 0)
+	if (readable("certificate", cert, who, err, errlen) < 0 ||
+	    readable("key", key, who, err, errlen) < 0)
 		return -1;
-	ret = mbedtls_x509_crt_parse_file(&ctx->chain, cert);
+	ret = mbedtls_x509_crt_parse_file(&cr->chain, cert);
 	if (ret != 0)
 		return fail(err, errlen, "bad certificate file", cert,
-			    ret > 0 ? MBEDTLS_ERR_X509_INVALID_FORMAT : ret);
-	ret = mbedtls_pk_parse_keyfile(&ctx->key, key, NULL);
+			    ret > 0 ? MBEDTLS_ERR_X509_INVALID_FORMAT : ret,
+			    " (give the PEM certificate chain, leaf first: fullchain.pem)");
+	ret = mbedtls_pk_parse_keyfile(&cr->key, key, NULL);
 	if (ret == MBEDTLS_ERR_PK_PASSWORD_REQUIRED) {
 		snprintf(err, errlen,
 			 "key %s is encrypted: give an unencrypted key "
@@ -123,8 +155,9 @@ static int load_credentials(struct tls_ctx *ctx, const char *cert, const char *k
 		return -1;
 	}
 	if (ret != 0)
-		return fail(err, errlen, "bad key file", key, ret);
-	if (mbedtls_pk_check_pair(&ctx->chain.pk, &ctx->key) != 0) {
+		return fail(err, errlen, "bad key file", key, ret,
+			    " (give the PEM private key: privkey.pem)");
+	if (mbedtls_pk_check_pair(&cr->chain.pk, &cr->key) != 0) {
 		snprintf(err, errlen,
 			 "key %s does not match the certificate %s (the first "
 			 "certificate in the file must be the one the key signs for)",
@@ -144,15 +177,17 @@ static int tls_sni(void *arg, mbedtls_ssl_context *ssl, const unsigned char *nam
 	return 0;
 }
 
-static int configure(struct tls_ctx *ctx, char *err, size_t errlen)
+/* Protocol, suites, curves, ALPN, SNI and the credential; the RNG, session cache and ticket
+ * keys are the context's, shared by every configuration a reload makes. */
+static int configure(struct tls_ctx *ctx, struct tls_cred *cr, char *err, size_t errlen)
 {
-	mbedtls_ssl_config *conf = &ctx->conf;
+	mbedtls_ssl_config *conf = &cr->conf;
 	int ret;
 
 	ret = mbedtls_ssl_config_defaults(conf, MBEDTLS_SSL_IS_SERVER, MBEDTLS_SSL_TRANSPORT_STREAM,
 					  MBEDTLS_SSL_PRESET_DEFAULT);
 	if (ret != 0)
-		return fail(err, errlen, "TLS", "configuration", ret);
+		return fail(err, errlen, "TLS", "configuration", ret, "");
 	mbedtls_ssl_conf_min_version(conf, MBEDTLS_SSL_MAJOR_VERSION_3,
 				     MBEDTLS_SSL_MINOR_VERSION_3);
 	mbedtls_ssl_conf_max_version(conf, MBEDTLS_SSL_MAJOR_VERSION_3,
@@ -164,63 +199,121 @@ static int configure(struct tls_ctx *ctx, char *err, size_t errlen)
 	mbedtls_ssl_conf_renegotiation(conf, MBEDTLS_SSL_RENEGOTIATION_DISABLED);
 	mbedtls_ssl_conf_sni(conf, tls_sni, NULL);
 	if ((ret = mbedtls_ssl_conf_alpn_protocols(conf, tls_alpn)) != 0 ||
-	    (ret = mbedtls_ssl_conf_own_cert(conf, &ctx->chain, &ctx->key)) != 0)
-		return fail(err, errlen, "TLS", "configuration", ret);
-	mbedtls_ssl_cache_set_max_entries(&ctx->cache, TLS_SESSION_CACHE_ENTRIES);
-	mbedtls_ssl_cache_set_timeout(&ctx->cache, TLS_SESSION_LIFETIME);
+	    (ret = mbedtls_ssl_conf_own_cert(conf, &cr->chain, &cr->key)) != 0)
+		return fail(err, errlen, "TLS", "configuration", ret, "");
 	mbedtls_ssl_conf_session_cache(conf, &ctx->cache, mbedtls_ssl_cache_get,
 				       mbedtls_ssl_cache_set);
-	ret = mbedtls_ssl_ticket_setup(&ctx->ticket, mbedtls_ctr_drbg_random, &ctx->drbg,
-				       MBEDTLS_CIPHER_AES_256_GCM, TLS_SESSION_LIFETIME);
-	if (ret != 0)
-		return fail(err, errlen, "TLS", "session tickets", ret);
 	mbedtls_ssl_conf_session_tickets_cb(conf, mbedtls_ssl_ticket_write,
 					    mbedtls_ssl_ticket_parse, &ctx->ticket);
 	return 0;
 }
 
-struct tls_ctx *tls_ctx_new(const char *cert, const char *key, char *err, size_t errlen)
+static void cred_put(struct tls_cred *cr)
+{
+	if (!cr || --cr->refs > 0)
+		return;
+	mbedtls_ssl_config_free(&cr->conf);
+	mbedtls_pk_free(&cr->key);
+	mbedtls_x509_crt_free(&cr->chain);
+	free(cr);
+}
+
+/* A configuration over newly read files, with one reference (the caller's); NULL with err. */
+static struct tls_cred *cred_new(struct tls_ctx *ctx, const char *cert, const char *key,
+				 const struct tls_reader *who, char *err, size_t errlen)
+{
+	struct tls_cred *cr = calloc(1, sizeof *cr);
+
+	if (!cr) {
+		snprintf(err, errlen, "out of memory");
+		return NULL;
+	}
+	cr->refs = 1;
+	mbedtls_ssl_config_init(&cr->conf);
+	mbedtls_x509_crt_init(&cr->chain);
+	mbedtls_pk_init(&cr->key);
+	if (load_credentials(cr, cert, key, who, err, errlen) < 0 ||
+	    configure(ctx, cr, err, errlen) < 0) {
+		cred_put(cr);
+		return NULL;
+	}
+	return cr;
+}
+
+/* The RNG, and the session cache and ticket keys every configuration shares. */
+static int ctx_shared_setup(struct tls_ctx *ctx, char *err, size_t errlen)
 {
 	static const unsigned char pers[] = "dropcap";
-	struct tls_ctx *ctx = calloc(1, sizeof *ctx);
 	int ret;
+
+	ret = mbedtls_ctr_drbg_seed(&ctx->drbg, mbedtls_entropy_func, &ctx->entropy, pers,
+				    sizeof pers - 1);
+	if (ret != 0)
+		return fail(err, errlen, "TLS", "random generator", ret, "");
+	mbedtls_ssl_cache_set_max_entries(&ctx->cache, TLS_SESSION_CACHE_ENTRIES);
+	mbedtls_ssl_cache_set_timeout(&ctx->cache, TLS_SESSION_LIFETIME);
+	ret = mbedtls_ssl_ticket_setup(&ctx->ticket, mbedtls_ctr_drbg_random, &ctx->drbg,
+				       MBEDTLS_CIPHER_AES_256_GCM, TLS_SESSION_LIFETIME);
+	if (ret != 0)
+		return fail(err, errlen, "TLS", "session tickets", ret, "");
+	return 0;
+}
+
+struct tls_ctx *tls_ctx_new(const char *cert, const char *key, char *err, size_t errlen)
+{
+	struct tls_ctx *ctx = calloc(1, sizeof *ctx);
 
 	if (!ctx) {
 		snprintf(err, errlen, "out of memory");
 		return NULL;
 	}
-	mbedtls_ssl_config_init(&ctx->conf);
-	mbedtls_x509_crt_init(&ctx->chain);
-	mbedtls_pk_init(&ctx->key);
 	mbedtls_entropy_init(&ctx->entropy);
 	mbedtls_ctr_drbg_init(&ctx->drbg);
 	mbedtls_ssl_cache_init(&ctx->cache);
 	mbedtls_ssl_ticket_init(&ctx->ticket);
-	ret = mbedtls_ctr_drbg_seed(&ctx->drbg, mbedtls_entropy_func, &ctx->entropy, pers,
-				    sizeof pers - 1);
-	if (ret != 0) {
-		fail(err, errlen, "TLS", "random generator", ret);
-		goto fail;
+	if (ctx_shared_setup(ctx, err, errlen) < 0 ||
+	    !(ctx->cred = cred_new(ctx, cert, key, NULL, err, errlen))) {
+		tls_ctx_free(ctx);
+		return NULL;
 	}
-	if (load_credentials(ctx, cert, key, err, errlen) < 0 || configure(ctx, err, errlen) < 0)
-		goto fail;
 	return ctx;
-fail:
-	tls_ctx_free(ctx);
-	return NULL;
+}
+
+/* "CN=example.org, expires 2027-03-01 12:00:00 UTC" from the leaf's parsed fields. */
+static void describe(const mbedtls_x509_crt *crt, char *info, size_t infolen)
+{
+	char subject[256];
+	const mbedtls_x509_time *t = &crt->valid_to;
+
+	if (mbedtls_x509_dn_gets(subject, sizeof subject, &crt->subject) < 0)
+		snprintf(subject, sizeof subject, "?");
+	snprintf(info, infolen, "subject %s, expires %04d-%02d-%02d %02d:%02d:%02d UTC", subject,
+		 t->year, t->mon, t->day, t->hour, t->min, t->sec);
+}
+
+int tls_ctx_reload(struct tls_ctx *ctx, const char *cert, const char *key,
+		   const struct tls_reader *who, char *info, size_t infolen, char *err,
+		   size_t errlen)
+{
+	struct tls_cred *cr = cred_new(ctx, cert, key, who, err, errlen);
+
+	if (!cr)
+		return -1;
+	cred_put(ctx->cred); /* freed now, or by the last connection that still uses it */
+	ctx->cred = cr;
+	describe(&cr->chain, info, infolen);
+	return 0;
 }
 
 void tls_ctx_free(struct tls_ctx *ctx)
 {
 	if (!ctx)
 		return;
+	cred_put(ctx->cred);
 	mbedtls_ssl_ticket_free(&ctx->ticket);
 	mbedtls_ssl_cache_free(&ctx->cache);
-	mbedtls_ssl_config_free(&ctx->conf);
 	mbedtls_ctr_drbg_free(&ctx->drbg);
 	mbedtls_entropy_free(&ctx->entropy);
-	mbedtls_pk_free(&ctx->key);
-	mbedtls_x509_crt_free(&ctx->chain);
 	free(ctx);
 }
 
@@ -256,11 +349,13 @@ struct tls_conn *tls_conn_new(struct tls_ctx *ctx, int fd)
 	if (!tc)
 		return NULL;
 	mbedtls_ssl_init(&tc->ssl);
-	if (mbedtls_ssl_setup(&tc->ssl, &ctx->conf) != 0) {
+	if (mbedtls_ssl_setup(&tc->ssl, &ctx->cred->conf) != 0) {
 		mbedtls_ssl_free(&tc->ssl);
 		free(tc);
 		return NULL;
 	}
+	tc->cred = ctx->cred;
+	tc->cred->refs++;
 	tc->fd = fd;
 	tc->shut = 0;
 	mbedtls_ssl_set_bio(&tc->ssl, tc, tls_bio_send, tls_bio_recv, NULL);
@@ -272,6 +367,7 @@ void tls_conn_free(struct tls_conn *tc)
 	if (!tc)
 		return;
 	mbedtls_ssl_free(&tc->ssl);
+	cred_put(tc->cred); /* after the session: it points at the configuration */
 	free(tc);
 }
 

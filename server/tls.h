@@ -9,10 +9,25 @@
 struct tls_ctx;	 /* certificate, key, RNG, session cache and ticket keys: shared by connections */
 struct tls_conn; /* one TLS session over one socket */
 
+/* Who reads the files in a reload, for its error message and the fix it suggests. */
+struct tls_reader {
+	const char *user;  /* the run user's name */
+	const char *group; /* its primary group's name */
+};
+
 /* Loads the PEM certificate chain and key, checks that they match and sets the
  * protocol, suites, curves, ALPN, session cache and tickets. NULL with err on failure. */
 struct tls_ctx *tls_ctx_new(const char *cert, const char *key, char *err, size_t errlen);
 void tls_ctx_free(struct tls_ctx *ctx);
+
+/* Reads cert and key again (as the calling user, under its sandbox) into a new configuration
+ * with the same protocol settings, session cache and ticket keys: new sessions get it, open ones
+ * keep theirs, which is freed with the last of them. Returns 0 with info ("subject ..., expires
+ * ..."), or -1 with err naming the file, what is wrong and the fix; the old certificate then
+ * stays in service. Blocks on the two file reads (local files, a few KiB). */
+int tls_ctx_reload(struct tls_ctx *ctx, const char *cert, const char *key,
+		   const struct tls_reader *who, char *info, size_t infolen, char *err,
+		   size_t errlen);
 
 /* A session on the non-blocking socket fd. NULL when out of memory. */
 struct tls_conn *tls_conn_new(struct tls_ctx *ctx, int fd);

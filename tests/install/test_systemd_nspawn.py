@@ -32,7 +32,7 @@ CACHE = os.environ.get("DROPCAP_TEST_CACHE", "/var/cache/dropcap-test")
 SUITE = "bookworm"
 # systemd as PID 1 and the clients, plus the libraries a dynamically linked dropcap needs
 # (harmless once it is static) and libseccomp2 for its sandbox.
-PACKAGES = ("systemd", "systemd-sysv", "dbus", "curl", "libcap2-bin", "ca-certificates",
+PACKAGES = ("systemd", "systemd-sysv", "dbus", "curl", "libcap2-bin", "ca-certificates", "procps",
             "libev4", "libmbedtls14", "libmbedx509-1", "libmbedcrypto7", "libcap2",
             "libseccomp2")
 # The cached root's name changes with its package list, so a new list builds a new root.
@@ -322,7 +322,40 @@ def serves_https_and_http(c, service):
 # and must leave the service active and serving. c.wait_journal(service, notified(...)) shows
 # which notification messages systemd accepted and from which PID; c.show(service, "MainPID")
 # whom it now watches.
-LIFECYCLE_STEPS = (serves_https_and_http,)
+def reloads_new_certificate(c, service):
+    """A renewal as the README's deploy hook does it: new cert.pem and key.pem renamed into
+    /etc/dropcap (root:dropcap 0640), then systemctl reload (ExecReload: SIGHUP). The service
+    stays active with the same main PID, systemd accepted RELOADING=1 and then READY=1 from it,
+    and a new connection inside gets the new certificate."""
+    cn = f"dropcap-reload-{service.split('.')[0]}-{int(time.time())}"
+    subprocess.run(["openssl", "req", "-x509", "-nodes", "-days", "30", "-subj", f"/CN={cn}",
+                    "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256",
+                    "-keyout", c.path("/etc/dropcap/key.pem.new"),
+                    "-out", c.path("/etc/dropcap/cert.pem.new")], check=True, capture_output=True)
+    c.sh("cd /etc/dropcap; chown root:dropcap cert.pem.new key.pem.new; "
+         "chmod 0640 cert.pem.new key.pem.new; mv cert.pem.new cert.pem; mv key.pem.new key.pem")
+    pid = int(c.show(service, "MainPID")["MainPID"])
+    c.run(["systemctl", "reload", service], timeout=60)
+    assert c.is_active(service) == "active"
+    assert int(c.show(service, "MainPID")["MainPID"]) == pid
+    got = notified(service, pid, "")[:-1]  # "...from PID n (": the messages follow
+    deadline, order = time.monotonic() + 10, []
+    while time.monotonic() < deadline:
+        log = c.journal(service)
+        order = [ln[len(got):].split(",")[0] for ln in log.splitlines() if ln.startswith(got)]
+        if order[-2:] == ["RELOADING=1", "READY=1"]:
+            break
+        time.sleep(0.2)
+    assert order[-2:] == ["RELOADING=1", "READY=1"], log
+    assert f"dropcap: SIGHUP: reloaded /etc/dropcap/cert.pem and /etc/dropcap/key.pem: " \
+           f"subject CN={cn}, " in log, log
+    r = c.run(["curl", "-sS", "-k", "-v", "--max-time", "10", "https://localhost/"])
+    assert f"subject: CN={cn}" in r.stderr, r.stderr
+    assert r.stdout == dc.DOCROOT_FILES["index.html"].decode()
+    assert c.is_active(service) == "active"
+
+
+LIFECYCLE_STEPS = (serves_https_and_http, reloads_new_certificate)
 
 
 def started_by_ready(c, service, via):
