@@ -498,6 +498,17 @@ def proc_status(pid):
     return _parse_status(f"/proc/{pid}/status")
 
 
+def socket_count(pid):
+    """How many sockets process pid holds (listeners and connections), from /proc/PID/fd."""
+    n = 0
+    for fd in os.listdir(f"/proc/{pid}/fd"):
+        try:
+            n += os.readlink(f"/proc/{pid}/fd/{fd}").startswith("socket:")
+        except OSError:
+            pass
+    return n
+
+
 def tasks(pid):
     out = []
     base = f"/proc/{pid}/task"
@@ -836,3 +847,13 @@ class HttpConn:
 
     def __exit__(self, *exc):
         self.close()
+
+
+def raw_exchange(site, data, head_request=False):
+    """Sends data as is on a new plain connection to site; returns (first response, whether the
+    server then closed the socket). A response that keeps the connection is reported open
+    without waiting for a close."""
+    with HttpConn(site.host, site.http_port) as c:
+        c.send(data)
+        r = c.read_response(head_request=head_request)
+        return r, r.header("Connection") == "close" and c.eof(3)

@@ -239,16 +239,6 @@ def test_timeouts_over_tls(make_server, docroot, tls_files):
         closes_between(c, 0.5, 4)
 
 
-def socket_fds(pid):
-    n = 0
-    for fd in os.listdir(f"/proc/{pid}/fd"):
-        try:
-            n += os.readlink(f"/proc/{pid}/fd/{fd}").startswith("socket:")
-        except OSError:
-            pass
-    return n
-
-
 def big_file_site(make_server, world_tmp, size, *extra):
     root = dc.make_docroot(world_tmp)
     with open(os.path.join(root, "large.bin"), "wb") as f:
@@ -262,18 +252,18 @@ def big_file_site(make_server, world_tmp, size, *extra):
 def test_stalled_reader_is_disconnected(make_server, world_tmp):
     """A client that stops reading a response does not hold its connection for ever."""
     s, port = big_file_site(make_server, world_tmp, 64 << 20, "--keepalive-timeout", "1")
-    baseline = socket_fds(s.pid)
+    baseline = dc.socket_count(s.pid)
     c = dc.HttpConn("127.0.0.1", port)
     try:
         c.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
         c.send(b"GET /large.bin HTTP/1.1\r\nHost: x\r\n\r\n")
         c.sock.recv(100)
         deadline = time.monotonic() + 1
-        while socket_fds(s.pid) == baseline and time.monotonic() < deadline:
+        while dc.socket_count(s.pid) == baseline and time.monotonic() < deadline:
             time.sleep(0.02)  # until the server has accepted it
-        assert socket_fds(s.pid) == baseline + 1
+        assert dc.socket_count(s.pid) == baseline + 1
         start = time.monotonic()
-        while socket_fds(s.pid) > baseline:
+        while dc.socket_count(s.pid) > baseline:
             assert time.monotonic() - start < 5, "a stalled reader kept its connection 5 s"
             time.sleep(0.05)
         assert time.monotonic() - start >= 0.5

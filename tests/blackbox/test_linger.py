@@ -2,7 +2,6 @@
 response to a TCP RST. The server shuts its write side (TLS: close_notify first), drains the
 input for a bounded time and size, and only then closes (issue 8, finding 2)."""
 
-import os
 import signal
 import socket
 import time
@@ -121,22 +120,12 @@ def test_sigterm_drain_close_keeps_the_response(make_server, tls_files, tls):
     assert s.wait(10) == 0, s.stderr_text()
 
 
-def socket_count(pid):
-    n = 0
-    for fd in os.listdir(f"/proc/{pid}/fd"):
-        try:
-            n += os.readlink(f"/proc/{pid}/fd/{fd}").startswith("socket:")
-        except OSError:
-            pass
-    return n
-
-
 def wait_sockets(pid, want, timeout):
     """Seconds until the server holds `want` sockets (listeners included); fails after timeout."""
     start = time.monotonic()
-    while socket_count(pid) != want:
+    while dc.socket_count(pid) != want:
         assert time.monotonic() - start < timeout, \
-            f"server still holds {socket_count(pid)} sockets after {timeout} s (want {want})"
+            f"server still holds {dc.socket_count(pid)} sockets after {timeout} s (want {want})"
         time.sleep(0.05)
     return time.monotonic() - start
 
@@ -153,7 +142,7 @@ def answered(c):
 
 def test_linger_ends_when_the_client_closes(site):
     """A client that reads to EOF and closes: the lingering connection ends at once."""
-    base = socket_count(site.server.pid)
+    base = dc.socket_count(site.server.pid)
     with dc.HttpConn(site.host, site.http_port) as c:
         c.send(WITH_BODY)
         answered(c)
@@ -163,7 +152,7 @@ def test_linger_ends_when_the_client_closes(site):
 def test_plain_connection_close_closes_at_once(site):
     """The fast path: Connection: close, no body, nothing more sent. Nothing can be unread,
     so the server closes without lingering even while the client keeps its end open."""
-    base = socket_count(site.server.pid)
+    base = dc.socket_count(site.server.pid)
     with dc.HttpConn(site.host, site.http_port) as c:
         r = c.request("GET", "/hello.txt", headers={"Connection": "close"})
         assert r.status == 200 and c.eof(3)
@@ -175,7 +164,7 @@ def test_linger_is_bounded_for_a_silent_client(make_server, tls_files):
     silence, not at the keep-alive or header timeout."""
     s, http, _ = big_site(make_server, tls_files, "--keepalive-timeout", "30",
                           "--header-timeout", "30")
-    base = socket_count(s.pid)
+    base = dc.socket_count(s.pid)
     c = dc.HttpConn("127.0.0.1", http)
     try:
         c.send(WITH_BODY)

@@ -16,13 +16,7 @@ HELLO = dc.DOCROOT_FILES["hello.txt"]
 NOTES = dc.DOCROOT_FILES["notes.txt"]
 
 
-def raw(site, data, head_request=False):
-    """Sends data as is; returns (first response, whether the server then closed the socket).
-    A response that keeps the connection is reported open without waiting for a close."""
-    with dc.HttpConn(site.host, site.http_port) as c:
-        c.send(data)
-        r = c.read_response(head_request=head_request)
-        return r, r.header("Connection") == "close" and c.eof(3)
+raw = dc.raw_exchange
 
 
 def req(line, *fields):
