@@ -17,8 +17,6 @@ import signal
 import subprocess
 import time
 
-import pytest
-
 import dropcap_fixture as dc
 
 PROOF = re.compile(r"^dropcap: privileges: (.*)$", re.M)
