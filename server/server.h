@@ -26,6 +26,9 @@ struct server {
 	ev_signal sigterm_w;
 	ev_signal sigint_w;
 	ev_signal sigusr1_w; /* reopen the access log */
+	ev_signal sigusr2_w; /* upgrade: start the binary at our path */
+	ev_io upgrade_w;     /* the upgrade helper's answer */
+	int upgrade_fd;	     /* the socketpair to the upgrade helper, or -1 */
 	ev_timer drain_w;    /* grace period after SIGTERM */
 	ev_timer resume_w;   /* accepting again after EMFILE */
 	ev_prepare idle_w;   /* flushes the access log before the loop waits */
@@ -53,7 +56,9 @@ struct server {
 int server_init(struct server *s, const struct config *cfg, struct listen_set *listeners,
 		struct tls_ctx *tls, int root_fd, const struct accesslog *log, char *err,
 		size_t errlen);
-/* Runs until SIGTERM/SIGINT and the drain that follows. */
+/* Gives the loop the upgrade helper's socketpair (upgrade_start; -1: upgrades are off). */
+void server_set_upgrade(struct server *s, int fd);
+/* Runs until SIGTERM/SIGINT, or an upgrade's hand-over, and the drain that follows. */
 void server_run(struct server *s);
 void server_free(struct server *s);
 
