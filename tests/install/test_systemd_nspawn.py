@@ -322,7 +322,40 @@ def serves_https_and_http(c, service):
 # and must leave the service active and serving. c.wait_journal(service, notified(...)) shows
 # which notification messages systemd accepted and from which PID; c.show(service, "MainPID")
 # whom it now watches.
-LIFECYCLE_STEPS = (serves_https_and_http,)
+def upgrades_without_a_restart(c, service):
+    """The upgrade path of the README: a fresh copy of the binary over the path (a copy has no
+    capability: it must take over 443 with the inherited sockets), then
+    systemctl kill -s USR2 --kill-who=main. systemd's main PID becomes the new process, which
+    announced itself (READY=1, MAINPID=) as the old one did (MAINPID=); the unit never leaves
+    active, the old process exits, and the new one serves."""
+    old = int(c.show(service, "MainPID")["MainPID"])
+    c.sh("install -o root -g dropcap -m 0750 /usr/local/bin/dropcap /usr/local/bin/.dropcap.new"
+         " && mv /usr/local/bin/.dropcap.new /usr/local/bin/dropcap")
+    assert c.run(["getcap", "/usr/local/bin/dropcap"]).stdout.strip() == ""
+    c.run(["systemctl", "kill", "-s", "USR2", "--kill-who=main", service])
+    deadline = time.monotonic() + READY_SECONDS + 10
+    new = old
+    while new == old and time.monotonic() < deadline:
+        assert c.is_active(service) == "active", c.journal(service)
+        time.sleep(0.2)
+        new = int(c.show(service, "MainPID")["MainPID"])
+    assert new not in (old, 0), f"MainPID still {new}:\n{c.journal(service)}"
+    c.wait_journal(service, notified(service, new, f"READY=1, MAINPID={new}, STATUS=serving {SITE}"))
+    c.wait_journal(service, notified(service, old, f"MAINPID={new}"))
+    c.wait_journal(service, f"dropcap: upgrade: process {new} is serving; finishing in-flight "
+                            "responses, then exiting")
+    assert c.is_active(service) == "active"
+    serves_https_and_http(c, service)
+    deadline = time.monotonic() + 10  # the old one drains (no request is in flight)
+    while c.run(["test", "-e", f"/proc/{old}"], check=False).returncode == 0:
+        assert time.monotonic() < deadline, f"process {old} still runs"
+        time.sleep(0.2)
+    assert c.is_active(service) == "active"
+    # the next start (a later test) binds 443 itself: the capability back, as a deploy does
+    c.run(["sh", f"{STAGE}/dropcap-setcap", "/usr/local/bin/dropcap"])
+
+
+LIFECYCLE_STEPS = (serves_https_and_http, upgrades_without_a_restart)
 
 
 def started_by_ready(c, service, via):
@@ -386,6 +419,7 @@ def test_service_with_file_capability_is_active_after_ready_serves_and_stops(con
         assert f"Uid:\t{uid}\t{uid}\t{uid}\t{uid}" in status, status
         for step in LIFECYCLE_STEPS:
             step(c, "dropcap.service")
+        pid = int(c.show("dropcap.service", "MainPID")["MainPID"])  # an upgrade changed it
         stopped_cleanly(c, "dropcap.service", pid)
 
 
@@ -405,6 +439,7 @@ def test_socket_activated_service_is_active_after_ready_serves_and_stops(contain
         pid = started_by_ready(c, svc, "inherited")
         for step in LIFECYCLE_STEPS:
             step(c, svc)
+        pid = int(c.show(svc, "MainPID")["MainPID"])  # an upgrade changed it
         stopped_cleanly(c, svc, pid, "dropcap.socket")
 
 
