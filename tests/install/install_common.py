@@ -152,3 +152,17 @@ def serve_443(binary, user, tls_files, docroot, *, args=None):
         assert dc.cap_mask(status[field]) == 0, f"{field}={status[field]}\n{err}"
     assert re.search(r"^dropcap: privileges: .*via=file-capability", err, re.M), err
     return err, https.stdout, http.stdout
+
+
+def build_debs(directory):
+    """(first, newer): make deb's package, and one of a newer version (build-deb strips the
+    binary, so the content is the same: what matters is that dpkg unpacks a new inode)."""
+    first = make("deb").stdout.strip().splitlines()[-1]
+    first = os.path.join(os.path.dirname(INSTALL), first)
+    assert os.path.isfile(first), first
+    version = run(["dpkg-deb", "-f", first, "Version"], check=True).stdout.strip()
+    newer_bin = copy_binary(directory, "dropcap")
+    r = run(["sh", os.path.join(INSTALL, "debian", "build-deb"), newer_bin, version + "+test1",
+             directory], timeout=120)
+    assert r.returncode == 0, r.stderr
+    return first, r.stdout.strip()

@@ -24,9 +24,10 @@ import time
 
 import pytest
 
-from install_common import INSTALL, SCRIPT
+from install_common import INSTALL, SCRIPT, build_debs
 
 import dropcap_fixture as dc
+import upgrade_load
 
 CACHE = os.environ.get("DROPCAP_TEST_CACHE", "/var/cache/dropcap-test")
 SUITE = "bookworm"
@@ -467,6 +468,73 @@ def test_without_notify_socket_the_service_stays_activating(container):
         os.remove(dropin)
         c.run(["systemctl", "daemon-reload"])
     assert c.is_active("dropcap.service") == "inactive"
+
+
+class InContainerNet:
+    """For upgrade_load.Load: the host's python in the container's network namespace only."""
+
+    def __init__(self, c):
+        self.c = c
+
+    def exec(self, cmd):
+        return ["nsenter", "-t", str(self.c.leader), "-n"] + [str(x) for x in cmd]
+
+
+@contextlib.contextmanager
+def package_units(c):
+    """The deploy's units in /etc/systemd/system override a package's in /lib: set aside."""
+    units = ("dropcap.service", "dropcap.socket", "dropcap-activated.service")
+    aside = c.path("/root/units-aside")
+    os.makedirs(aside, exist_ok=True)
+    for u in units:
+        os.rename(c.path(f"/etc/systemd/system/{u}"), os.path.join(aside, u))
+    try:
+        yield
+    finally:
+        for u in units:
+            os.rename(os.path.join(aside, u), c.path(f"/etc/systemd/system/{u}"))
+        c.run(["systemctl", "daemon-reload"], check=False)
+
+
+def dpkg_install(c, deb):
+    """dpkg -i inside the container (the deploy's /etc/dropcap/dropcap.env is kept)."""
+    shutil.copy(deb, c.path(f"/root/{os.path.basename(deb)}"))
+    return c.run(["env", "DEBIAN_FRONTEND=noninteractive", "dpkg", "--force-confold", "-i",
+                  f"/root/{os.path.basename(deb)}"], timeout=180)
+
+
+def test_deb_upgrade_of_the_running_service_drops_no_request(container, world_tmp, tls_files):
+    """Issue 9, scenario 3: a newer .deb is installed while the package's dropcap.service serves
+    under the bounded client loop (tests/upgrade_load.py). dpkg unpacks a new inode without the
+    capability; the postinst re-applies it and upgrades the running server with SIGUSR2 instead
+    of a restart: systemd's main PID becomes the new process before dpkg returns, the unit stays
+    active, and no request fails or is truncated (the 64 MiB download in flight included)."""
+    c = container
+    first, newer = build_debs(world_tmp)
+    big = upgrade_load.make_big(c.path(SITE))
+    with package_units(c):
+        dpkg_install(c, first)
+        c.run(["systemctl", "daemon-reload"])
+        with enabled(c, "dropcap.service"):
+            c.run(["systemctl", "start", "dropcap.service"], timeout=READY_SECONDS + 10)
+            old = int(c.show("dropcap.service", "MainPID")["MainPID"])
+            assert c.run(["readlink", f"/proc/{old}/exe"]).stdout.strip() == "/usr/bin/dropcap"
+            with upgrade_load.Load(InContainerNet(c), cafile=tls_files.ec_cert, big=big) as load:
+                load.wait_running()
+                r = dpkg_install(c, newer)
+                new = int(c.show("dropcap.service", "MainPID")["MainPID"])
+                assert new not in (old, 0), r.stdout + r.stderr + c.journal("dropcap.service")
+                load.go()
+                result = load.result()
+            print("load:", result)
+            upgrade_load.assert_clean(result)
+            assert c.is_active("dropcap.service") == "active"
+            c.wait_journal("dropcap.service", f"dropcap: upgrade: process {new} is serving; "
+                                              "finishing in-flight responses, then exiting")
+            c.wait_journal("dropcap.service", notified("dropcap.service", old, f"MAINPID={new}"))
+            assert "Stopping" not in c.journal("dropcap.service")  # never a restart
+            assert "cap_net_bind_service" in c.run(["getcap", "/usr/bin/dropcap"]).stdout
+            serves_https_and_http(c, "dropcap.service")
 
 
 def test_mirror_is_read_from_apts_sources(tmp_path):
