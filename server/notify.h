@@ -42,6 +42,11 @@ void notify_stopping(void);
 /* RELOADING=1 with MONOTONIC_USEC= (systemd >= 253 requires it for Type=notify-reload; 252
  * ignores it). Follow with notify_ready() once the reload is done, or failed. */
 void notify_reloading(void);
+/* This process was started by an upgrade: its first READY=1 leaves out MAINPID=. The old
+ * process sends MAINPID= once this one is systemd's own child (upgrade.h): announced while it
+ * is still the upgrade helper's child, systemd would watch it as an "alien" main PID and could
+ * miss its exit status. */
+void notify_mainpid_from_parent(void);
 /* MAINPID=pid: another process of the service is now the one systemd should watch. */
 void notify_mainpid(long pid);
 

@@ -130,6 +130,7 @@ static void drain(struct server *s, int handover)
 	ev_timer_stop(s->loop, &s->resume_w);
 	s->draining = 1;
 	ev_io_stop(s->loop, &s->upgrade_w);
+	ev_io_stop(s->loop, &s->helper_gone_w); /* a stop signal during the hand-over wins */
 	if (s->upgrade_fd >= 0) { /* the helper exits at EOF, releasing its listeners */
 		close(s->upgrade_fd);
 		s->upgrade_fd = -1;
@@ -188,15 +189,33 @@ static void on_upgrade_signal(struct ev_loop *loop, ev_signal *w, int revents)
 	ev_io_start(loop, &s->upgrade_w);
 }
 
-/* The helper's answer: hand over to the new process, or keep serving and say why not. */
+/* The new process is systemd's (or the nearest subreaper's) child now: it becomes the main
+ * PID before anything else, then this one drains. */
+static void hand_over(struct server *s)
+{
+	notify_mainpid(s->upgraded_pid);
+	log_info("upgrade: process %ld is serving; finishing in-flight responses, then exiting",
+		 s->upgraded_pid);
+	drain(s, 1);
+}
+
+static void on_helper_gone(struct ev_loop *loop, ev_io *w, int revents)
+{
+	(void)revents;
+	ev_io_stop(loop, w);
+	hand_over(ev_userdata(loop));
+}
+
+/* The helper's answer: hand over to the new process, or keep serving and say why not. On
+ * success the helper is told to exit (EOF), which reparents the new process; the hand-over
+ * waits for that (its pidfd), so that systemd never watches a main PID that is not its child. */
 static void on_upgrade_reply(struct ev_loop *loop, ev_io *w, int revents)
 {
 	struct server *s = ev_userdata(loop);
 	char why[512];
-	long pid = 0;
 
 	(void)revents;
-	switch (upgrade_reply(w->fd, &pid, why, sizeof why)) {
+	switch (upgrade_reply(w->fd, &s->upgraded_pid, why, sizeof why)) {
 	case UPGRADE_PENDING: return;
 	case UPGRADE_FAILED:
 		ev_io_stop(loop, w);
@@ -211,11 +230,13 @@ static void on_upgrade_reply(struct ev_loop *loop, ev_io *w, int revents)
 	case UPGRADE_READY: break;
 	}
 	ev_io_stop(loop, w);
-	/* SIGTERM during the upgrade drained already and stopped this watcher */
-	notify_mainpid(pid); /* first: systemd must not see the main process exit unannounced */
-	log_info("upgrade: process %ld is serving; finishing in-flight responses, then exiting",
-		 pid);
-	drain(s, 1);
+	close(s->upgrade_fd);
+	s->upgrade_fd = -1;
+	if (s->helper_gone_w.fd < 0) {
+		hand_over(s); /* no pidfd (Linux < 5.3): announce at once */
+		return;
+	}
+	ev_io_start(loop, &s->helper_gone_w);
 }
 
 /* After a burst, the pools and the TLS sessions that were freed keep the heap at its peak:
@@ -342,10 +363,11 @@ int server_init(struct server *s, const struct config *cfg, struct listen_set *l
 	return 0;
 }
 
-void server_set_upgrade(struct server *s, int fd)
+void server_set_upgrade(struct server *s, int fd, int helper_pidfd)
 {
 	s->upgrade_fd = fd;
 	ev_io_init(&s->upgrade_w, on_upgrade_reply, fd, EV_READ);
+	ev_io_init(&s->helper_gone_w, on_helper_gone, helper_pidfd, EV_READ);
 }
 
 void server_run(struct server *s)

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -26,8 +27,9 @@ static struct {
 	const struct listen_set *ls;
 	int ready; /* the readiness pipe this process got from an upgrade, or -1 */
 	int ready_taken;
-	long pid; /* taken at start: getpid() is not in the sandbox's allow-list */
-} up = {.ready = -1};
+	long pid;  /* taken at start: getpid() is not in the sandbox's allow-list */
+	int pidfd; /* the helper's */
+} up = {.ready = -1, .pidfd = -1};
 
 static int parse_kind(const char *s, size_t n)
 {
@@ -269,6 +271,8 @@ int upgrade_start(char **argv, const struct listen_set *ls, char *err, size_t er
 		helper_run(sv[1]);
 	}
 	close(sv[1]);
+	if (pid > 0)
+		up.pidfd = (int)syscall(SYS_pidfd_open, pid, 0); /* close-on-exec always */
 	if (pid < 0 || fcntl(sv[0], F_SETFL, O_NONBLOCK) < 0) {
 		int e = errno;
 		close(sv[0]);
@@ -276,6 +280,16 @@ int upgrade_start(char **argv, const struct listen_set *ls, char *err, size_t er
 				  strerror(e));
 	}
 	return sv[0];
+}
+
+int upgrade_helper_pidfd(void)
+{
+	return up.pidfd;
+}
+
+int upgrade_is_upgrade(void)
+{
+	return up.ready_taken ? up.ready >= 0 : parse_ready(getenv(UPGRADE_READY_ENV)) >= 0;
 }
 
 const char *upgrade_path(void)

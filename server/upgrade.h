@@ -10,7 +10,8 @@
  * with the listeners at the same descriptor numbers (DROPCAP_UPGRADE_FDS=3:https,4:http) and a
  * readiness pipe (DROPCAP_UPGRADE_READY=N), waits (bounded) for the new process to report its
  * pid once serving, and answers "ready PID" or "failed: why". The helper reads nothing but that
- * socketpair and exits at its EOF, when the server exits. */
+ * socketpair and exits at its EOF: when the server exits, or right after a successful upgrade,
+ * which reparents the new process to systemd before it becomes the service's main PID. */
 #ifndef DROPCAP_UPGRADE_H
 #define DROPCAP_UPGRADE_H
 
@@ -44,6 +45,14 @@ int upgrade_inherited(struct upgrade_fd *out, size_t max, int *ready);
  * server's end of the socketpair (non-blocking, close-on-exec), or -1 with err (the server
  * then serves without upgrades). */
 int upgrade_start(char **argv, const struct listen_set *ls, char *err, size_t errlen);
+
+/* A pidfd of the helper (readable once it has exited, and so once the new process it started
+ * has been reparented to systemd or the nearest subreaper), or -1 (pidfd_open failed: a kernel
+ * before 5.3). Valid after upgrade_start(). */
+int upgrade_helper_pidfd(void);
+
+/* Whether this process was started by an upgrade (before upgrade_start() took the variable). */
+int upgrade_is_upgrade(void);
 
 /* The path the helper will execute: dropcap's own, resolved at start-up. */
 const char *upgrade_path(void);

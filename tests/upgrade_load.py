@@ -11,6 +11,8 @@ file as a child process inside the test's network namespace (`ip netns exec`), w
 
 It stops when the requests total --count (about 2,000), the download is done and at least
 --after requests were made after "go"; or at --deadline seconds (then it reports a failure).
+Once --count minus --after requests are done without "go", each worker slows to one request per
+--slow seconds, so a slow deploy tool does not multiply the count.
 It prints one JSON line: requests, failed, truncated, idle_closed, retried, download (bytes, ok),
 errors (the first few, for the assertion message).
 
@@ -194,7 +196,10 @@ def worker(args, tls, keep_alive, stats, stop, go):
     c = Client(args.host, port, tls, args.cafile)
     while not stop.is_set():
         one_request(c, keep_alive, stats, go.is_set())
-        time.sleep(args.pause)
+        # waiting for the hand-over (a deploy tool may take seconds): a slower pace, so that the
+        # whole run stays near --count requests
+        early = go.is_set() or stats.requests < args.count - args.after
+        time.sleep(args.pause if early else args.slow)
     c.close()
 
 
@@ -260,6 +265,7 @@ def main():
     p.add_argument("--before", type=int, default=300)
     p.add_argument("--after", type=int, default=400)
     p.add_argument("--pause", type=float, default=0.0)
+    p.add_argument("--slow", type=float, default=0.1)
     p.add_argument("--deadline", type=float, default=120.0)
     run(p.parse_args())
 
