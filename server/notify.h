@@ -7,9 +7,9 @@
  * NOTIFY_SOCKET stays in the environment (unlike sd_notify(unset_environment=1)): dropcap
  * executes nothing but itself, and the process an upgrade starts must reach the same systemd.
  * That new process calls notify_open() in its own start-up and, once serving, sends READY=1
- * with MAINPID= of itself. The units say NotifyAccess=all so that systemd accepts this from a
- * process that is not yet the main one; the old process may instead hand over with
- * notify_mainpid() (enough with NotifyAccess=main). The service's cgroup holds only dropcap
+ * without MAINPID= (notify_mainpid_from_parent); the old process hands over with
+ * notify_mainpid() once the new one is systemd's child. The units say NotifyAccess=all so that
+ * systemd accepts the READY=1 from a process that is not yet the main one. The service's cgroup holds only dropcap
  * processes, so "all" lets no other program speak for the service. (seccomp filters survive
  * execve: if the new process starts under one that forbids socket(), the upgrade must pass it
  * this socket instead, as it passes the listeners.)

@@ -9,6 +9,8 @@ flight across the hand-over): zero failed requests, zero truncated bodies.
    one upgrade helper.
 2. A new binary that fails at start: the old process keeps serving and logs why; a second
    SIGUSR2 during an upgrade is refused; a later good upgrade still works.
+Also: two upgrades in a row stack nothing, and a server started as root with --user upgrades
+to a process that is that user from the start.
 """
 
 import os
@@ -179,3 +181,22 @@ def test_second_upgrade_stacks_nothing(env, make_server):
         assert server.follow_upgrade(new) == 0
         assert_new_generation(env, server, old, new)
         assert fetch(env, "https://localhost/hello.txt") == "hello world\n"
+
+
+def test_upgrade_after_a_root_start_with_user(env, make_server):
+    """Started as root with --user: the new process gets the same argv, --user included, but
+    starts as that user already (no root, no capability); priv.c then ignores --user and the
+    new process serves with nothing to warn about."""
+    binary = dc.cap_binary(dc.world_tmpdir("dropcap-bin-"), "")
+    server = make_server(env.args + ["--user", env.user[0]], binary=binary, netns=env.netns)
+    replace_binary(binary)
+    server.request_upgrade()
+    new = server.upgraded_pid()
+    assert server.follow_upgrade(new) == 0, server.stderr_text()
+    st = dc.proc_status(new)
+    assert st["Uid"].split() == [str(env.user[1])] * 4 and st["Seccomp"] == "2"
+    assert dc.cap_mask(st["CapPrm"]) == 0 and dc.cap_mask(st["CapBnd"]) == 0
+    with open(f"/proc/{new}/cmdline") as f:
+        assert "--user" in f.read().split("\0")
+    assert "warning" not in server.stderr_text(), server.stderr_text()
+    assert fetch(env, "https://localhost/hello.txt") == "hello world\n"
