@@ -9,10 +9,10 @@
  * That new process calls notify_open() in its own start-up and, once serving, sends READY=1
  * without MAINPID= (notify_mainpid_from_parent); the old process hands over with
  * notify_mainpid() once the new one is systemd's child. The units say NotifyAccess=all so that
- * systemd accepts the READY=1 from a process that is not yet the main one. The service's cgroup holds only dropcap
- * processes, so "all" lets no other program speak for the service. (seccomp filters survive
- * execve: if the new process starts under one that forbids socket(), the upgrade must pass it
- * this socket instead, as it passes the listeners.)
+ * systemd accepts the READY=1 from a process that is not yet the main one. The service's cgroup
+ * holds only dropcap processes, so "all" lets no other program speak for the service. (seccomp
+ * filters survive execve: if the new process starts under one that forbids socket(), the upgrade
+ * must pass it this socket instead, as it passes the listeners.)
  *
  * Without NOTIFY_SOCKET every call is a no-op. A failed send is logged once, never blocks and
  * never stops the server. */

@@ -181,11 +181,11 @@ static void on_upgrade_signal(struct ev_loop *loop, ev_signal *w, int revents)
 		log_warnx("SIGUSR2: an upgrade is already in progress; ignored");
 		return;
 	}
+	log_info("SIGUSR2: starting %s", upgrade_path()); /* queued before the new one's lines */
 	if (upgrade_request(s->upgrade_fd) < 0) {
 		log_warn("SIGUSR2: cannot reach the upgrade helper; still serving");
 		return;
 	}
-	log_info("SIGUSR2: starting %s", upgrade_path());
 	ev_io_start(loop, &s->upgrade_w);
 }
 
