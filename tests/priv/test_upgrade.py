@@ -9,8 +9,8 @@ flight across the hand-over): zero failed requests, zero truncated bodies.
    one upgrade helper.
 2. A new binary that fails at start: the old process keeps serving and logs why; a second
    SIGUSR2 during an upgrade is refused; a later good upgrade still works.
-Also: two upgrades in a row stack nothing, and a server started as root with --user upgrades
-to a process that is that user from the start.
+Also: two upgrades in a row stack nothing; a server started as root with --user upgrades to a
+process that is that user from the start; a new binary that hangs is killed after 30 s.
 """
 
 import os
@@ -200,3 +200,26 @@ def test_upgrade_after_a_root_start_with_user(env, make_server):
         assert "--user" in f.read().split("\0")
     assert "warning" not in server.stderr_text(), server.stderr_text()
     assert fetch(env, "https://localhost/hello.txt") == "hello world\n"
+
+
+def test_new_binary_that_never_gets_ready_is_killed_after_the_time_limit(env, make_server):
+    """A new binary that starts but never reports ready (it hangs): after UPGRADE_TIMEOUT
+    (30 s) the helper kills it, the old process logs why and keeps serving, and the helper is
+    ready for the next upgrade."""
+    server = make_server(env.args, binary=env.binary, user=env.user, netns=env.netns)
+    first = server.pid
+    write_script(env.binary, "#!/bin/sh\nexec sleep 300\n")
+    server.request_upgrade()
+    started = time.monotonic()
+    m = wait_line(server, r"^dropcap: warning: upgrade failed: (.*)$", timeout=45)
+    assert 29 <= time.monotonic() - started <= 40, m.group(0)
+    assert "timed out after 30 s without reporting ready; killed it" in m.group(1), m.group(0)
+    assert server.alive() and server.pid == first
+    assert fetch(env, "https://localhost/hello.txt") == "hello world\n"
+    helpers = dc.upgrade_helpers(first)
+    assert len(helpers) == 1 and dc.upgrade_helpers(helpers[0]) == []  # killed and reaped
+    replace_binary(env.binary)
+    server.request_upgrade()
+    new = server.upgraded_pid()
+    assert server.follow_upgrade(new) == 0, server.stderr_text()
+    assert_new_generation(env, server, first, new)
