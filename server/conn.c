@@ -628,8 +628,21 @@ void conn_accept(struct server *s, int fd, enum listen_kind kind,
 	ev_io_start(s->loop, &c->io);
 }
 
-void conn_drain(struct conn *c)
+/* Bytes of a next request wait in the socket, unread: the client sent it before the drain. */
+static int request_waiting(const struct conn *c)
 {
+	int n = 0;
+
+	return ioctl(c->t.fd, FIONREAD, &n) == 0 && n > 0;
+}
+
+void conn_drain(struct conn *c, int handover)
+{
+	if (handover) {
+		if (c->idle && !request_waiting(c))
+			close_idle(c);
+		return;
+	}
 	if (c->state == CONN_HANDSHAKE)
 		conn_close(c);
 	else if (c->state == CONN_READ && c->in_len == 0)

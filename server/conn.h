@@ -14,8 +14,11 @@ struct conn;
 void conn_accept(struct server *s, int fd, enum listen_kind kind,
 		 const struct sockaddr_storage *peer);
 
-/* Graceful stop: closes c now if it is between requests, else after its response. */
-void conn_drain(struct conn *c);
+/* Graceful stop: closes c now if it is between requests, else after its response.
+ * handover (an upgrade, the new process holds the listeners): a client that connected before
+ * the listeners closed gets its first request answered, and an idle keep-alive connection whose
+ * next request already waits is answered too; only idle keep-alive ones close now. */
+void conn_drain(struct conn *c, int handover);
 /* At --max-conns: closes the longest-idle keep-alive connection (lingering when the client has
  * not acknowledged all of its last response, then its slot is free only when that ends).
  * Returns 0 when no connection is idle. */

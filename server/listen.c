@@ -13,6 +13,7 @@
 #include "listen.h"
 #include "log.h"
 #include "priv.h"
+#include "upgrade.h"
 
 #define LISTEN_BACKLOG 4096
 #define SD_LISTEN_FDS_START 3
@@ -213,13 +214,37 @@ static int inherit_systemd(const struct config *c, struct listen_set *set, int c
 	return 0;
 }
 
+/* An upgrade (upgrade.h): the old process's whole listener set, kinds included; its own
+ * socket activation and --listen-fd sockets are among them, at the same numbers. Returns how
+ * many, or -1 with err. */
+static int inherit_upgrade(const struct config *c, struct listen_set *set, int commit, char *err,
+			   size_t errlen)
+{
+	struct upgrade_fd up[LISTEN_MAX];
+	int ready, n = upgrade_inherited(up, LISTEN_MAX, &ready);
+
+	if (n < 0)
+		return log_errbuf(err, errlen, "%s=%s: expected e.g. 3:https,4:http",
+				  UPGRADE_FDS_ENV, getenv(UPGRADE_FDS_ENV));
+	for (int i = 0; i < n; i++)
+		if (add_inherited(c, set, up[i].fd, up[i].kind, "upgrade", commit, err, errlen) < 0)
+			return -1;
+	if (commit)
+		unsetenv(UPGRADE_FDS_ENV);
+	return n;
+}
+
 static int inherit_all(const struct config *c, struct listen_set *set, int commit, char *err,
 		       size_t errlen)
 {
+	int up;
+
 	set->n = 0;
-	if (inherit_systemd(c, set, commit, err, errlen) < 0)
+	if ((up = inherit_upgrade(c, set, commit, err, errlen)) < 0)
 		return -1;
-	for (size_t i = 0; i < c->n_listen_fds; i++)
+	if (up == 0 && inherit_systemd(c, set, commit, err, errlen) < 0)
+		return -1;
+	for (size_t i = 0; up == 0 && i < c->n_listen_fds; i++)
 		if (add_inherited(c, set, c->listen_fds[i].fd, c->listen_fds[i].kind, "listen-fd",
 				  commit, err, errlen) < 0)
 			return -1;
@@ -234,12 +259,14 @@ int listen_inherited(const struct config *c, struct listen_set *set, char *err, 
 }
 
 /* The descriptors dropcap starts with and keeps: the standard streams, the LISTEN_FDS sockets
- * meant for this process and each --listen-fd, sorted ascending. Returns how many. */
+ * meant for this process, each --listen-fd, and what an upgrade handed over. Returns how many. */
 static size_t keep_fds(const struct config *c, unsigned *keep)
 {
 	const char *pid = getenv("LISTEN_PID"), *fds = getenv("LISTEN_FDS");
+	struct upgrade_fd up[LISTEN_MAX];
 	unsigned n_sd = 0;
 	size_t n = 0;
+	int n_up, ready;
 
 	for (unsigned fd = 0; fd < 3; fd++)
 		keep[n++] = fd;
@@ -249,26 +276,24 @@ static size_t keep_fds(const struct config *c, unsigned *keep)
 			keep[n++] = SD_LISTEN_FDS_START + i;
 	for (size_t i = 0; i < c->n_listen_fds; i++)
 		keep[n++] = (unsigned)c->listen_fds[i].fd;
-	for (size_t i = 1; i < n; i++) /* insertion sort: at most 19 entries */
+	n_up = upgrade_inherited(up, LISTEN_MAX, &ready);
+	for (int i = 0; i < n_up; i++)
+		keep[n++] = (unsigned)up[i].fd;
+	if (ready >= 0)
+		keep[n++] = (unsigned)ready;
+	return n;
+}
+
+int listen_close_except(unsigned *keep, size_t n, char *err, size_t errlen)
+{
+	unsigned next = 0;
+
+	for (size_t i = 1; i < n; i++) /* insertion sort: a few dozen entries at most */
 		for (size_t j = i; j > 0 && keep[j - 1] > keep[j]; j--) {
 			unsigned t = keep[j];
 			keep[j] = keep[j - 1];
 			keep[j - 1] = t;
 		}
-	return n;
-}
-
-int listen_close_inherited(const struct config *c, char *err, size_t errlen)
-{
-	unsigned keep[3 + LISTEN_MAX + CONFIG_MAX_LISTEN_FDS], next = 0;
-	size_t n = keep_fds(c, keep);
-
-	/* A standard stream left closed would be reused by the next open (the access log on fd 1
-	 * or 2): hold it with /dev/null instead. */
-	for (int fd = 0; fd < 3; fd++)
-		if (fcntl(fd, F_GETFD) < 0 && errno == EBADF &&
-		    open("/dev/null", fd == 0 ? O_RDONLY : O_WRONLY) != fd)
-			return log_errbuf(err, errlen, "cannot open /dev/null as fd %d", fd);
 	for (size_t i = 0; i <= n; i++) {
 		unsigned upto = i < n ? keep[i] : ~0u;
 		if (upto > next && close_range(next, upto - 1, 0) < 0)
@@ -278,6 +303,20 @@ int listen_close_inherited(const struct config *c, char *err, size_t errlen)
 			next = upto + 1;
 	}
 	return 0;
+}
+
+int listen_close_inherited(const struct config *c, char *err, size_t errlen)
+{
+	unsigned keep[4 + 2 * LISTEN_MAX + CONFIG_MAX_LISTEN_FDS];
+	size_t n = keep_fds(c, keep);
+
+	/* A standard stream left closed would be reused by the next open (the access log on fd 1
+	 * or 2): hold it with /dev/null instead. */
+	for (int fd = 0; fd < 3; fd++)
+		if (fcntl(fd, F_GETFD) < 0 && errno == EBADF &&
+		    open("/dev/null", fd == 0 ? O_RDONLY : O_WRONLY) != fd)
+			return log_errbuf(err, errlen, "cannot open /dev/null as fd %d", fd);
+	return listen_close_except(keep, n, err, errlen);
 }
 
 static int bind_error(const char *spec, int e, char *err, size_t errlen)

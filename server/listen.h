@@ -47,6 +47,9 @@ int listen_acquire(const struct config *c, struct listen_set *set, char *err, si
  * Returns 0, or -1 with err. */
 int listen_close_inherited(const struct config *c, char *err, size_t errlen);
 
+/* Closes every descriptor but the n in keep (sorted here in place). Returns 0, or -1 with err. */
+int listen_close_except(unsigned *keep, size_t n, char *err, size_t errlen);
+
 /* "https" or "http". */
 const char *listen_kind_name(enum listen_kind kind);
 

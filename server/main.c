@@ -18,6 +18,7 @@
 #include "sandbox.h"
 #include "server.h"
 #include "tls.h"
+#include "upgrade.h"
 
 #define FDS_PER_CONN 2 /* the socket and an open file */
 #define FDS_RESERVED (32 + FCACHE_ENTRIES)
@@ -146,8 +147,15 @@ int main(int argc, char **argv)
 	if (accesslog_open(&st.log, err, sizeof err) < 0)
 		fatalx("%s", err);
 	check_root_access(st.root_fd, st.real);
+	if (upgrade_is_upgrade())
+		notify_mainpid_from_parent();
+	/* unprivileged already, never sandboxed, and forked before the loop's descriptors exist */
+	int upgrade_fd = upgrade_start(argv, &st.ls, err, sizeof err);
+	if (upgrade_fd < 0)
+		log_warnx("%s", err);
 	if (server_init(&srv, &cfg, &st.ls, st.tls, st.root_fd, &st.log, err, sizeof err) < 0)
 		fatalx("%s", err);
+	server_set_upgrade(&srv, upgrade_fd, upgrade_helper_pidfd());
 	/* Last of start-up, once the loop has its epoll and signal descriptors too (so neither
 	 * they nor libev's uname are in the allow-list); the next byte read is a client's. */
 	if (sandbox_apply(&cfg, st.root_fd, sandbox, sizeof sandbox, err, sizeof err) < 0)
@@ -155,6 +163,7 @@ int main(int argc, char **argv)
 	log_info("%s sandbox=%s", line, sandbox);
 	log_info("serving %s", st.real);
 	notify_ready("serving %s", st.real);
+	upgrade_ready();
 	server_run(&srv);
 	server_free(&srv);
 	tls_ctx_free(st.tls);

@@ -15,6 +15,7 @@
 static int notify_fd = -1;
 static long notify_pid; /* taken at open: getpid() may be outside the sandbox's allow-list */
 static int notify_warned;
+static int notify_skip_mainpid; /* the next READY=1 leaves MAINPID= to the old process */
 
 int notify_addr_parse(const char *value, struct sockaddr_un *sa, socklen_t *len, char *err,
 		      size_t errlen)
@@ -114,7 +115,17 @@ void notify_ready(const char *fmt, ...)
 	(void)vsnprintf(status, sizeof status, fmt, ap);
 	va_end(ap);
 	status[strcspn(status, "\n")] = '\0'; /* a newline would start another assignment */
+	if (notify_skip_mainpid) {
+		notify_skip_mainpid = 0;
+		notify_sendf("READY=1\nSTATUS=%s", status);
+		return;
+	}
 	notify_sendf("READY=1\nMAINPID=%ld\nSTATUS=%s", notify_pid, status);
+}
+
+void notify_mainpid_from_parent(void)
+{
+	notify_skip_mainpid = 1;
 }
 
 void notify_stopping(void)

@@ -7,12 +7,12 @@
  * NOTIFY_SOCKET stays in the environment (unlike sd_notify(unset_environment=1)): dropcap
  * executes nothing but itself, and the process an upgrade starts must reach the same systemd.
  * That new process calls notify_open() in its own start-up and, once serving, sends READY=1
- * with MAINPID= of itself. The units say NotifyAccess=all so that systemd accepts this from a
- * process that is not yet the main one; the old process may instead hand over with
- * notify_mainpid() (enough with NotifyAccess=main). The service's cgroup holds only dropcap
- * processes, so "all" lets no other program speak for the service. (seccomp filters survive
- * execve: if the new process starts under one that forbids socket(), the upgrade must pass it
- * this socket instead, as it passes the listeners.)
+ * without MAINPID= (notify_mainpid_from_parent); the old process hands over with
+ * notify_mainpid() once the new one is systemd's child. The units say NotifyAccess=all so that
+ * systemd accepts the READY=1 from a process that is not yet the main one. The service's cgroup
+ * holds only dropcap processes, so "all" lets no other program speak for the service. (seccomp
+ * filters survive execve: if the new process starts under one that forbids socket(), the upgrade
+ * must pass it this socket instead, as it passes the listeners.)
  *
  * Without NOTIFY_SOCKET every call is a no-op. A failed send is logged once, never blocks and
  * never stops the server. */
@@ -42,6 +42,11 @@ void notify_stopping(void);
 /* RELOADING=1 with MONOTONIC_USEC= (systemd >= 253 requires it for Type=notify-reload; 252
  * ignores it). Follow with notify_ready() once the reload is done, or failed. */
 void notify_reloading(void);
+/* This process was started by an upgrade: its first READY=1 leaves out MAINPID=. The old
+ * process sends MAINPID= once this one is systemd's own child (upgrade.h): announced while it
+ * is still the upgrade helper's child, systemd would watch it as an "alien" main PID and could
+ * miss its exit status. */
+void notify_mainpid_from_parent(void);
 /* MAINPID=pid: another process of the service is now the one systemd should watch. */
 void notify_mainpid(long pid);
 

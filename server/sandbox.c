@@ -318,6 +318,11 @@ static int ll_apply(int abi, int root_fd, const struct sandbox_paths *p, char *e
 static const int sandbox_allow[] = {
 	/* the event loop (libev: epoll, and the eventfd its signal handler writes to) */
 	SCMP_SYS(epoll_wait), SCMP_SYS(epoll_pwait), SCMP_SYS(epoll_ctl),
+	/* libev rebuilds its epoll set when a descriptor it watched was closed while another
+	 * process still holds the socket (a listener after the drain closed it: the upgrade's new
+	 * process, the upgrade helper, or systemd with socket activation hold it too): the kernel
+	 * keeps reporting it, libev cannot remove it by number any more and starts afresh */
+	SCMP_SYS(epoll_create1),
 	/* connections and files */
 	SCMP_SYS(accept4), SCMP_SYS(read), SCMP_SYS(write), SCMP_SYS(readv), SCMP_SYS(writev),
 	SCMP_SYS(pread64), SCMP_SYS(sendfile), SCMP_SYS(recvfrom), SCMP_SYS(sendto),

@@ -16,6 +16,7 @@
 #include "notify.h"
 #include "server.h"
 #include "tls.h"
+#include "upgrade.h"
 
 #define ACCEPT_BATCH 64
 #define DRAIN_SECONDS 5.0
@@ -121,11 +122,39 @@ static void on_drain_timeout(struct ev_loop *loop, ev_timer *w, int revents)
 	ev_break(loop, EVBREAK_ALL);
 }
 
+/* Stops accepting (closing the listeners: after an upgrade the new process holds them),
+ * closes idle connections (conn_drain says which) and lets responses finish within
+ * DRAIN_SECONDS. */
+static void drain(struct server *s, int handover)
+{
+	struct conn *c, *next;
+
+	accepting(s, 0);
+	ev_timer_stop(s->loop, &s->resume_w);
+	s->draining = 1;
+	ev_io_stop(s->loop, &s->upgrade_w);
+	ev_io_stop(s->loop, &s->helper_gone_w); /* a stop signal during the hand-over wins */
+	if (s->upgrade_fd >= 0) { /* the helper exits at EOF, releasing its listeners */
+		close(s->upgrade_fd);
+		s->upgrade_fd = -1;
+	}
+	for (size_t i = 0; i < s->listeners->n; i++)
+		close(s->listeners->l[i].fd);
+	for (c = s->conns; c; c = next) {
+		next = conn_next(c);
+		conn_drain(c, handover);
+	}
+	if (s->nconns == 0) {
+		ev_break(s->loop, EVBREAK_ALL);
+		return;
+	}
+	ev_timer_start(s->loop, &s->drain_w);
+}
+
 /* SIGTERM/SIGINT: stop accepting, close idle connections, let responses finish. */
 static void on_stop_signal(struct ev_loop *loop, ev_signal *w, int revents)
 {
 	struct server *s = ev_userdata(loop);
-	struct conn *c, *next;
 
 	(void)revents;
 	if (s->draining) { /* a second signal: stop waiting for responses in flight */
@@ -135,20 +164,82 @@ static void on_stop_signal(struct ev_loop *loop, ev_signal *w, int revents)
 	log_info("%s: finishing in-flight responses, then exiting (again to exit now)",
 		 w->signum == SIGTERM ? "SIGTERM" : "SIGINT");
 	notify_stopping();
-	accepting(s, 0);
-	ev_timer_stop(loop, &s->resume_w);
-	s->draining = 1;
-	for (size_t i = 0; i < s->listeners->n; i++)
-		close(s->listeners->l[i].fd);
-	for (c = s->conns; c; c = next) {
-		next = conn_next(c);
-		conn_drain(c);
-	}
-	if (s->nconns == 0) {
-		ev_break(loop, EVBREAK_ALL);
+	drain(s, 0);
+}
+
+/* SIGUSR2: ask the upgrade helper (upgrade.h) to start the binary at our path. */
+static void on_upgrade_signal(struct ev_loop *loop, ev_signal *w, int revents)
+{
+	struct server *s = ev_userdata(loop);
+
+	(void)w;
+	(void)revents;
+	if (s->draining)
+		return;
+	if (s->upgrade_fd < 0) {
+		log_warnx("SIGUSR2: upgrades are off (see the start-up warning); still serving");
 		return;
 	}
-	ev_timer_start(loop, &s->drain_w);
+	if (ev_is_active(&s->upgrade_w)) {
+		log_warnx("SIGUSR2: an upgrade is already in progress; ignored");
+		return;
+	}
+	log_info("SIGUSR2: starting %s", upgrade_path()); /* queued before the new one's lines */
+	if (upgrade_request(s->upgrade_fd) < 0) {
+		log_warn("SIGUSR2: cannot reach the upgrade helper; still serving");
+		return;
+	}
+	ev_io_start(loop, &s->upgrade_w);
+}
+
+/* The new process is systemd's (or the nearest subreaper's) child now: it becomes the main
+ * PID before anything else, then this one drains. */
+static void hand_over(struct server *s)
+{
+	notify_mainpid(s->upgraded_pid);
+	log_info("upgrade: process %ld is serving; finishing in-flight responses, then exiting",
+		 s->upgraded_pid);
+	drain(s, 1);
+}
+
+static void on_helper_gone(struct ev_loop *loop, ev_io *w, int revents)
+{
+	(void)revents;
+	ev_io_stop(loop, w);
+	hand_over(ev_userdata(loop));
+}
+
+/* The helper's answer: hand over to the new process, or keep serving and say why not. On
+ * success the helper is told to exit (EOF), which reparents the new process; the hand-over
+ * waits for that (its pidfd), so that systemd never watches a main PID that is not its child. */
+static void on_upgrade_reply(struct ev_loop *loop, ev_io *w, int revents)
+{
+	struct server *s = ev_userdata(loop);
+	char why[512];
+
+	(void)revents;
+	switch (upgrade_reply(w->fd, &s->upgraded_pid, why, sizeof why)) {
+	case UPGRADE_PENDING: return;
+	case UPGRADE_FAILED:
+		ev_io_stop(loop, w);
+		log_warnx("upgrade failed: %s; still serving", why);
+		return;
+	case UPGRADE_GONE:
+		ev_io_stop(loop, w);
+		log_warnx("upgrade failed: the upgrade helper exited; upgrades are off now");
+		close(s->upgrade_fd);
+		s->upgrade_fd = -1;
+		return;
+	case UPGRADE_READY: break;
+	}
+	ev_io_stop(loop, w);
+	close(s->upgrade_fd);
+	s->upgrade_fd = -1;
+	if (s->helper_gone_w.fd < 0) {
+		hand_over(s); /* no pidfd (Linux < 5.3): announce at once */
+		return;
+	}
+	ev_io_start(loop, &s->helper_gone_w);
 }
 
 /* After a burst, the pools and the TLS sessions that were freed keep the heap at its peak:
@@ -284,7 +375,9 @@ int server_init(struct server *s, const struct config *cfg, struct listen_set *l
 		snprintf(err, errlen, "out of memory");
 		return -1;
 	}
-	s->loop = ev_default_loop(EVFLAG_AUTO | EVFLAG_NOENV);
+	/* not the default loop: that one reaps children on SIGCHLD (wait4, outside the sandbox's
+	 * allow-list) when the upgrade helper exits; nothing here is a child libev should reap */
+	s->loop = ev_loop_new(EVFLAG_AUTO | EVFLAG_NOENV);
 	if (!s->loop) {
 		snprintf(err, errlen, "cannot create the event loop");
 		return -1;
@@ -299,6 +392,8 @@ int server_init(struct server *s, const struct config *cfg, struct listen_set *l
 	ev_signal_init(&s->sigusr1_w, on_reopen_signal, SIGUSR1);
 	ev_signal_init(&s->sighup_w, on_reload_signal, SIGHUP);
 	reload_identity(s);
+	ev_signal_init(&s->sigusr2_w, on_upgrade_signal, SIGUSR2);
+	s->upgrade_fd = -1;
 	ev_timer_init(&s->drain_w, on_drain_timeout, DRAIN_SECONDS, 0.);
 	ev_timer_init(&s->resume_w, on_resume, EMFILE_PAUSE, 0.);
 	ev_prepare_init(&s->idle_w, on_idle);
@@ -309,10 +404,18 @@ int server_init(struct server *s, const struct config *cfg, struct listen_set *l
 	ev_signal_start(s->loop, &s->sigint_w);
 	ev_signal_start(s->loop, &s->sigusr1_w);
 	ev_signal_start(s->loop, &s->sighup_w);
+	ev_signal_start(s->loop, &s->sigusr2_w);
 	ev_prepare_start(s->loop, &s->idle_w);
 	ev_timer_start(s->loop, &s->trim_w);
 	accepting(s, 1);
 	return 0;
+}
+
+void server_set_upgrade(struct server *s, int fd, int helper_pidfd)
+{
+	s->upgrade_fd = fd;
+	ev_io_init(&s->upgrade_w, on_upgrade_reply, fd, EV_READ);
+	ev_io_init(&s->helper_gone_w, on_helper_gone, helper_pidfd, EV_READ);
 }
 
 void server_run(struct server *s)
@@ -331,5 +434,7 @@ void server_free(struct server *s)
 	conn_free_pools(s);
 	fcache_free(&s->fcache);
 	accesslog_close(&s->log);
+	if (s->upgrade_fd >= 0)
+		close(s->upgrade_fd); /* the helper exits at this EOF */
 	ev_loop_destroy(s->loop);
 }

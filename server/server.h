@@ -29,13 +29,19 @@ struct server {
 	ev_signal sigterm_w;
 	ev_signal sigint_w;
 	ev_signal sigusr1_w; /* reopen the access log */
-	ev_timer drain_w;    /* grace period after SIGTERM */
-	ev_timer resume_w;   /* accepting again after EMFILE */
-	ev_prepare idle_w;   /* flushes the access log before the loop waits */
-	ev_io accesslog_w;   /* the access log output is writable again (it was full) */
-	ev_io stderr_w;	     /* stderr is writable again (it was full) */
-	ev_timer trim_w;     /* gives memory back after a peak of connections */
-	unsigned closed;     /* connections closed since the last trim */
+	ev_signal sigusr2_w; /* upgrade: start the binary at our path */
+	ev_io upgrade_w;     /* the upgrade helper's answer */
+	int upgrade_fd;	     /* the socketpair to the upgrade helper, or -1 */
+	ev_io
+	    helper_gone_w; /* after an upgrade: the helper exited, the new process is reparented */
+	long upgraded_pid; /* the new process, once ready */
+	ev_timer drain_w;  /* grace period after SIGTERM */
+	ev_timer resume_w; /* accepting again after EMFILE */
+	ev_prepare idle_w; /* flushes the access log before the loop waits */
+	ev_io accesslog_w; /* the access log output is writable again (it was full) */
+	ev_io stderr_w;	   /* stderr is writable again (it was full) */
+	ev_timer trim_w;   /* gives memory back after a peak of connections */
+	unsigned closed;   /* connections closed since the last trim */
 	struct accesslog log;
 	struct fcache fcache; /* open files, shared by the loop's responses */
 	unsigned nconns;
@@ -56,7 +62,10 @@ struct server {
 int server_init(struct server *s, const struct config *cfg, struct listen_set *listeners,
 		struct tls_ctx *tls, int root_fd, const struct accesslog *log, char *err,
 		size_t errlen);
-/* Runs until SIGTERM/SIGINT and the drain that follows. */
+/* Gives the loop the upgrade helper's socketpair (upgrade_start; -1: upgrades are off) and
+ * its pidfd (upgrade_helper_pidfd; -1 when there is none). */
+void server_set_upgrade(struct server *s, int fd, int helper_pidfd);
+/* Runs until SIGTERM/SIGINT, or an upgrade's hand-over, and the drain that follows. */
 void server_run(struct server *s);
 void server_free(struct server *s);
 

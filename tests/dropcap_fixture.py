@@ -33,6 +33,14 @@ Server(args, *, binary=None, user=None, netns=None, wrapper=(), env=None, stdout
     .wait(timeout) -> rc | None  wait for exit without signalling.
     .alive() -> bool
     .pid, .proc (subprocess.Popen), .argv
+    .request_upgrade(send=None)  notes the upgrade helper, then SIGUSR2 (or send(pid)).
+    .upgraded_pid(timeout=30) -> int   after SIGUSR2: waits for the old process's hand-over line
+                                 ("upgrade: process N is serving") and returns N.
+    .follow_upgrade(pid, timeout=30) -> rc   waits for the old process to exit (returns its status)
+                                 and its upgrade helper with it; from then on pid, stop(), signal(),
+                                 wait(), alive() are the new process's (whose stderr is the same
+                                 pipe). Needs become_subreaper(): the new process, orphaned when
+                                 the old helper exits, is then reparented to this process.
     .stderr_text(), .stdout_text(), .stderr_lines()
     .wait_stdout(predicate_or_substring, timeout=5) -> str   poll the captured stdout.
     .pause_stderr(), .resume_stderr()   stop / resume reading stderr (a stalled log reader);
@@ -40,6 +48,11 @@ Server(args, *, binary=None, user=None, netns=None, wrapper=(), env=None, stdout
     Usable as a context manager (start on enter, stop on exit).
 stop_and_check(servers) -> [problem, ...]   SIGTERM each running server; reports exit != 0
                                             and sanitizer output (fixture teardowns use it).
+
+become_subreaper()        prctl(PR_SET_CHILD_SUBREAPER) for this process, as systemd is for a
+                         service: orphaned descendants (an upgrade's new process) become children.
+upgrade_helpers(pid) -> [pid]   the children of a dropcap process (its one upgrade helper).
+same_binary_pids(path) -> [pid] every process executing path (also as "path (deleted)").
 
 Netns()                  context manager: `ip netns add dropcap-XXXX`, lo up, deleted on exit.
     .name, .exec(cmd) -> list (the `ip netns exec NAME` prefix + cmd),
@@ -231,6 +244,74 @@ class _Reader(threading.Thread):
             return "".join(self.lines)
 
 
+class _Adopted:
+    """The Popen-like handle of a process this one did not start but reaps as subreaper."""
+
+    def __init__(self, pid):
+        self.pid = pid
+        self.returncode = None
+
+    def poll(self):
+        if self.returncode is not None:
+            return self.returncode
+        try:
+            got, st = os.waitpid(self.pid, os.WNOHANG)
+        except ChildProcessError:  # not reparented to us yet: alive while /proc has it
+            return None if os.path.exists(f"/proc/{self.pid}") else self._gone()
+        if got == 0:
+            return None
+        self.returncode = os.waitstatus_to_exitcode(st)
+        return self.returncode
+
+    def _gone(self):
+        raise ServerError(f"process {self.pid} exited, but not as a child of this process "
+                          "(call become_subreaper() first)")
+
+    def wait(self, timeout=None):
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while self.poll() is None:
+            if deadline is not None and time.monotonic() > deadline:
+                raise subprocess.TimeoutExpired([str(self.pid)], timeout)
+            time.sleep(0.02)
+        return self.returncode
+
+    def send_signal(self, sig):
+        if self.poll() is None:
+            os.kill(self.pid, sig)
+
+    def kill(self):
+        self.send_signal(signal.SIGKILL)
+
+
+def become_subreaper():
+    import ctypes
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.prctl(36, 1, 0, 0, 0) != 0:  # PR_SET_CHILD_SUBREAPER
+        raise OSError(ctypes.get_errno(), "prctl(PR_SET_CHILD_SUBREAPER)")
+
+
+def upgrade_helpers(pid):
+    out = []
+    for tid in os.listdir(f"/proc/{pid}/task"):
+        with open(f"/proc/{pid}/task/{tid}/children") as f:
+            out += [int(c) for c in f.read().split()]
+    return out
+
+
+def same_binary_pids(path):
+    pids = []
+    for d in os.listdir("/proc"):
+        if not d.isdigit():
+            continue
+        try:
+            exe = os.readlink(f"/proc/{d}/exe")
+        except OSError:
+            continue
+        if exe == path or exe == path + " (deleted)":
+            pids.append(int(d))
+    return sorted(pids)
+
+
 class Server:
     def __init__(self, args, *, binary=None, user=None, netns=None, wrapper=(), env=None,
                  stdout=None, pass_fds=(), init_groups=False, cwd=None):
@@ -310,6 +391,45 @@ class Server:
         raise ServerError(
             f"dropcap did not print {SERVING_MARKER!r} within {timeout} s (or exited right after)\n"
             f"argv: {self.argv}\nstderr:\n{self.stderr_text()}")
+
+    def request_upgrade(self, send=None):
+        """Notes the process's upgrade helper (its only child now), then sends SIGUSR2 (or
+        calls send(pid), e.g. to signal as another user)."""
+        self._helpers = upgrade_helpers(self.pid)
+        if send:
+            send(self.pid)
+        else:
+            self.signal(signal.SIGUSR2)
+
+    def upgraded_pid(self, timeout=30.0):
+        """After SIGUSR2: the new process's pid, from the old one's hand-over line."""
+        import re
+        pat = re.compile(r"^dropcap: upgrade: process (\d+) is serving", re.M)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            m = pat.findall(self.stderr_text())[len(getattr(self, "old_procs", [])):]
+            if m:
+                return int(m[0])
+            time.sleep(0.02)
+        raise ServerError(f"no hand-over within {timeout} s\nstderr:\n{self.stderr_text()}")
+
+    def follow_upgrade(self, pid, timeout=30.0):
+        """Waits for the old process and its helper to exit, then follows pid. Returns the old
+        process's exit status."""
+        # noted before the signal: at exit the sanitizer build clones a tracer child too
+        old, helpers = self.proc, getattr(self, "_helpers", None) or upgrade_helpers(self.pid)
+        try:
+            rc = old.wait(timeout)
+        except subprocess.TimeoutExpired:
+            raise ServerError(f"the old process {old.pid} did not exit within {timeout} s of "
+                              f"the hand-over\nstderr:\n{self.stderr_text()}")
+        for h in helpers:  # reparented to us (subreaper) when the old process exited
+            helper_rc = _Adopted(h).wait(10) if h != pid else 0
+            if helper_rc != 0:
+                raise ServerError(f"the old upgrade helper {h} exited with {helper_rc}")
+        self.old_procs = getattr(self, "old_procs", []) + [old]
+        self.proc = _Adopted(pid)
+        return rc
 
     def run_to_exit(self, timeout=10.0):
         self._spawn()

@@ -2,6 +2,7 @@
 file capabilities, system users created only for a test, and "serve 443 in a fresh netns"."""
 
 import contextlib
+import json
 import grp
 import os
 import pwd
@@ -152,3 +153,50 @@ def serve_443(binary, user, tls_files, docroot, *, args=None):
         assert dc.cap_mask(status[field]) == 0, f"{field}={status[field]}\n{err}"
     assert re.search(r"^dropcap: privileges: .*via=file-capability", err, re.M), err
     return err, https.stdout, http.stdout
+
+
+def build_debs(directory):
+    """(first, newer): make deb's package, and one of a newer version (build-deb strips the
+    binary, so the content is the same: what matters is that dpkg unpacks a new inode)."""
+    first = make("deb").stdout.strip().splitlines()[-1]
+    first = os.path.join(os.path.dirname(INSTALL), first)
+    assert os.path.isfile(first), first
+    version = run(["dpkg-deb", "-f", first, "Version"], check=True).stdout.strip()
+    newer_bin = copy_binary(directory, "dropcap")
+    r = run(["sh", os.path.join(INSTALL, "debian", "build-deb"), newer_bin, version + "+test1",
+             directory], timeout=120)
+    assert r.returncode == 0, r.stderr
+    return first, r.stdout.strip()
+
+
+ANSIBLE_ROLES = os.path.join(INSTALL, "ansible", "roles")
+ANSIBLE_PLAYBOOK = os.path.join(INSTALL, "ansible", "playbook.yml")
+
+
+def recap(output):
+    m = re.search(r"^localhost\s+:\s+ok=(\d+)\s+changed=(\d+)\s+unreachable=(\d+)\s+failed=(\d+)",
+                  output, re.M)
+    assert m, output
+    return dict(zip(("ok", "changed", "unreachable", "failed"), map(int, m.groups())))
+
+
+def ansible_playbook(base, extra_vars, connection=("-c", "local")):
+    """Runs install/ansible/playbook.yml against "localhost" (through connection: the local
+    one, or e.g. ("-c", "community.docker.nsenter", "-e", "ansible_nsenter_pid=PID") for a
+    container) with extra_vars, in scratch directory base. Returns (recap dict, output)."""
+    varfile = os.path.join(base, "vars.json")
+    with open(varfile, "w") as f:
+        json.dump(extra_vars, f)
+    tmp = os.path.join(base, "ansible-tmp")
+    cfg = os.path.join(base, "ansible.cfg")  # no user or /etc/ansible settings
+    with open(cfg, "w") as f:
+        f.write("[defaults]\n")
+    env = {**os.environ, "ANSIBLE_ROLES_PATH": ANSIBLE_ROLES, "ANSIBLE_NOCOLOR": "1",
+           "ANSIBLE_LOCAL_TEMP": tmp, "ANSIBLE_REMOTE_TEMP": tmp, "ANSIBLE_HOME": tmp,
+           "ANSIBLE_RETRY_FILES_ENABLED": "0", "ANSIBLE_CONFIG": cfg,
+           "ANSIBLE_PYTHON_INTERPRETER": "/usr/bin/python3"}
+    r = run(["ansible-playbook", *connection, "-i", "localhost,", "-e", "@" + varfile,
+             ANSIBLE_PLAYBOOK],
+            timeout=240, env=env, cwd=base)
+    assert r.returncode == 0, f"ansible-playbook failed:\n{r.stdout}\n{r.stderr}"
+    return recap(r.stdout), r.stdout

@@ -3,49 +3,24 @@ ansible-playbook -c local against localhost. The first run changes things, the s
 changed=0, and the installed binary serves 443 as the service user in a fresh netns.
 Everything goes under a scratch directory and a scratch user, removed afterwards."""
 
-import json
 import os
-import re
 import shlex
 import stat
 
 import pytest
 
-from install_common import (INSTALL, REPO, assert_caps, copy_binary, removes_user_afterwards,
-                            run, serve_443, setcap_script)
+from install_common import (ANSIBLE_ROLES, INSTALL, REPO, ansible_playbook, assert_caps,
+                            copy_binary, removes_user_afterwards, run, serve_443, setcap_script)
 
 import dropcap_fixture as dc
 
 pytestmark = pytest.mark.usefixtures("need_root", "dropcap_bin")
 
 USER = "dropcap-ansible-t"
-ROLES = os.path.join(INSTALL, "ansible", "roles")
-PLAYBOOK = os.path.join(INSTALL, "ansible", "playbook.yml")
-
-
-def recap(output):
-    m = re.search(r"^localhost\s+:\s+ok=(\d+)\s+changed=(\d+)\s+unreachable=(\d+)\s+failed=(\d+)",
-                  output, re.M)
-    assert m, output
-    return dict(zip(("ok", "changed", "unreachable", "failed"), map(int, m.groups())))
 
 
 def playbook(base, extra_vars):
-    varfile = os.path.join(base, "vars.json")
-    with open(varfile, "w") as f:
-        json.dump(extra_vars, f)
-    tmp = os.path.join(base, "ansible-tmp")
-    cfg = os.path.join(base, "ansible.cfg")  # no user or /etc/ansible settings
-    with open(cfg, "w") as f:
-        f.write("[defaults]\n")
-    env = {**os.environ, "ANSIBLE_ROLES_PATH": ROLES, "ANSIBLE_NOCOLOR": "1",
-           "ANSIBLE_LOCAL_TEMP": tmp, "ANSIBLE_REMOTE_TEMP": tmp, "ANSIBLE_HOME": tmp,
-           "ANSIBLE_RETRY_FILES_ENABLED": "0", "ANSIBLE_CONFIG": cfg,
-           "ANSIBLE_PYTHON_INTERPRETER": "/usr/bin/python3"}
-    r = run(["ansible-playbook", "-c", "local", "-i", "localhost,", "-e", "@" + varfile, PLAYBOOK],
-            timeout=240, env=env, cwd=base)
-    assert r.returncode == 0, f"ansible-playbook failed:\n{r.stdout}\n{r.stderr}"
-    return recap(r.stdout), r.stdout
+    return ansible_playbook(base, extra_vars)
 
 
 @pytest.fixture(scope="module")
@@ -141,9 +116,9 @@ def test_role_reinstalls_a_binary_that_lost_its_capability(deployed):
 
 
 def test_role_choice_is_explained():
-    with open(os.path.join(ROLES, "dropcap", "tasks", "main.yml")) as f:
+    with open(os.path.join(ANSIBLE_ROLES, "dropcap", "tasks", "main.yml")) as f:
         tasks = f.read()
     assert "community.general.capabilities" in tasks  # the comment that explains the choice
     assert "dropcap-setcap" in tasks and "--install" in tasks
-    assert os.path.samefile(os.path.join(ROLES, "dropcap", "files", "dropcap-setcap"),
+    assert os.path.samefile(os.path.join(ANSIBLE_ROLES, "dropcap", "files", "dropcap-setcap"),
                             os.path.join(REPO, "install", "dropcap-setcap"))

@@ -7,8 +7,8 @@ import stat
 
 import pytest
 
-from install_common import (INSTALL, assert_caps, copy_binary, make, removes_user_afterwards,
-                            run, serve_443, setcap_script, user_exists)
+from install_common import (assert_caps, build_debs, removes_user_afterwards, run, serve_443,
+                            setcap_script, user_exists)
 
 pytestmark = pytest.mark.usefixtures("need_root", "dropcap_bin")
 
@@ -42,17 +42,7 @@ def no_dropcap_package():
 
 @pytest.fixture
 def debs(world_tmp):
-    """(first, newer): make deb's package, and one of a newer version (build-deb strips the
-    binary, so the content is the same: what matters is that dpkg unpacks a new inode)."""
-    first = make("deb").stdout.strip().splitlines()[-1]
-    first = os.path.join(os.path.dirname(INSTALL), first)
-    assert os.path.isfile(first), first
-    version = run(["dpkg-deb", "-f", first, "Version"], check=True).stdout.strip()
-    newer_bin = copy_binary(world_tmp, "dropcap")
-    r = run(["sh", os.path.join(INSTALL, "debian", "build-deb"), newer_bin, version + "+test1",
-             world_tmp], timeout=120)
-    assert r.returncode == 0, r.stderr
-    return first, r.stdout.strip()
+    return build_debs(world_tmp)
 
 
 def check_installed(version):

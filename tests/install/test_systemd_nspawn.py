@@ -24,9 +24,10 @@ import time
 
 import pytest
 
-from install_common import INSTALL, SCRIPT
+from install_common import INSTALL, SCRIPT, ansible_playbook, build_debs, copy_binary
 
 import dropcap_fixture as dc
+import upgrade_load
 
 CACHE = os.environ.get("DROPCAP_TEST_CACHE", "/var/cache/dropcap-test")
 SUITE = "bookworm"
@@ -355,7 +356,43 @@ def reloads_new_certificate(c, service):
     assert c.is_active(service) == "active"
 
 
-LIFECYCLE_STEPS = (serves_https_and_http, reloads_new_certificate)
+def upgrades_without_a_restart(c, service):
+    """The upgrade path of the README: a fresh copy of the binary over the path (a copy has no
+    capability: it must take over 443 with the inherited sockets), then
+    systemctl kill -s USR2 --kill-who=main. systemd's main PID becomes the new process, which
+    announced itself (READY=1, MAINPID=) as the old one did (MAINPID=); the unit never leaves
+    active, the old process exits, and the new one serves."""
+    old = int(c.show(service, "MainPID")["MainPID"])
+    c.sh("install -o root -g dropcap -m 0750 /usr/local/bin/dropcap /usr/local/bin/.dropcap.new"
+         " && mv /usr/local/bin/.dropcap.new /usr/local/bin/dropcap")
+    assert c.run(["getcap", "/usr/local/bin/dropcap"]).stdout.strip() == ""
+    c.run(["systemctl", "kill", "-s", "USR2", "--kill-who=main", service])
+    deadline = time.monotonic() + READY_SECONDS + 10
+    new = old
+    while new == old and time.monotonic() < deadline:
+        assert c.is_active(service) == "active", c.journal(service)
+        time.sleep(0.2)
+        new = int(c.show(service, "MainPID")["MainPID"])
+    assert new not in (old, 0), f"MainPID still {new}:\n{c.journal(service)}"
+    # the new process leaves MAINPID= to the old one, which sends it once the new one is
+    # systemd's own child: systemd then gets its exit status like the first one's
+    c.wait_journal(service, notified(service, new, f"READY=1, STATUS=serving {SITE}"))
+    c.wait_journal(service, notified(service, old, f"MAINPID={new}"))
+    assert "which is not our child" not in c.journal(service)
+    c.wait_journal(service, f"dropcap: upgrade: process {new} is serving; finishing in-flight "
+                            "responses, then exiting")
+    assert c.is_active(service) == "active"
+    serves_https_and_http(c, service)
+    deadline = time.monotonic() + 10  # the old one drains (no request is in flight)
+    while c.run(["test", "-e", f"/proc/{old}"], check=False).returncode == 0:
+        assert time.monotonic() < deadline, f"process {old} still runs"
+        time.sleep(0.2)
+    assert c.is_active(service) == "active"
+    # the next start (a later test) binds 443 itself: the capability back, as a deploy does
+    c.run(["sh", f"{STAGE}/dropcap-setcap", "/usr/local/bin/dropcap"])
+
+
+LIFECYCLE_STEPS = (serves_https_and_http, reloads_new_certificate, upgrades_without_a_restart)
 
 
 def started_by_ready(c, service, via):
@@ -419,6 +456,7 @@ def test_service_with_file_capability_is_active_after_ready_serves_and_stops(con
         assert f"Uid:\t{uid}\t{uid}\t{uid}\t{uid}" in status, status
         for step in LIFECYCLE_STEPS:
             step(c, "dropcap.service")
+        pid = int(c.show("dropcap.service", "MainPID")["MainPID"])  # an upgrade changed it
         stopped_cleanly(c, "dropcap.service", pid)
 
 
@@ -438,6 +476,7 @@ def test_socket_activated_service_is_active_after_ready_serves_and_stops(contain
         pid = started_by_ready(c, svc, "inherited")
         for step in LIFECYCLE_STEPS:
             step(c, svc)
+        pid = int(c.show(svc, "MainPID")["MainPID"])  # an upgrade changed it
         stopped_cleanly(c, svc, pid, "dropcap.socket")
 
 
@@ -465,6 +504,121 @@ def test_without_notify_socket_the_service_stays_activating(container):
         os.remove(dropin)
         c.run(["systemctl", "daemon-reload"])
     assert c.is_active("dropcap.service") == "inactive"
+
+
+class InContainerNet:
+    """For upgrade_load.Load: the host's python in the container's network namespace only."""
+
+    def __init__(self, c):
+        self.c = c
+
+    def exec(self, cmd):
+        return ["nsenter", "-t", str(self.c.leader), "-n"] + [str(x) for x in cmd]
+
+
+@contextlib.contextmanager
+def package_units(c):
+    """The deploy's units in /etc/systemd/system override a package's in /lib: set aside."""
+    units = ("dropcap.service", "dropcap.socket", "dropcap-activated.service")
+    aside = c.path("/root/units-aside")
+    os.makedirs(aside, exist_ok=True)
+    for u in units:
+        os.rename(c.path(f"/etc/systemd/system/{u}"), os.path.join(aside, u))
+    try:
+        yield
+    finally:
+        for u in units:
+            os.rename(os.path.join(aside, u), c.path(f"/etc/systemd/system/{u}"))
+        c.run(["systemctl", "daemon-reload"], check=False)
+
+
+def dpkg_install(c, deb):
+    """dpkg -i inside the container (the deploy's /etc/dropcap/dropcap.env is kept)."""
+    shutil.copy(deb, c.path(f"/root/{os.path.basename(deb)}"))
+    return c.run(["env", "DEBIAN_FRONTEND=noninteractive", "dpkg", "--force-confold", "-i",
+                  f"/root/{os.path.basename(deb)}"], timeout=180)
+
+
+def test_deb_upgrade_of_the_running_service_drops_no_request(container, world_tmp, tls_files):
+    """Issue 9, scenario 3: a newer .deb is installed while the package's dropcap.service serves
+    under the bounded client loop (tests/upgrade_load.py). dpkg unpacks a new inode without the
+    capability; the postinst re-applies it and upgrades the running server with SIGUSR2 instead
+    of a restart: systemd's main PID becomes the new process before dpkg returns, the unit stays
+    active, and no request fails or is truncated (the 64 MiB download in flight included)."""
+    c = container
+    first, newer = build_debs(world_tmp)
+    big = upgrade_load.make_big(c.path(SITE))
+    with package_units(c):
+        dpkg_install(c, first)
+        c.run(["systemctl", "daemon-reload"])
+        with enabled(c, "dropcap.service"):
+            c.run(["systemctl", "start", "dropcap.service"], timeout=READY_SECONDS + 10)
+            old = int(c.show("dropcap.service", "MainPID")["MainPID"])
+            assert c.run(["readlink", f"/proc/{old}/exe"]).stdout.strip() == "/usr/bin/dropcap"
+            with upgrade_load.Load(InContainerNet(c), cafile=tls_files.ec_cert, big=big) as load:
+                load.wait_running()
+                r = dpkg_install(c, newer)
+                new = int(c.show("dropcap.service", "MainPID")["MainPID"])
+                assert new not in (old, 0), r.stdout + r.stderr + c.journal("dropcap.service")
+                load.go()
+                result = load.result()
+            print("load:", result)
+            upgrade_load.assert_clean(result)
+            assert c.is_active("dropcap.service") == "active"
+            c.wait_journal("dropcap.service", f"dropcap: upgrade: process {new} is serving; "
+                                              "finishing in-flight responses, then exiting")
+            c.wait_journal("dropcap.service", notified("dropcap.service", old, f"MAINPID={new}"))
+            assert "Stopping" not in c.journal("dropcap.service")  # never a restart
+            assert "cap_net_bind_service" in c.run(["getcap", "/usr/bin/dropcap"]).stdout
+            serves_https_and_http(c, "dropcap.service")
+
+
+def give_python(c):
+    """Ansible runs its modules with Python, which the minimal root lacks: the host's (the same
+    Debian 12; the libraries it loads are in the root) is copied into the throw-away overlay."""
+    if os.path.exists(c.path("/usr/bin/python3")):
+        return
+    shutil.copy2("/usr/bin/python3.11", c.path("/usr/bin/python3.11"))
+    os.symlink("python3.11", c.path("/usr/bin/python3"))
+    shutil.copytree("/usr/lib/python3.11", c.path("/usr/lib/python3.11"), symlinks=True)
+
+
+def test_ansible_run_with_a_new_binary_upgrades_the_service(container, world_tmp, tls_files):
+    """Issue 9, scenario 4: the Ansible role (install/ansible, through the nsenter connection
+    into the container) deploys dropcap.service; a second run with a new binary installs it
+    with dropcap-setcap --install and its handler upgrades the running server (SIGUSR2), under
+    the bounded client loop: a new main PID, never a restart, zero failed requests, zero
+    truncated bodies."""
+    c = container
+    give_python(c)
+    big = upgrade_load.make_big(c.path(SITE))
+    v = {"dropcap_root": SITE, "dropcap_cert_src": tls_files.ec_cert,
+         "dropcap_key_src": tls_files.ec_key, "dropcap_manage_service": True}
+    conn = ("-c", "community.docker.nsenter", "-e", f"ansible_nsenter_pid={c.leader}",
+            "-e", "ansible_become=false")  # nsenter enters as root already
+    with enabled(c, "dropcap.service"):
+        first, _ = ansible_playbook(world_tmp, {**v, "dropcap_binary_src": copy_binary(
+            world_tmp, "dropcap.1", extra=b"build 1")}, conn)
+        assert first["failed"] == 0 and c.is_active("dropcap.service") == "active"
+        old = int(c.show("dropcap.service", "MainPID")["MainPID"])
+        with upgrade_load.Load(InContainerNet(c), cafile=tls_files.ec_cert, big=big) as load:
+            load.wait_running()
+            second, out = ansible_playbook(world_tmp, {**v, "dropcap_binary_src": copy_binary(
+                world_tmp, "dropcap.2", extra=b"build 2")}, conn)
+            new = int(c.show("dropcap.service", "MainPID")["MainPID"])
+            assert new not in (old, 0), out + c.journal("dropcap.service")
+            load.go()
+            result = load.result()
+        print("load:", result)
+        upgrade_load.assert_clean(result)
+        assert second["failed"] == 0 and second["changed"] >= 2, out  # installed, upgraded
+        assert "RUNNING HANDLER [dropcap : Upgrade dropcap]" in out, out
+        assert "RUNNING HANDLER [dropcap : Restart dropcap]" not in out, out
+        c.wait_journal("dropcap.service", f"dropcap: upgrade: process {new} is serving; "
+                                          "finishing in-flight responses, then exiting")
+        c.wait_journal("dropcap.service", notified("dropcap.service", old, f"MAINPID={new}"))
+        assert c.is_active("dropcap.service") == "active"
+        serves_https_and_http(c, "dropcap.service")
 
 
 def test_mirror_is_read_from_apts_sources(tmp_path):

@@ -60,7 +60,7 @@ execute 'install dropcap with its file capability' do
   command [setcap, '--install', '--group', conf['group'], stage, bin]
   not_if "#{Shellwords.escape(setcap)} --check #{Shellwords.escape(bin)} && " \
          "cmp -s #{Shellwords.escape(stage)} #{Shellwords.escape(bin)}"
-  notifies :restart, 'service[dropcap]', :delayed if manage_service
+  notifies :run, 'execute[upgrade dropcap]', :delayed if manage_service
 end
 
 directory conf['conf_dir'] do
@@ -120,5 +120,29 @@ if manage_service
   service 'dropcap' do
     service_name 'dropcap.service'
     action %i(enable start)
+  end
+
+  # A new binary: an upgrade (SIGUSR2), not a restart. The running dropcap starts the binary at
+  # its path with its listening sockets (no connection is cut, no capability is needed) and
+  # exits once the new one serves; if the new one fails, the old one keeps serving and this
+  # resource fails. Only when the main process runs a replaced binary (not after a restart or
+  # the first start). A restart queued as well runs after it, onto the new binary too.
+  execute 'upgrade dropcap' do
+    action :nothing
+    command <<~SH
+      set -eu
+      unit=dropcap.service
+      systemctl is-active --quiet "$unit" || exit 0
+      old=$(systemctl show --property=MainPID --value "$unit")
+      case $(readlink "/proc/$old/exe") in *" (deleted)") ;; *) exit 0 ;; esac
+      systemctl kill --kill-who=main --signal=USR2 "$unit"
+      for i in $(seq 70); do
+        new=$(systemctl show --property=MainPID --value "$unit")
+        if [ "$new" != "$old" ] && [ "$new" != 0 ]; then exit 0; fi
+        sleep 0.5
+      done
+      echo "$unit still runs the old binary: the new one did not start (journalctl -u $unit)" >&2
+      exit 1
+    SH
   end
 end
