@@ -150,7 +150,7 @@ int main(int argc, char **argv)
 	if (upgrade_is_upgrade())
 		notify_mainpid_from_parent();
 	/* unprivileged already, never sandboxed, and forked before the loop's descriptors exist */
-	int upgrade_fd = upgrade_start(argv, &st.ls, err, sizeof err);
+	int upgrade_fd = upgrade_start(argv, &st.ls, st.tls, err, sizeof err);
 	if (upgrade_fd < 0)
 		log_warnx("%s", err);
 	if (server_init(&srv, &cfg, &st.ls, st.tls, st.root_fd, &st.log, err, sizeof err) < 0)

@@ -17,6 +17,7 @@
 
 #include "listen.h"
 #include "log.h"
+#include "tls.h"
 
 #define DELETED_SUFFIX " (deleted)"
 
@@ -222,7 +223,7 @@ static void helper_upgrade(char *msg, size_t len)
 /* Blocks on the socketpair only: one byte asks for an upgrade, EOF means the server is gone.
  * _exit: the forked copy of the server's heap and stdio buffers is not this process's to
  * flush or check for leaks. */
-static void helper_run(int sock)
+static void helper_run(int sock, struct tls_ctx *tls)
 {
 	unsigned keep[3 + LISTEN_MAX + 1];
 	size_t n = 0;
@@ -235,6 +236,7 @@ static void helper_run(int sock)
 	keep[n++] = (unsigned)sock;
 	if (listen_close_except(keep, n, err, sizeof err) < 0)
 		_exit(1);
+	tls_ctx_free(tls); /* mbedTLS zeroises the key as it frees it */
 	set_signals(SIG_IGN);
 	for (;;) {
 		ssize_t r = read(sock, &c, 1);
@@ -249,7 +251,8 @@ static void helper_run(int sock)
 
 /* ---- the server's side ---- */
 
-int upgrade_start(char **argv, const struct listen_set *ls, char *err, size_t errlen)
+int upgrade_start(char **argv, const struct listen_set *ls, struct tls_ctx *tls, char *err,
+		  size_t errlen)
 {
 	int sv[2];
 	pid_t pid;
@@ -268,7 +271,7 @@ int upgrade_start(char **argv, const struct listen_set *ls, char *err, size_t er
 		return log_errbuf(err, errlen, "upgrades off: socketpair: %s", strerror(errno));
 	if ((pid = fork()) == 0) {
 		close(sv[0]);
-		helper_run(sv[1]);
+		helper_run(sv[1], tls);
 	}
 	close(sv[1]);
 	if (pid > 0)

@@ -23,6 +23,8 @@
 #define UPGRADE_READY_ENV "DROPCAP_UPGRADE_READY"
 #define UPGRADE_TIMEOUT 30 /* seconds the new process has to report ready */
 
+struct tls_ctx;
+
 struct upgrade_fd {
 	int fd;
 	enum config_kind kind; /* CONFIG_KIND_HTTPS or CONFIG_KIND_HTTP */
@@ -41,10 +43,12 @@ int upgrade_inherited(struct upgrade_fd *out, size_t max, int *ready);
 
 /* Forks the helper. Call after the privilege drop and the listeners, before server_init and
  * the sandbox, with main's argv (kept for the new process; the environment is the process's
- * own). Takes DROPCAP_UPGRADE_READY out of the environment for upgrade_ready(). Returns the
- * server's end of the socketpair (non-blocking, close-on-exec), or -1 with err (the server
- * then serves without upgrades). */
-int upgrade_start(char **argv, const struct listen_set *ls, char *err, size_t errlen);
+ * own). The helper frees (and so zeroises) tls, its copy of the private key, at once: it
+ * never needs it and is not sandboxed. Takes DROPCAP_UPGRADE_READY out of the environment for
+ * upgrade_ready(). Returns the server's end of the socketpair (non-blocking, close-on-exec),
+ * or -1 with err (the server then serves without upgrades). */
+int upgrade_start(char **argv, const struct listen_set *ls, struct tls_ctx *tls, char *err,
+		  size_t errlen);
 
 /* A pidfd of the helper (readable once it has exited, and so once the new process it started
  * has been reparented to systemd or the nearest subreaper), or -1 (pidfd_open failed: a kernel
