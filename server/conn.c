@@ -608,7 +608,8 @@ void conn_accept(struct server *s, int fd, enum listen_kind kind,
 	c->kind = kind;
 	c->peer = *peer;
 	c->file.fd = -1;
-	if (transport_open(&c->t, fd, kind == LISTEN_HTTPS ? s->tls : NULL) < 0) {
+	transport_open_plain(&c->t, fd);
+	if (kind == LISTEN_HTTPS && tls_transport_open(&c->t, s->tls, fd) < 0) {
 		close(fd);
 		c->next = s->free_conns;
 		s->free_conns = c;
