@@ -204,7 +204,7 @@ static enum step start_response(struct conn *c, struct http_response *r, const c
 {
 	size_t n;
 
-	r->date = server_date(c->srv);
+	r->date = httpdate_cache_get(&c->srv->date, (time_t)ev_now(c->srv->loop));
 	r->keep_alive = c->keep_alive;
 	r->http10 = c->have_req && c->req.minor_version == 0;
 	n = http_response_head(c->buf->out, sizeof c->buf->out, r);

@@ -2,7 +2,6 @@
 #include <errno.h>
 #include <grp.h>
 #include <malloc.h>
-#include <math.h>
 #include <signal.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -258,17 +257,6 @@ static void on_idle(struct ev_loop *loop, ev_prepare *w, int revents)
 	flush_logs(ev_userdata(loop), 0);
 }
 
-const char *server_date(struct server *s)
-{
-	ev_tstamp now = floor(ev_now(s->loop));
-
-	if (now != s->date_at) {
-		s->date_at = now;
-		httpdate_format((time_t)now, s->date);
-	}
-	return s->date;
-}
-
 int server_init(struct server *s, const struct config *cfg, struct listen_set *listeners,
 		struct tls_ctx *tls, int root_fd, const struct accesslog *log, char *err,
 		size_t errlen)
@@ -278,7 +266,7 @@ int server_init(struct server *s, const struct config *cfg, struct listen_set *l
 	s->tls = tls;
 	s->root_fd = root_fd;
 	s->listeners = listeners;
-	s->date_at = -1;
+	httpdate_cache_init(&s->date);
 	s->log = *log;
 	if (fcache_init(&s->fcache) < 0) {
 		snprintf(err, errlen, "out of memory");

@@ -44,11 +44,10 @@ struct server {
 	struct conn *conns;	/* live connections */
 	struct conn *idle_head; /* idle keep-alive connections, longest idle first */
 	struct conn *idle_tail;
-	struct conn *free_conns; /* recycled connection structs */
-	struct iobuf *free_bufs; /* recycled request/response buffers */
-	ev_tstamp date_at;
-	char date[HTTPDATE_LEN + 1];
-	char path[FILE_PATH_MAX]; /* scratch for the request being answered */
+	struct conn *free_conns;    /* recycled connection structs */
+	struct iobuf *free_bufs;    /* recycled request/response buffers */
+	struct httpdate_cache date; /* the Date header, for the connections */
+	char path[FILE_PATH_MAX];   /* scratch for the request being answered */
 };
 
 /* Sets the loop up over the acquired listeners; log is opened already (stdout before the
@@ -60,8 +59,6 @@ int server_init(struct server *s, const struct config *cfg, struct listen_set *l
 void server_run(struct server *s);
 void server_free(struct server *s);
 
-/* The Date header's value for the loop's current time (cached per second). */
-const char *server_date(struct server *s);
 /* A connection closed: accept again if the limit had paused accepting. */
 void server_conn_closed(struct server *s);
 /* A connection became idle: at the limit, a new client may now take its slot. */
