@@ -13,12 +13,11 @@
 #include <unistd.h>
 
 #include "conn.h"
-#include "file.h"
 #include "http_response.h"
+#include "rules.h"
 #include "server.h"
 #include "tls.h"
 #include "transport.h"
-#include "uri.h"
 
 /* Bytes sent per wake-up, so that one big download cannot starve the others. */
 #define WRITE_BUDGET (512 * 1024)
@@ -198,53 +197,20 @@ static enum step step_handshake(struct conn *c)
 	return STEP_NEXT;
 }
 
-/* Builds the head (and an error page) into out and starts writing. */
-static enum step start_response(struct conn *c, struct http_response *r, const char *body,
-				size_t body_len)
+/* The context of the rules for a response now. */
+static struct rules_ctx rules_ctx(struct conn *c)
 {
-	size_t n;
+	struct server *s = c->srv;
+	ev_tstamp now = ev_now(s->loop);
 
-	r->date = httpdate_cache_get(&c->srv->date, (time_t)ev_now(c->srv->loop));
-	r->keep_alive = c->keep_alive;
-	r->http10 = c->have_req && c->req.minor_version == 0;
-	n = http_response_head(c->buf->out, sizeof c->buf->out, r);
-	if (n == 0 || n + body_len > sizeof c->buf->out)
-		return STEP_CLOSE;
-	if (body_len)
-		memcpy(c->buf->out + n, body, body_len);
-	c->out_off = 0;
-	c->out_len = n + body_len;
-	c->status = r->status;
-	c->responding = 1;
-	c->state = CONN_WRITE;
-	set_timer(c, c->srv->cfg->keepalive_timeout);
-	return STEP_NEXT;
-}
-
-/* An error page; size is the file's length for the Content-Range of a 416. */
-static enum step respond_page(struct conn *c, enum http_status status, int keep_alive,
-			      uint64_t size)
-{
-	char body[256];
-	size_t len = http_error_body(body, sizeof body, status);
-	struct http_response r = {
-	    .status = status,
-	    .content_type = "text/html; charset=utf-8",
-	    .content_length = len,
-	    .size = size,
-	    .allow = status == HTTP_METHOD_NOT_ALLOWED,
+	return (struct rules_ctx){
+	    .fc = &s->fcache,
+	    .root_fd = s->root_fd,
+	    .now = now,
+	    .date = httpdate_cache_get(&s->date, (time_t)now),
+	    .path = s->path,
+	    .draining = s->draining,
 	};
-
-	c->keep_alive = c->keep_alive && keep_alive;
-	if (c->have_req && c->req.method == HTTP_METHOD_HEAD)
-		len = 0;
-	c->body_len = len;
-	return start_response(c, &r, body, len);
-}
-
-static enum step respond_error(struct conn *c, enum http_status status, int keep_alive)
-{
-	return respond_page(c, status, keep_alive, 0);
 }
 
 /* TLS: fill the rest of the record buffer from the file, so a small response is one record. */
@@ -265,74 +231,52 @@ static int fill_from_file(struct conn *c)
 	return 0;
 }
 
-static enum step respond_file(struct conn *c, struct file_plan *p)
+/* Writes a plan: its head (and fixed bytes) into out, then its file, and starts writing. The
+ * plan's file is the connection's from here on (conn_close gives it back). */
+static enum step start_response(struct conn *c, struct rules_plan *p)
 {
-	struct http_response r = {
-	    .status = p->status,
-	    .content_type = p->type ? p->type->name : NULL,
-	    .content_encoding = p->gzip ? "gzip" : NULL,
-	    .content_length = p->length,
-	    .last_modified = p->last_modified,
-	    .etag = p->etag,
-	    .range_first = p->offset,
-	    .range_last = p->offset + p->length - 1,
-	    .size = p->size,
-	    .vary = p->vary,
-	    .accept_ranges = 1,
-	};
-	enum step st;
+	size_t n = http_response_head(c->buf->out, sizeof c->buf->out, &p->head);
+	size_t bytes = p->body == RULES_BODY_BYTES ? (size_t)p->body_len : 0;
 
-	if (c->req.method == HTTP_METHOD_HEAD)
-		fcache_release(&c->srv->fcache, &p->file);
 	c->file = p->file;
-	c->file_off = (off_t)p->offset;
-	c->file_left = c->file.fd >= 0 ? p->length : 0;
-	c->body_len = c->file_left;
-	st = start_response(c, &r, NULL, 0);
-	if (st == STEP_NEXT && !c->t.ops->sendfile && fill_from_file(c) < 0)
+	c->file_off = (off_t)p->file_off;
+	c->file_left = p->body == RULES_BODY_FILE ? p->body_len : 0;
+	c->body_len = p->body_len;
+	c->keep_alive = p->head.keep_alive;
+	if (n == 0 || n + bytes > sizeof c->buf->out)
 		return STEP_CLOSE;
-	return st;
-}
-
-static enum step respond_redirect(struct conn *c, const struct uri_path *up)
-{
-	const char *t = c->req.target.ptr;
-	size_t qoff = up->raw_path_off + up->raw_path_len;
-	struct http_response r = {
-	    .status = HTTP_MOVED,
-	    .location = {c->srv->path, up->len},
-	    .query = {t + qoff + 1, qoff < c->req.target.len ? c->req.target.len - qoff - 1 : 0},
-	};
-
-	c->body_len = 0;
-	return start_response(c, &r, NULL, 0);
+	memcpy(c->buf->out + n, p->page, bytes);
+	c->out_off = 0;
+	c->out_len = n + bytes;
+	c->status = p->head.status;
+	c->responding = 1;
+	c->state = CONN_WRITE;
+	set_timer(c, c->srv->cfg->keepalive_timeout);
+	if (!c->t.ops->sendfile && fill_from_file(c) < 0)
+		return STEP_CLOSE;
+	return STEP_NEXT;
 }
 
 static enum step respond(struct conn *c, size_t head_len)
 {
-	struct server *s = c->srv;
-	const struct http_request *req = &c->req;
-	struct uri_path up;
-	struct file_plan plan;
-	int st;
+	struct rules_ctx ctx = rules_ctx(c);
+	struct rules_plan p;
 
 	c->head_len = head_len;
 	c->have_req = 1;
-	c->keep_alive = req->keep_alive && !s->draining && !req->chunked && !req->content_length;
-	if (req->method == HTTP_METHOD_OTHER)
-		return respond_error(c, HTTP_METHOD_NOT_ALLOWED, 1);
-	st = uri_to_path(req->target.ptr, req->target.len, s->path, sizeof s->path, &up);
-	if (st != 0)
-		return respond_error(c, (enum http_status)st, st == HTTP_NOT_FOUND);
-	switch (file_resolve(&s->fcache, ev_now(s->loop), s->root_fd, s->path, &up, req, &plan)) {
-	case HTTP_OK:
-	case HTTP_PARTIAL:
-	case HTTP_NOT_MODIFIED: return respond_file(c, &plan);
-	case HTTP_MOVED: return respond_redirect(c, &up);
-	case HTTP_RANGE_NOT_SATISFIABLE:
-		return respond_page(c, HTTP_RANGE_NOT_SATISFIABLE, 1, plan.size);
-	default: return respond_error(c, plan.status, 1);
-	}
+	rules_plan_request(&ctx, &c->req, &p);
+	return start_response(c, &p);
+}
+
+/* The error page for a request that did not parse or never completed; closes after it. */
+static enum step respond_unparsed(struct conn *c, enum http_status status)
+{
+	struct rules_ctx ctx = rules_ctx(c);
+	struct rules_plan p;
+
+	c->have_req = 0; /* logged as received */
+	rules_plan_unparsed(&ctx, status, &p);
+	return start_response(c, &p);
 }
 
 /* Reads once into the head buffer. */
@@ -369,13 +313,12 @@ static enum step step_read(struct conn *c)
 	if (r > 0)
 		return respond(c, (size_t)r);
 	if (r < 0) {
-		c->have_req = 0; /* logged as received */
 		c->head_len = c->in_len;
-		return respond_error(c, (enum http_status) - r, 0);
+		return respond_unparsed(c, (enum http_status) - r);
 	}
 	if (c->in_len == sizeof c->buf->in) {
 		c->head_len = c->in_len;
-		return respond_error(c, http_parse_overflow(c->buf->in, c->in_len), 0);
+		return respond_unparsed(c, http_parse_overflow(c->buf->in, c->in_len));
 	}
 	return STEP_NEXT;
 }
@@ -557,7 +500,7 @@ static void on_timeout(struct ev_loop *loop, ev_timer *w, int revents)
 	(void)loop;
 	(void)revents;
 	if (c->state == CONN_READ && c->in_len > 0 && c->buf &&
-	    respond_error(c, HTTP_REQUEST_TIMEOUT, 0) == STEP_NEXT) {
+	    respond_unparsed(c, HTTP_REQUEST_TIMEOUT) == STEP_NEXT) {
 		conn_run(c);
 		return;
 	}
