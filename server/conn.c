@@ -15,7 +15,7 @@
 #include "conn.h"
 #include "http_response.h"
 #include "rules.h"
-#include "server.h"
+#include "server.h" /* libev, which only server.h includes; nothing of struct server */
 #include "tls.h"
 #include "transport.h"
 
@@ -54,10 +54,10 @@ enum step {
 };
 
 struct conn {
-	struct server *srv;
+	struct conn_set *set;
 	struct conn *next;
 	struct conn *prev;
-	struct conn *idle_next; /* the server's idle queue, oldest first */
+	struct conn *idle_next; /* the set's idle queue, oldest first */
 	struct conn *idle_prev;
 	struct transport t;
 	ev_io io;
@@ -91,17 +91,17 @@ static void conn_close(struct conn *c);
 static void set_timer(struct conn *c, unsigned seconds)
 {
 	c->timer.repeat = seconds;
-	ev_timer_again(c->srv->loop, &c->timer);
+	ev_timer_again(c->set->loop, &c->timer);
 }
 
 /*
- * Keeps the server's queue of idle keep-alive connections in idle order, so that at
+ * Keeps the set's queue of idle keep-alive connections in idle order, so that at
  * --max-conns the longest-idle one gives its slot to a new client in O(1), as nginx reuses
  * connections. A connection leaves it at the first byte of its next request, or its close.
  */
 static void set_idle(struct conn *c, int on)
 {
-	struct server *s = c->srv;
+	struct conn_set *s = c->set;
 
 	if (c->idle == (unsigned)on)
 		return;
@@ -111,7 +111,7 @@ static void set_idle(struct conn *c, int on)
 		c->idle_prev = s->idle_tail;
 		*(s->idle_tail ? &s->idle_tail->idle_next : &s->idle_head) = c;
 		s->idle_tail = c;
-		server_conn_idle(s);
+		s->on_idle(s);
 		return;
 	}
 	*(c->idle_prev ? &c->idle_prev->idle_next : &s->idle_head) = c->idle_next;
@@ -121,7 +121,7 @@ static void set_idle(struct conn *c, int on)
 
 static int buf_acquire(struct conn *c)
 {
-	struct server *s = c->srv;
+	struct conn_set *s = c->set;
 
 	if (c->buf)
 		return 0;
@@ -138,8 +138,8 @@ static void buf_release(struct conn *c)
 {
 	if (!c->buf)
 		return;
-	c->buf->next = c->srv->free_bufs;
-	c->srv->free_bufs = c->buf;
+	c->buf->next = c->set->free_bufs;
+	c->set->free_bufs = c->buf;
 	c->buf = NULL;
 }
 
@@ -181,10 +181,10 @@ static void log_request(struct conn *c)
 	    .raw_line = raw_line(c),
 	    .status = c->status,
 	    .body_bytes = c->body_len - c->file_left,
-	    .now = (time_t)ev_now(c->srv->loop),
+	    .now = (time_t)ev_now(c->set->loop),
 	};
 
-	accesslog_write(&c->srv->log, &e);
+	accesslog_write(c->set->log, &e);
 }
 
 static enum step step_handshake(struct conn *c)
@@ -200,11 +200,11 @@ static enum step step_handshake(struct conn *c)
 /* The context of the rules for a response now. */
 static struct rules_ctx rules_ctx(struct conn *c)
 {
-	struct server *s = c->srv;
+	struct conn_set *s = c->set;
 	ev_tstamp now = ev_now(s->loop);
 
 	return (struct rules_ctx){
-	    .fc = &s->fcache,
+	    .fc = s->fcache,
 	    .root_fd = s->root_fd,
 	    .now = now,
 	    .date = httpdate_cache_get(&s->date, (time_t)now),
@@ -251,7 +251,7 @@ static enum step start_response(struct conn *c, struct rules_plan *p)
 	c->status = p->head.status;
 	c->responding = 1;
 	c->state = CONN_WRITE;
-	set_timer(c, c->srv->cfg->keepalive_timeout);
+	set_timer(c, c->set->cfg->keepalive_timeout);
 	if (!c->t.ops->sendfile && fill_from_file(c) < 0)
 		return STEP_CLOSE;
 	return STEP_NEXT;
@@ -291,7 +291,7 @@ static enum step fill(struct conn *c)
 	if (r == TRANSPORT_DONE) {
 		if (c->idle) { /* the first byte of a next request starts its head timeout */
 			set_idle(c, 0);
-			set_timer(c, c->srv->cfg->header_timeout);
+			set_timer(c, c->set->cfg->header_timeout);
 		}
 		c->in_len += n;
 		return STEP_NEXT;
@@ -347,7 +347,7 @@ static enum step start_linger(struct conn *c)
 	c->broken = 1; /* the TLS session is finished: only raw bytes are drained now */
 	set_idle(c, 0);
 	c->state = CONN_LINGER;
-	c->linger_until = ev_now(c->srv->loop) + LINGER_TIME;
+	c->linger_until = ev_now(c->set->loop) + LINGER_TIME;
 	c->drained = 0;
 	buf_release(c);
 	return STEP_NEXT;
@@ -355,11 +355,11 @@ static enum step start_linger(struct conn *c)
 
 static enum step response_done(struct conn *c)
 {
-	struct server *s = c->srv;
+	struct conn_set *s = c->set;
 
 	log_request(c);
 	c->responding = 0;
-	fcache_release(&s->fcache, &c->file);
+	fcache_release(s->fcache, &c->file);
 	if (!c->keep_alive || s->draining)
 		return nothing_to_drain(c) ? STEP_CLOSE : start_linger(c);
 	c->in_len -= c->head_len;
@@ -413,7 +413,7 @@ static enum step step_write(struct conn *c)
 			n = c->out_len;
 		}
 		budget = n < budget ? budget - n : 0;
-		ev_timer_again(c->srv->loop, &c->timer);
+		ev_timer_again(c->set->loop, &c->timer);
 	}
 }
 
@@ -431,11 +431,11 @@ static enum step step_linger(struct conn *c)
 	}
 	if (n == 0 || (errno != EAGAIN && errno != EINTR))
 		return STEP_CLOSE; /* the client closed: nothing more can arrive */
-	left = c->linger_until - ev_now(c->srv->loop);
+	left = c->linger_until - ev_now(c->set->loop);
 	if (left <= 0)
 		return STEP_CLOSE;
 	c->timer.repeat = left < LINGER_IDLE ? left : LINGER_IDLE;
-	ev_timer_again(c->srv->loop, &c->timer);
+	ev_timer_again(c->set->loop, &c->timer);
 	return STEP_WAIT_READ;
 }
 
@@ -450,9 +450,9 @@ static void wait_for(struct conn *c, int events)
 {
 	if (c->io.events == events && ev_is_active(&c->io))
 		return;
-	ev_io_stop(c->srv->loop, &c->io);
+	ev_io_stop(c->set->loop, &c->io);
 	ev_io_set(&c->io, c->t.fd, events);
-	ev_io_start(c->srv->loop, &c->io);
+	ev_io_start(c->set->loop, &c->io);
 }
 
 static void conn_run(struct conn *c)
@@ -512,7 +512,7 @@ static void on_timeout(struct ev_loop *loop, ev_timer *w, int revents)
 
 static void conn_close(struct conn *c)
 {
-	struct server *s = c->srv;
+	struct conn_set *s = c->set;
 
 	if (c->responding)
 		log_request(c);
@@ -522,7 +522,7 @@ static void conn_close(struct conn *c)
 	if (!c->broken && c->state != CONN_HANDSHAKE)
 		c->t.ops->shutdown(&c->t);
 	transport_close(&c->t);
-	fcache_release(&s->fcache, &c->file);
+	fcache_release(s->fcache, &c->file);
 	buf_release(c);
 	if (c->prev)
 		c->prev->next = c->next;
@@ -532,10 +532,24 @@ static void conn_close(struct conn *c)
 		c->next->prev = c->prev;
 	c->next = s->free_conns;
 	s->free_conns = c;
-	server_conn_closed(s);
+	s->nconns--;
+	s->on_closed(s);
 }
 
-void conn_accept(struct server *s, int fd, enum listen_kind kind,
+void conn_set_init(struct conn_set *set, struct ev_loop *loop, const struct config *cfg,
+		   struct tls_ctx *tls, int root_fd, struct accesslog *log, struct fcache *fc)
+{
+	memset(set, 0, sizeof *set);
+	set->loop = loop;
+	set->cfg = cfg;
+	set->tls = tls;
+	set->root_fd = root_fd;
+	set->log = log;
+	set->fcache = fc;
+	httpdate_cache_init(&set->date);
+}
+
+void conn_accept(struct conn_set *s, int fd, enum listen_kind kind,
 		 const struct sockaddr_storage *peer)
 {
 	struct conn *c = s->free_conns;
@@ -547,7 +561,7 @@ void conn_accept(struct server *s, int fd, enum listen_kind kind,
 		return;
 	}
 	memset(c, 0, sizeof *c);
-	c->srv = s;
+	c->set = s;
 	c->kind = kind;
 	c->peer = *peer;
 	c->file.fd = -1;
@@ -572,7 +586,8 @@ void conn_accept(struct server *s, int fd, enum listen_kind kind,
 	ev_io_start(s->loop, &c->io);
 }
 
-void conn_drain(struct conn *c)
+/* Closes c now if it is between requests, else after its response. */
+static void conn_drain(struct conn *c)
 {
 	if (c->state == CONN_HANDSHAKE)
 		conn_close(c);
@@ -580,22 +595,23 @@ void conn_drain(struct conn *c)
 		close_idle(c);
 }
 
-int conn_reclaim_idle(struct server *s)
+void conn_set_drain(struct conn_set *set)
 {
-	if (!s->idle_head)
+	struct conn *c, *next;
+
+	set->draining = 1;
+	for (c = set->conns; c; c = next) {
+		next = c->next;
+		conn_drain(c);
+	}
+}
+
+int conn_reclaim_idle(struct conn_set *set)
+{
+	if (!set->idle_head)
 		return 0;
-	close_idle(s->idle_head);
+	close_idle(set->idle_head);
 	return 1;
-}
-
-void conn_abort(struct conn *c)
-{
-	conn_close(c);
-}
-
-struct conn *conn_next(struct conn *c)
-{
-	return c->next;
 }
 
 /* Frees pooled items beyond keep; returns how many were freed. */
@@ -617,13 +633,15 @@ static size_t trim_list(void **head, size_t keep, size_t next_offset)
 	return freed;
 }
 
-size_t conn_trim_pools(struct server *s, size_t keep_conns, size_t keep_bufs)
+size_t conn_trim_pools(struct conn_set *set, size_t keep_conns, size_t keep_bufs)
 {
-	return trim_list((void **)&s->free_conns, keep_conns, offsetof(struct conn, next)) +
-	       trim_list((void **)&s->free_bufs, keep_bufs, offsetof(struct iobuf, next));
+	return trim_list((void **)&set->free_conns, keep_conns, offsetof(struct conn, next)) +
+	       trim_list((void **)&set->free_bufs, keep_bufs, offsetof(struct iobuf, next));
 }
 
-void conn_free_pools(struct server *s)
+void conn_set_free(struct conn_set *set)
 {
-	conn_trim_pools(s, 0, 0);
+	while (set->conns)
+		conn_close(set->conns);
+	conn_trim_pools(set, 0, 0);
 }

@@ -43,11 +43,11 @@ static void accepting(struct server *s, int on)
  */
 static int take_slot(struct server *s, int first)
 {
-	if (s->nconns < s->cfg->max_conns)
+	if (s->conns.nconns < s->cfg->max_conns)
 		return 1;
-	if (!first || !conn_reclaim_idle(s))
+	if (!first || !conn_reclaim_idle(&s->conns))
 		return 0;
-	if (s->nconns < s->cfg->max_conns)
+	if (s->conns.nconns < s->cfg->max_conns)
 		return 1;
 	accepting(s, 0); /* it lingers: its close resumes accepting */
 	return 0;
@@ -79,9 +79,9 @@ static void on_accept(struct ev_loop *loop, ev_io *w, int revents)
 			return;
 		}
 		(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-		conn_accept(s, fd, l->kind, &peer);
+		conn_accept(&s->conns, fd, l->kind, &peer);
 	}
-	if (s->nconns >= s->cfg->max_conns && !s->idle_head)
+	if (s->conns.nconns >= s->cfg->max_conns && !s->conns.idle_head)
 		accepting(s, 0); /* every slot is busy: wait for a close, or an idle one */
 }
 
@@ -94,21 +94,26 @@ static void on_resume(struct ev_loop *loop, ev_timer *w, int revents)
 	accepting(s, 1);
 }
 
-void server_conn_closed(struct server *s)
+/* A connection closed: accept again if the limit had paused accepting. */
+static void on_conn_closed(struct conn_set *set)
 {
-	s->nconns--;
+	struct server *s = ev_userdata(set->loop);
+
 	s->closed++;
 	if (s->draining) {
-		if (s->nconns == 0)
+		if (s->conns.nconns == 0)
 			ev_break(s->loop, EVBREAK_ALL);
 		return;
 	}
-	if (!s->accepting && s->nconns < s->cfg->max_conns && !ev_is_active(&s->resume_w))
+	if (!s->accepting && s->conns.nconns < s->cfg->max_conns && !ev_is_active(&s->resume_w))
 		accepting(s, 1);
 }
 
-void server_conn_idle(struct server *s)
+/* A connection became idle: at the limit, a new client may now take its slot. */
+static void on_conn_idle(struct conn_set *set)
 {
+	struct server *s = ev_userdata(set->loop);
+
 	if (!s->accepting && !ev_is_active(&s->resume_w))
 		accepting(s, 1);
 }
@@ -124,7 +129,6 @@ static void on_drain_timeout(struct ev_loop *loop, ev_timer *w, int revents)
 static void on_stop_signal(struct ev_loop *loop, ev_signal *w, int revents)
 {
 	struct server *s = ev_userdata(loop);
-	struct conn *c, *next;
 
 	(void)revents;
 	if (s->draining) { /* a second signal: stop waiting for responses in flight */
@@ -139,11 +143,8 @@ static void on_stop_signal(struct ev_loop *loop, ev_signal *w, int revents)
 	s->draining = 1;
 	for (size_t i = 0; i < s->listeners->n; i++)
 		close(s->listeners->l[i].fd);
-	for (c = s->conns; c; c = next) {
-		next = conn_next(c);
-		conn_drain(c);
-	}
-	if (s->nconns == 0) {
+	conn_set_drain(&s->conns);
+	if (s->conns.nconns == 0) {
 		ev_break(loop, EVBREAK_ALL);
 		return;
 	}
@@ -159,7 +160,7 @@ static void on_trim(struct ev_loop *loop, ev_timer *w, int revents)
 
 	(void)w;
 	(void)revents;
-	freed = conn_trim_pools(s, TRIM_KEEP_CONNS, TRIM_KEEP_BUFS);
+	freed = conn_trim_pools(&s->conns, TRIM_KEEP_CONNS, TRIM_KEEP_BUFS);
 	if (freed > 0 || s->closed > TRIM_KEEP_CONNS)
 		malloc_trim(0);
 	s->closed = 0;
@@ -266,7 +267,6 @@ int server_init(struct server *s, const struct config *cfg, struct listen_set *l
 	s->tls = tls;
 	s->root_fd = root_fd;
 	s->listeners = listeners;
-	httpdate_cache_init(&s->date);
 	s->log = *log;
 	if (fcache_init(&s->fcache) < 0) {
 		snprintf(err, errlen, "out of memory");
@@ -278,6 +278,9 @@ int server_init(struct server *s, const struct config *cfg, struct listen_set *l
 		return -1;
 	}
 	ev_set_userdata(s->loop, s);
+	conn_set_init(&s->conns, s->loop, cfg, tls, root_fd, &s->log, &s->fcache);
+	s->conns.on_closed = on_conn_closed;
+	s->conns.on_idle = on_conn_idle;
 	for (size_t i = 0; i < listeners->n; i++) {
 		ev_io_init(&s->accept_w[i], on_accept, listeners->l[i].fd, EV_READ);
 		s->accept_w[i].data = &listeners->l[i];
@@ -310,13 +313,7 @@ void server_run(struct server *s)
 
 void server_free(struct server *s)
 {
-	struct conn *c, *next;
-
-	for (c = s->conns; c; c = next) {
-		next = conn_next(c);
-		conn_abort(c);
-	}
-	conn_free_pools(s);
+	conn_set_free(&s->conns);
 	fcache_free(&s->fcache);
 	accesslog_close(&s->log);
 	ev_loop_destroy(s->loop);
