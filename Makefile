@@ -38,9 +38,10 @@ ifneq ($(CI),)
 CFLAGS += -Werror
 endif
 
-# Modules with libc only (the pure ones, and procstatus, log, logsink, notify): the unit tests
-# link them.
-PURE := http_parse http_response uri range httpdate mime procstatus log logsink notify
+# Modules with libc only (the pure ones, and procstatus, log, logsink, notify, fcache, file and
+# rules, which open files with openat2): the unit tests link them.
+PURE := http_parse http_response uri range httpdate mime procstatus log logsink notify \
+	fcache file rules
 SRCS := $(wildcard server/*.c)
 UNIT_SRCS := $(wildcard tests/unit/test_*.c)
 

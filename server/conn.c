@@ -13,12 +13,11 @@
 #include <unistd.h>
 
 #include "conn.h"
-#include "file.h"
 #include "http_response.h"
-#include "server.h"
+#include "rules.h"
+#include "server.h" /* libev, which only server.h includes; nothing of struct server */
 #include "tls.h"
 #include "transport.h"
-#include "uri.h"
 
 /* Bytes sent per wake-up, so that one big download cannot starve the others. */
 #define WRITE_BUDGET (512 * 1024)
@@ -55,10 +54,10 @@ enum step {
 };
 
 struct conn {
-	struct server *srv;
+	struct conn_set *set;
 	struct conn *next;
 	struct conn *prev;
-	struct conn *idle_next; /* the server's idle queue, oldest first */
+	struct conn *idle_next; /* the set's idle queue, oldest first */
 	struct conn *idle_prev;
 	struct transport t;
 	ev_io io;
@@ -92,17 +91,17 @@ static void conn_close(struct conn *c);
 static void set_timer(struct conn *c, unsigned seconds)
 {
 	c->timer.repeat = seconds;
-	ev_timer_again(c->srv->loop, &c->timer);
+	ev_timer_again(c->set->loop, &c->timer);
 }
 
 /*
- * Keeps the server's queue of idle keep-alive connections in idle order, so that at
+ * Keeps the set's queue of idle keep-alive connections in idle order, so that at
  * --max-conns the longest-idle one gives its slot to a new client in O(1), as nginx reuses
  * connections. A connection leaves it at the first byte of its next request, or its close.
  */
 static void set_idle(struct conn *c, int on)
 {
-	struct server *s = c->srv;
+	struct conn_set *s = c->set;
 
 	if (c->idle == (unsigned)on)
 		return;
@@ -112,7 +111,7 @@ static void set_idle(struct conn *c, int on)
 		c->idle_prev = s->idle_tail;
 		*(s->idle_tail ? &s->idle_tail->idle_next : &s->idle_head) = c;
 		s->idle_tail = c;
-		server_conn_idle(s);
+		s->on_idle(s);
 		return;
 	}
 	*(c->idle_prev ? &c->idle_prev->idle_next : &s->idle_head) = c->idle_next;
@@ -122,7 +121,7 @@ static void set_idle(struct conn *c, int on)
 
 static int buf_acquire(struct conn *c)
 {
-	struct server *s = c->srv;
+	struct conn_set *s = c->set;
 
 	if (c->buf)
 		return 0;
@@ -139,8 +138,8 @@ static void buf_release(struct conn *c)
 {
 	if (!c->buf)
 		return;
-	c->buf->next = c->srv->free_bufs;
-	c->srv->free_bufs = c->buf;
+	c->buf->next = c->set->free_bufs;
+	c->set->free_bufs = c->buf;
 	c->buf = NULL;
 }
 
@@ -182,10 +181,10 @@ static void log_request(struct conn *c)
 	    .raw_line = raw_line(c),
 	    .status = c->status,
 	    .body_bytes = c->body_len - c->file_left,
-	    .now = (time_t)ev_now(c->srv->loop),
+	    .now = (time_t)ev_now(c->set->loop),
 	};
 
-	accesslog_write(&c->srv->log, &e);
+	accesslog_write(c->set->log, &e);
 }
 
 static enum step step_handshake(struct conn *c)
@@ -198,53 +197,20 @@ static enum step step_handshake(struct conn *c)
 	return STEP_NEXT;
 }
 
-/* Builds the head (and an error page) into out and starts writing. */
-static enum step start_response(struct conn *c, struct http_response *r, const char *body,
-				size_t body_len)
+/* The context of the rules for a response now. */
+static struct rules_ctx rules_ctx(struct conn *c)
 {
-	size_t n;
+	struct conn_set *s = c->set;
+	ev_tstamp now = ev_now(s->loop);
 
-	r->date = server_date(c->srv);
-	r->keep_alive = c->keep_alive;
-	r->http10 = c->have_req && c->req.minor_version == 0;
-	n = http_response_head(c->buf->out, sizeof c->buf->out, r);
-	if (n == 0 || n + body_len > sizeof c->buf->out)
-		return STEP_CLOSE;
-	if (body_len)
-		memcpy(c->buf->out + n, body, body_len);
-	c->out_off = 0;
-	c->out_len = n + body_len;
-	c->status = r->status;
-	c->responding = 1;
-	c->state = CONN_WRITE;
-	set_timer(c, c->srv->cfg->keepalive_timeout);
-	return STEP_NEXT;
-}
-
-/* An error page; size is the file's length for the Content-Range of a 416. */
-static enum step respond_page(struct conn *c, enum http_status status, int keep_alive,
-			      uint64_t size)
-{
-	char body[256];
-	size_t len = http_error_body(body, sizeof body, status);
-	struct http_response r = {
-	    .status = status,
-	    .content_type = "text/html; charset=utf-8",
-	    .content_length = len,
-	    .size = size,
-	    .allow = status == HTTP_METHOD_NOT_ALLOWED,
+	return (struct rules_ctx){
+	    .fc = s->fcache,
+	    .root_fd = s->root_fd,
+	    .now = now,
+	    .date = httpdate_cache_get(&s->date, (time_t)now),
+	    .path = s->path,
+	    .draining = s->draining,
 	};
-
-	c->keep_alive = c->keep_alive && keep_alive;
-	if (c->have_req && c->req.method == HTTP_METHOD_HEAD)
-		len = 0;
-	c->body_len = len;
-	return start_response(c, &r, body, len);
-}
-
-static enum step respond_error(struct conn *c, enum http_status status, int keep_alive)
-{
-	return respond_page(c, status, keep_alive, 0);
 }
 
 /* TLS: fill the rest of the record buffer from the file, so a small response is one record. */
@@ -265,74 +231,52 @@ static int fill_from_file(struct conn *c)
 	return 0;
 }
 
-static enum step respond_file(struct conn *c, struct file_plan *p)
+/* Writes a plan: its head (and fixed bytes) into out, then its file, and starts writing. The
+ * plan's file is the connection's from here on (conn_close gives it back). */
+static enum step start_response(struct conn *c, struct rules_plan *p)
 {
-	struct http_response r = {
-	    .status = p->status,
-	    .content_type = p->type ? p->type->name : NULL,
-	    .content_encoding = p->gzip ? "gzip" : NULL,
-	    .content_length = p->length,
-	    .last_modified = p->last_modified,
-	    .etag = p->etag,
-	    .range_first = p->offset,
-	    .range_last = p->offset + p->length - 1,
-	    .size = p->size,
-	    .vary = p->vary,
-	    .accept_ranges = 1,
-	};
-	enum step st;
+	size_t n = http_response_head(c->buf->out, sizeof c->buf->out, &p->head);
+	size_t bytes = p->body == RULES_BODY_BYTES ? (size_t)p->body_len : 0;
 
-	if (c->req.method == HTTP_METHOD_HEAD)
-		fcache_release(&c->srv->fcache, &p->file);
 	c->file = p->file;
-	c->file_off = (off_t)p->offset;
-	c->file_left = c->file.fd >= 0 ? p->length : 0;
-	c->body_len = c->file_left;
-	st = start_response(c, &r, NULL, 0);
-	if (st == STEP_NEXT && !c->t.ops->sendfile && fill_from_file(c) < 0)
+	c->file_off = (off_t)p->file_off;
+	c->file_left = p->body == RULES_BODY_FILE ? p->body_len : 0;
+	c->body_len = p->body_len;
+	c->keep_alive = p->head.keep_alive;
+	if (n == 0 || n + bytes > sizeof c->buf->out)
 		return STEP_CLOSE;
-	return st;
-}
-
-static enum step respond_redirect(struct conn *c, const struct uri_path *up)
-{
-	const char *t = c->req.target.ptr;
-	size_t qoff = up->raw_path_off + up->raw_path_len;
-	struct http_response r = {
-	    .status = HTTP_MOVED,
-	    .location = {c->srv->path, up->len},
-	    .query = {t + qoff + 1, qoff < c->req.target.len ? c->req.target.len - qoff - 1 : 0},
-	};
-
-	c->body_len = 0;
-	return start_response(c, &r, NULL, 0);
+	memcpy(c->buf->out + n, p->page, bytes);
+	c->out_off = 0;
+	c->out_len = n + bytes;
+	c->status = p->head.status;
+	c->responding = 1;
+	c->state = CONN_WRITE;
+	set_timer(c, c->set->cfg->keepalive_timeout);
+	if (!c->t.ops->sendfile && fill_from_file(c) < 0)
+		return STEP_CLOSE;
+	return STEP_NEXT;
 }
 
 static enum step respond(struct conn *c, size_t head_len)
 {
-	struct server *s = c->srv;
-	const struct http_request *req = &c->req;
-	struct uri_path up;
-	struct file_plan plan;
-	int st;
+	struct rules_ctx ctx = rules_ctx(c);
+	struct rules_plan p;
 
 	c->head_len = head_len;
 	c->have_req = 1;
-	c->keep_alive = req->keep_alive && !s->draining && !req->chunked && !req->content_length;
-	if (req->method == HTTP_METHOD_OTHER)
-		return respond_error(c, HTTP_METHOD_NOT_ALLOWED, 1);
-	st = uri_to_path(req->target.ptr, req->target.len, s->path, sizeof s->path, &up);
-	if (st != 0)
-		return respond_error(c, (enum http_status)st, st == HTTP_NOT_FOUND);
-	switch (file_resolve(&s->fcache, ev_now(s->loop), s->root_fd, s->path, &up, req, &plan)) {
-	case HTTP_OK:
-	case HTTP_PARTIAL:
-	case HTTP_NOT_MODIFIED: return respond_file(c, &plan);
-	case HTTP_MOVED: return respond_redirect(c, &up);
-	case HTTP_RANGE_NOT_SATISFIABLE:
-		return respond_page(c, HTTP_RANGE_NOT_SATISFIABLE, 1, plan.size);
-	default: return respond_error(c, plan.status, 1);
-	}
+	rules_plan_request(&ctx, &c->req, &p);
+	return start_response(c, &p);
+}
+
+/* The error page for a request that did not parse or never completed; closes after it. */
+static enum step respond_unparsed(struct conn *c, enum http_status status)
+{
+	struct rules_ctx ctx = rules_ctx(c);
+	struct rules_plan p;
+
+	c->have_req = 0; /* logged as received */
+	rules_plan_unparsed(&ctx, status, &p);
+	return start_response(c, &p);
 }
 
 /* Reads once into the head buffer. */
@@ -347,7 +291,7 @@ static enum step fill(struct conn *c)
 	if (r == TRANSPORT_DONE) {
 		if (c->idle) { /* the first byte of a next request starts its head timeout */
 			set_idle(c, 0);
-			set_timer(c, c->srv->cfg->header_timeout);
+			set_timer(c, c->set->cfg->header_timeout);
 		}
 		c->in_len += n;
 		return STEP_NEXT;
@@ -369,13 +313,12 @@ static enum step step_read(struct conn *c)
 	if (r > 0)
 		return respond(c, (size_t)r);
 	if (r < 0) {
-		c->have_req = 0; /* logged as received */
 		c->head_len = c->in_len;
-		return respond_error(c, (enum http_status) - r, 0);
+		return respond_unparsed(c, (enum http_status) - r);
 	}
 	if (c->in_len == sizeof c->buf->in) {
 		c->head_len = c->in_len;
-		return respond_error(c, http_parse_overflow(c->buf->in, c->in_len), 0);
+		return respond_unparsed(c, http_parse_overflow(c->buf->in, c->in_len));
 	}
 	return STEP_NEXT;
 }
@@ -404,7 +347,7 @@ static enum step start_linger(struct conn *c)
 	c->broken = 1; /* the TLS session is finished: only raw bytes are drained now */
 	set_idle(c, 0);
 	c->state = CONN_LINGER;
-	c->linger_until = ev_now(c->srv->loop) + LINGER_TIME;
+	c->linger_until = ev_now(c->set->loop) + LINGER_TIME;
 	c->drained = 0;
 	buf_release(c);
 	return STEP_NEXT;
@@ -412,11 +355,11 @@ static enum step start_linger(struct conn *c)
 
 static enum step response_done(struct conn *c)
 {
-	struct server *s = c->srv;
+	struct conn_set *s = c->set;
 
 	log_request(c);
 	c->responding = 0;
-	fcache_release(&s->fcache, &c->file);
+	fcache_release(s->fcache, &c->file);
 	if (!c->keep_alive || s->draining)
 		return nothing_to_drain(c) ? STEP_CLOSE : start_linger(c);
 	c->in_len -= c->head_len;
@@ -470,7 +413,7 @@ static enum step step_write(struct conn *c)
 			n = c->out_len;
 		}
 		budget = n < budget ? budget - n : 0;
-		ev_timer_again(c->srv->loop, &c->timer);
+		ev_timer_again(c->set->loop, &c->timer);
 	}
 }
 
@@ -488,11 +431,11 @@ static enum step step_linger(struct conn *c)
 	}
 	if (n == 0 || (errno != EAGAIN && errno != EINTR))
 		return STEP_CLOSE; /* the client closed: nothing more can arrive */
-	left = c->linger_until - ev_now(c->srv->loop);
+	left = c->linger_until - ev_now(c->set->loop);
 	if (left <= 0)
 		return STEP_CLOSE;
 	c->timer.repeat = left < LINGER_IDLE ? left : LINGER_IDLE;
-	ev_timer_again(c->srv->loop, &c->timer);
+	ev_timer_again(c->set->loop, &c->timer);
 	return STEP_WAIT_READ;
 }
 
@@ -507,9 +450,9 @@ static void wait_for(struct conn *c, int events)
 {
 	if (c->io.events == events && ev_is_active(&c->io))
 		return;
-	ev_io_stop(c->srv->loop, &c->io);
+	ev_io_stop(c->set->loop, &c->io);
 	ev_io_set(&c->io, c->t.fd, events);
-	ev_io_start(c->srv->loop, &c->io);
+	ev_io_start(c->set->loop, &c->io);
 }
 
 static void conn_run(struct conn *c)
@@ -557,7 +500,7 @@ static void on_timeout(struct ev_loop *loop, ev_timer *w, int revents)
 	(void)loop;
 	(void)revents;
 	if (c->state == CONN_READ && c->in_len > 0 && c->buf &&
-	    respond_error(c, HTTP_REQUEST_TIMEOUT, 0) == STEP_NEXT) {
+	    respond_unparsed(c, HTTP_REQUEST_TIMEOUT) == STEP_NEXT) {
 		conn_run(c);
 		return;
 	}
@@ -569,7 +512,7 @@ static void on_timeout(struct ev_loop *loop, ev_timer *w, int revents)
 
 static void conn_close(struct conn *c)
 {
-	struct server *s = c->srv;
+	struct conn_set *s = c->set;
 
 	if (c->responding)
 		log_request(c);
@@ -579,7 +522,7 @@ static void conn_close(struct conn *c)
 	if (!c->broken && c->state != CONN_HANDSHAKE)
 		c->t.ops->shutdown(&c->t);
 	transport_close(&c->t);
-	fcache_release(&s->fcache, &c->file);
+	fcache_release(s->fcache, &c->file);
 	buf_release(c);
 	if (c->prev)
 		c->prev->next = c->next;
@@ -589,10 +532,24 @@ static void conn_close(struct conn *c)
 		c->next->prev = c->prev;
 	c->next = s->free_conns;
 	s->free_conns = c;
-	server_conn_closed(s);
+	s->nconns--;
+	s->on_closed(s);
 }
 
-void conn_accept(struct server *s, int fd, enum listen_kind kind,
+void conn_set_init(struct conn_set *set, struct ev_loop *loop, const struct config *cfg,
+		   struct tls_ctx *tls, int root_fd, struct accesslog *log, struct fcache *fc)
+{
+	memset(set, 0, sizeof *set);
+	set->loop = loop;
+	set->cfg = cfg;
+	set->tls = tls;
+	set->root_fd = root_fd;
+	set->log = log;
+	set->fcache = fc;
+	httpdate_cache_init(&set->date);
+}
+
+void conn_accept(struct conn_set *s, int fd, enum listen_kind kind,
 		 const struct sockaddr_storage *peer)
 {
 	struct conn *c = s->free_conns;
@@ -604,11 +561,12 @@ void conn_accept(struct server *s, int fd, enum listen_kind kind,
 		return;
 	}
 	memset(c, 0, sizeof *c);
-	c->srv = s;
+	c->set = s;
 	c->kind = kind;
 	c->peer = *peer;
 	c->file.fd = -1;
-	if (transport_open(&c->t, fd, kind == LISTEN_HTTPS ? s->tls : NULL) < 0) {
+	transport_open_plain(&c->t, fd);
+	if (kind == LISTEN_HTTPS && tls_transport_open(&c->t, s->tls, fd) < 0) {
 		close(fd);
 		c->next = s->free_conns;
 		s->free_conns = c;
@@ -636,7 +594,8 @@ static int request_waiting(const struct conn *c)
 	return ioctl(c->t.fd, FIONREAD, &n) == 0 && n > 0;
 }
 
-void conn_drain(struct conn *c, int handover)
+/* Closes c now if it is between requests, else after its response (see conn_set_drain). */
+static void conn_drain(struct conn *c, int handover)
 {
 	if (handover) {
 		if (c->idle && !request_waiting(c))
@@ -649,22 +608,23 @@ void conn_drain(struct conn *c, int handover)
 		close_idle(c);
 }
 
-int conn_reclaim_idle(struct server *s)
+void conn_set_drain(struct conn_set *set, int handover)
 {
-	if (!s->idle_head)
+	struct conn *c, *next;
+
+	set->draining = 1;
+	for (c = set->conns; c; c = next) {
+		next = c->next;
+		conn_drain(c, handover);
+	}
+}
+
+int conn_reclaim_idle(struct conn_set *set)
+{
+	if (!set->idle_head)
 		return 0;
-	close_idle(s->idle_head);
+	close_idle(set->idle_head);
 	return 1;
-}
-
-void conn_abort(struct conn *c)
-{
-	conn_close(c);
-}
-
-struct conn *conn_next(struct conn *c)
-{
-	return c->next;
 }
 
 /* Frees pooled items beyond keep; returns how many were freed. */
@@ -686,13 +646,15 @@ static size_t trim_list(void **head, size_t keep, size_t next_offset)
 	return freed;
 }
 
-size_t conn_trim_pools(struct server *s, size_t keep_conns, size_t keep_bufs)
+size_t conn_trim_pools(struct conn_set *set, size_t keep_conns, size_t keep_bufs)
 {
-	return trim_list((void **)&s->free_conns, keep_conns, offsetof(struct conn, next)) +
-	       trim_list((void **)&s->free_bufs, keep_bufs, offsetof(struct iobuf, next));
+	return trim_list((void **)&set->free_conns, keep_conns, offsetof(struct conn, next)) +
+	       trim_list((void **)&set->free_bufs, keep_bufs, offsetof(struct iobuf, next));
 }
 
-void conn_free_pools(struct server *s)
+void conn_set_free(struct conn_set *set)
 {
-	conn_trim_pools(s, 0, 0);
+	while (set->conns)
+		conn_close(set->conns);
+	conn_trim_pools(set, 0, 0);
 }

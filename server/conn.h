@@ -5,32 +5,67 @@
 #include <stddef.h>
 #include <sys/socket.h>
 
+#include "accesslog.h"
+#include "config.h"
+#include "fcache.h"
+#include "file.h"
+#include "httpdate.h"
 #include "listen.h"
 
-struct server;
 struct conn;
+struct ev_loop;
+struct iobuf;
+struct tls_ctx;
+
+/*
+ * The connections of one loop and what they share. Its owner (the server) fills the first
+ * part with conn_set_init and then only reads nconns and idle_head; conn.c owns the rest, and
+ * never reaches back into its owner: it tells it through the two callbacks.
+ */
+struct conn_set {
+	struct ev_loop *loop;
+	const struct config *cfg;
+	struct tls_ctx *tls; /* for HTTPS connections */
+	int root_fd;
+	struct accesslog *log;
+	struct fcache *fcache;
+	void (*on_closed)(struct conn_set *set); /* a connection closed (nconns is one less) */
+	void (*on_idle)(struct conn_set *set);	 /* a connection became idle */
+	/* conn.c's own */
+	unsigned nconns;
+	int draining;		/* conn_set_drain was called */
+	struct conn *conns;	/* live connections */
+	struct conn *idle_head; /* idle keep-alive connections, longest idle first */
+	struct conn *idle_tail;
+	struct conn *free_conns; /* recycled connection structs */
+	struct iobuf *free_bufs; /* recycled request/response buffers */
+	struct httpdate_cache date;
+	char path[FILE_PATH_MAX]; /* scratch for the request being answered */
+};
+
+/* Sets set up empty; the callbacks and the objects it points at are the caller's. */
+void conn_set_init(struct conn_set *set, struct ev_loop *loop, const struct config *cfg,
+		   struct tls_ctx *tls, int root_fd, struct accesslog *log, struct fcache *fc);
 
 /* Takes ownership of the accepted non-blocking socket fd. Closes it on failure. */
-void conn_accept(struct server *s, int fd, enum listen_kind kind,
+void conn_accept(struct conn_set *set, int fd, enum listen_kind kind,
 		 const struct sockaddr_storage *peer);
 
-/* Graceful stop: closes c now if it is between requests, else after its response.
- * handover (an upgrade, the new process holds the listeners): a client that connected before
- * the listeners closed gets its first request answered, and an idle keep-alive connection whose
- * next request already waits is answered too; only idle keep-alive ones close now. */
-void conn_drain(struct conn *c, int handover);
+/* Graceful stop: closes each connection now if it is between requests, else after its
+ * response; no connection is kept alive from now on. handover (an upgrade, the new process
+ * holds the listeners): a client that connected before the listeners closed gets its first
+ * request answered, and an idle keep-alive connection whose next request already waits is
+ * answered too; only idle keep-alive ones close now. */
+void conn_set_drain(struct conn_set *set, int handover);
 /* At --max-conns: closes the longest-idle keep-alive connection (lingering when the client has
  * not acknowledged all of its last response, then its slot is free only when that ends).
  * Returns 0 when no connection is idle. */
-int conn_reclaim_idle(struct server *s);
-/* Closes c at once. */
-void conn_abort(struct conn *c);
-struct conn *conn_next(struct conn *c);
+int conn_reclaim_idle(struct conn_set *set);
+/* Closes every connection at once and frees the pools. */
+void conn_set_free(struct conn_set *set);
 
-/* Frees the recycled structs and buffers of s beyond the numbers to keep; returns how many
+/* Frees the recycled structs and buffers of set beyond the numbers to keep; returns how many
  * were freed. */
-size_t conn_trim_pools(struct server *s, size_t keep_conns, size_t keep_bufs);
-/* Frees every recycled struct and buffer of s. */
-void conn_free_pools(struct server *s);
+size_t conn_trim_pools(struct conn_set *set, size_t keep_conns, size_t keep_bufs);
 
 #endif

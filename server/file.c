@@ -51,8 +51,10 @@ static enum http_status open_file(const struct resolve *r, char *path, size_t *l
 	if (fcache_open(r->fc, r->root_fd, path, r->now, st, &p->file) < 0)
 		return fail(r, p, open_status(errno));
 	if (S_ISDIR(st->st_mode)) {
-		if (!up->trailing_slash)
-			return fail(r, p, HTTP_MOVED);
+		if (!up->trailing_slash) { /* no file by that name: rules.c redirects */
+			p->directory = 1;
+			return fail(r, p, HTTP_NOT_FOUND);
+		}
 		fcache_release(r->fc, &p->file);
 		if (*len + sizeof index_name + 5 > FILE_PATH_MAX)
 			return fail(r, p, HTTP_NOT_FOUND);

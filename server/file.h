@@ -14,7 +14,7 @@
 #define FILE_PATH_MAX 4096
 
 struct file_plan {
-	enum http_status status; /* 200, 206, 301, 304, 403, 404, 412, 416, 500, 503 */
+	enum http_status status; /* 200, 206, 304, 403, 404, 412, 416, 500, 503 */
 	struct fcache_ref file;	 /* for 200/206: release it with fcache_release; else fd -1 */
 	uint64_t offset;	 /* body: offset and length within the file */
 	uint64_t length;
@@ -22,6 +22,7 @@ struct file_plan {
 	const struct mime_type *type;
 	unsigned gzip : 1; /* the precompressed FILE.gz is served */
 	unsigned vary : 1;
+	unsigned directory : 1; /* 404: path names a directory, asked for without the slash */
 	char etag[64];
 	char last_modified[HTTPDATE_LEN + 1];
 };
@@ -29,7 +30,8 @@ struct file_plan {
 /*
  * Resolves path (from uri_to_path; needs FILE_PATH_MAX bytes of room, it is extended in
  * place) beneath root_fd with openat2(RESOLVE_BENEATH): directories serve index.html
- * (301 to the slash form first), FILE.gz is preferred when accepted, then the
+ * when named with the trailing slash (without it: 404 with plan->directory, which the
+ * caller redirects), FILE.gz is preferred when accepted, then the
  * preconditions in RFC 9110 13.2.2's order: If-Match / If-Unmodified-Since (412),
  * If-None-Match / If-Modified-Since (304), and for GET Range / If-Range (206, 416).
  * Only regular files are served. Returns plan->status. Never blocks on a FIFO. Files

@@ -48,6 +48,21 @@ void httpdate_format(time_t t, char out[HTTPDATE_LEN + 1])
 }
 
 /* Reads exactly n digits. */
+void httpdate_cache_init(struct httpdate_cache *dc)
+{
+	dc->at = -1;
+	dc->value[0] = '\0';
+}
+
+const char *httpdate_cache_get(struct httpdate_cache *dc, time_t now)
+{
+	if (now != dc->at) {
+		dc->at = now;
+		httpdate_format(now, dc->value);
+	}
+	return dc->value;
+}
+
 static int digits(const char **s, const char *end, int n, int *v)
 {
 	*v = 0;

@@ -2,7 +2,6 @@
 #include <errno.h>
 #include <grp.h>
 #include <malloc.h>
-#include <math.h>
 #include <signal.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -45,11 +44,11 @@ static void accepting(struct server *s, int on)
  */
 static int take_slot(struct server *s, int first)
 {
-	if (s->nconns < s->cfg->max_conns)
+	if (s->conns.nconns < s->cfg->max_conns)
 		return 1;
-	if (!first || !conn_reclaim_idle(s))
+	if (!first || !conn_reclaim_idle(&s->conns))
 		return 0;
-	if (s->nconns < s->cfg->max_conns)
+	if (s->conns.nconns < s->cfg->max_conns)
 		return 1;
 	accepting(s, 0); /* it lingers: its close resumes accepting */
 	return 0;
@@ -81,9 +80,9 @@ static void on_accept(struct ev_loop *loop, ev_io *w, int revents)
 			return;
 		}
 		(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-		conn_accept(s, fd, l->kind, &peer);
+		conn_accept(&s->conns, fd, l->kind, &peer);
 	}
-	if (s->nconns >= s->cfg->max_conns && !s->idle_head)
+	if (s->conns.nconns >= s->cfg->max_conns && !s->conns.idle_head)
 		accepting(s, 0); /* every slot is busy: wait for a close, or an idle one */
 }
 
@@ -96,21 +95,26 @@ static void on_resume(struct ev_loop *loop, ev_timer *w, int revents)
 	accepting(s, 1);
 }
 
-void server_conn_closed(struct server *s)
+/* A connection closed: accept again if the limit had paused accepting. */
+static void on_conn_closed(struct conn_set *set)
 {
-	s->nconns--;
+	struct server *s = ev_userdata(set->loop);
+
 	s->closed++;
 	if (s->draining) {
-		if (s->nconns == 0)
+		if (s->conns.nconns == 0)
 			ev_break(s->loop, EVBREAK_ALL);
 		return;
 	}
-	if (!s->accepting && s->nconns < s->cfg->max_conns && !ev_is_active(&s->resume_w))
+	if (!s->accepting && s->conns.nconns < s->cfg->max_conns && !ev_is_active(&s->resume_w))
 		accepting(s, 1);
 }
 
-void server_conn_idle(struct server *s)
+/* A connection became idle: at the limit, a new client may now take its slot. */
+static void on_conn_idle(struct conn_set *set)
 {
+	struct server *s = ev_userdata(set->loop);
+
 	if (!s->accepting && !ev_is_active(&s->resume_w))
 		accepting(s, 1);
 }
@@ -123,12 +127,10 @@ static void on_drain_timeout(struct ev_loop *loop, ev_timer *w, int revents)
 }
 
 /* Stops accepting (closing the listeners: after an upgrade the new process holds them),
- * closes idle connections (conn_drain says which) and lets responses finish within
+ * closes idle connections (conn_set_drain says which) and lets responses finish within
  * DRAIN_SECONDS. */
 static void drain(struct server *s, int handover)
 {
-	struct conn *c, *next;
-
 	accepting(s, 0);
 	ev_timer_stop(s->loop, &s->resume_w);
 	s->draining = 1;
@@ -140,11 +142,8 @@ static void drain(struct server *s, int handover)
 	}
 	for (size_t i = 0; i < s->listeners->n; i++)
 		close(s->listeners->l[i].fd);
-	for (c = s->conns; c; c = next) {
-		next = conn_next(c);
-		conn_drain(c, handover);
-	}
-	if (s->nconns == 0) {
+	conn_set_drain(&s->conns, handover);
+	if (s->conns.nconns == 0) {
 		ev_break(s->loop, EVBREAK_ALL);
 		return;
 	}
@@ -251,7 +250,7 @@ static void on_trim(struct ev_loop *loop, ev_timer *w, int revents)
 
 	(void)w;
 	(void)revents;
-	freed = conn_trim_pools(s, TRIM_KEEP_CONNS, TRIM_KEEP_BUFS);
+	freed = conn_trim_pools(&s->conns, TRIM_KEEP_CONNS, TRIM_KEEP_BUFS);
 	if (freed > 0 || s->closed > TRIM_KEEP_CONNS)
 		malloc_trim(0);
 	s->closed = 0;
@@ -349,17 +348,6 @@ static void on_idle(struct ev_loop *loop, ev_prepare *w, int revents)
 	flush_logs(ev_userdata(loop), 0);
 }
 
-const char *server_date(struct server *s)
-{
-	ev_tstamp now = floor(ev_now(s->loop));
-
-	if (now != s->date_at) {
-		s->date_at = now;
-		httpdate_format((time_t)now, s->date);
-	}
-	return s->date;
-}
-
 int server_init(struct server *s, const struct config *cfg, struct listen_set *listeners,
 		struct tls_ctx *tls, int root_fd, const struct accesslog *log, char *err,
 		size_t errlen)
@@ -369,7 +357,6 @@ int server_init(struct server *s, const struct config *cfg, struct listen_set *l
 	s->tls = tls;
 	s->root_fd = root_fd;
 	s->listeners = listeners;
-	s->date_at = -1;
 	s->log = *log;
 	if (fcache_init(&s->fcache) < 0) {
 		snprintf(err, errlen, "out of memory");
@@ -383,6 +370,9 @@ int server_init(struct server *s, const struct config *cfg, struct listen_set *l
 		return -1;
 	}
 	ev_set_userdata(s->loop, s);
+	conn_set_init(&s->conns, s->loop, cfg, tls, root_fd, &s->log, &s->fcache);
+	s->conns.on_closed = on_conn_closed;
+	s->conns.on_idle = on_conn_idle;
 	for (size_t i = 0; i < listeners->n; i++) {
 		ev_io_init(&s->accept_w[i], on_accept, listeners->l[i].fd, EV_READ);
 		s->accept_w[i].data = &listeners->l[i];
@@ -425,13 +415,7 @@ void server_run(struct server *s)
 
 void server_free(struct server *s)
 {
-	struct conn *c, *next;
-
-	for (c = s->conns; c; c = next) {
-		next = conn_next(c);
-		conn_abort(c);
-	}
-	conn_free_pools(s);
+	conn_set_free(&s->conns);
 	fcache_free(&s->fcache);
 	accesslog_close(&s->log);
 	if (s->upgrade_fd >= 0)

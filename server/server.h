@@ -6,13 +6,10 @@
 
 #include "accesslog.h"
 #include "config.h"
+#include "conn.h"
 #include "fcache.h"
-#include "file.h"
-#include "httpdate.h"
 #include "listen.h"
 
-struct conn;
-struct iobuf;
 struct tls_ctx;
 
 /* Everything one loop needs; no mutable globals, so loops can later run side by side. */
@@ -44,17 +41,9 @@ struct server {
 	unsigned closed;   /* connections closed since the last trim */
 	struct accesslog log;
 	struct fcache fcache; /* open files, shared by the loop's responses */
-	unsigned nconns;
 	int accepting;
 	int draining;
-	struct conn *conns;	/* live connections */
-	struct conn *idle_head; /* idle keep-alive connections, longest idle first */
-	struct conn *idle_tail;
-	struct conn *free_conns; /* recycled connection structs */
-	struct iobuf *free_bufs; /* recycled request/response buffers */
-	ev_tstamp date_at;
-	char date[HTTPDATE_LEN + 1];
-	char path[FILE_PATH_MAX]; /* scratch for the request being answered */
+	struct conn_set conns; /* conn.c's: the server reads its nconns and idle_head */
 };
 
 /* Sets the loop up over the acquired listeners; log is opened already (stdout before the
@@ -68,12 +57,5 @@ void server_set_upgrade(struct server *s, int fd, int helper_pidfd);
 /* Runs until SIGTERM/SIGINT, or an upgrade's hand-over, and the drain that follows. */
 void server_run(struct server *s);
 void server_free(struct server *s);
-
-/* The Date header's value for the loop's current time (cached per second). */
-const char *server_date(struct server *s);
-/* A connection closed: accept again if the limit had paused accepting. */
-void server_conn_closed(struct server *s);
-/* A connection became idle: at the limit, a new client may now take its slot. */
-void server_conn_idle(struct server *s);
 
 #endif

@@ -342,7 +342,7 @@ static int tls_bio_recv(void *arg, unsigned char *buf, size_t len)
 	return errno == ECONNRESET ? MBEDTLS_ERR_NET_CONN_RESET : MBEDTLS_ERR_NET_RECV_FAILED;
 }
 
-struct tls_conn *tls_conn_new(struct tls_ctx *ctx, int fd)
+static struct tls_conn *tls_conn_new(struct tls_ctx *ctx, int fd)
 {
 	struct tls_conn *tc = malloc(sizeof *tc);
 
@@ -362,8 +362,11 @@ struct tls_conn *tls_conn_new(struct tls_ctx *ctx, int fd)
 	return tc;
 }
 
-void tls_conn_free(struct tls_conn *tc)
+static void tls_op_free(struct transport *t)
 {
+	struct tls_conn *tc = t->tls;
+
+	t->tls = NULL;
 	if (!tc)
 		return;
 	mbedtls_ssl_free(&tc->ssl);
@@ -385,16 +388,16 @@ static enum transport_result tls_result(int ret)
 	}
 }
 
-enum transport_result tls_handshake(struct tls_conn *tc)
+static enum transport_result tls_op_handshake(struct transport *t)
 {
-	int ret = mbedtls_ssl_handshake(&tc->ssl);
+	int ret = mbedtls_ssl_handshake(&t->tls->ssl);
 
 	return ret == 0 ? TRANSPORT_DONE : tls_result(ret);
 }
 
-enum transport_result tls_read(struct tls_conn *tc, char *buf, size_t len, size_t *n)
+static enum transport_result tls_op_read(struct transport *t, char *buf, size_t len, size_t *n)
 {
-	int ret = mbedtls_ssl_read(&tc->ssl, (unsigned char *)buf, len);
+	int ret = mbedtls_ssl_read(&t->tls->ssl, (unsigned char *)buf, len);
 
 	if (ret > 0) {
 		*n = (size_t)ret;
@@ -403,10 +406,13 @@ enum transport_result tls_read(struct tls_conn *tc, char *buf, size_t len, size_
 	return tls_result(ret);
 }
 
-enum transport_result tls_write(struct tls_conn *tc, const char *buf, size_t len, size_t *n)
+/* more is ignored: every write is a whole record already. */
+static enum transport_result tls_op_write(struct transport *t, const char *buf, size_t len,
+					  size_t *n, int more)
 {
-	int ret = mbedtls_ssl_write(&tc->ssl, (const unsigned char *)buf, len);
+	int ret = mbedtls_ssl_write(&t->tls->ssl, (const unsigned char *)buf, len);
 
+	(void)more;
 	if (ret > 0) {
 		*n = (size_t)ret;
 		return TRANSPORT_DONE;
@@ -414,15 +420,40 @@ enum transport_result tls_write(struct tls_conn *tc, const char *buf, size_t len
 	return ret == 0 ? TRANSPORT_ERROR : tls_result(ret);
 }
 
-int tls_pending(const struct tls_conn *tc)
+static int tls_op_pending(const struct transport *t)
 {
-	return mbedtls_ssl_get_bytes_avail(&tc->ssl) > 0 || mbedtls_ssl_check_pending(&tc->ssl);
+	const mbedtls_ssl_context *ssl = &t->tls->ssl;
+
+	return mbedtls_ssl_get_bytes_avail(ssl) > 0 || mbedtls_ssl_check_pending(ssl);
 }
 
-void tls_shutdown(struct tls_conn *tc)
+static void tls_op_shutdown(struct transport *t)
 {
+	struct tls_conn *tc = t->tls;
+
 	if (tc->shut)
 		return;
 	tc->shut = 1;
 	(void)mbedtls_ssl_close_notify(&tc->ssl);
+}
+
+const struct transport_ops tls_transport_ops = {
+    .name = "https",
+    .handshake = tls_op_handshake,
+    .read = tls_op_read,
+    .write = tls_op_write,
+    .sendfile = NULL, /* TLS copies through user space */
+    .pending = tls_op_pending,
+    .shutdown = tls_op_shutdown,
+    .free = tls_op_free,
+};
+
+int tls_transport_open(struct transport *t, struct tls_ctx *ctx, int fd)
+{
+	transport_open_plain(t, fd);
+	t->tls = tls_conn_new(ctx, fd);
+	if (!t->tls)
+		return -1;
+	t->ops = &tls_transport_ops;
+	return 0;
 }

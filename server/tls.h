@@ -29,21 +29,15 @@ int tls_ctx_reload(struct tls_ctx *ctx, const char *cert, const char *key,
 		   const struct tls_reader *who, char *info, size_t infolen, char *err,
 		   size_t errlen);
 
-/* A session on the non-blocking socket fd. NULL when out of memory. */
-struct tls_conn *tls_conn_new(struct tls_ctx *ctx, int fd);
-void tls_conn_free(struct tls_conn *tc);
+/* The TLS transport: handshake, read, write, pending and shutdown map DONE, WANT_READ/WANT_WRITE
+ * (call again with the same arguments when the socket is ready), CLOSE (the peer closed) or
+ * ERROR (never call again but close); pending also counts decrypted input held by mbedTLS;
+ * shutdown sends close_notify once, without waiting. */
+extern const struct transport_ops tls_transport_ops;
 
-/* Each returns DONE, WANT_READ/WANT_WRITE (call again with the same arguments when the
- * socket is ready), CLOSE (the peer closed) or ERROR (never call again but free). */
-enum transport_result tls_handshake(struct tls_conn *tc);
-enum transport_result tls_read(struct tls_conn *tc, char *buf, size_t len, size_t *n);
-enum transport_result tls_write(struct tls_conn *tc, const char *buf, size_t len, size_t *n);
-
-/* Whether decrypted or buffered input is waiting (read before waiting on the socket). */
-int tls_pending(const struct tls_conn *tc);
-
-/* Sends close_notify once, without waiting. */
-void tls_shutdown(struct tls_conn *tc);
+/* Sets up t as a TLS session over the non-blocking socket fd. Returns 0, or -1 when out of
+ * memory (t is then plain, fd still the caller's). */
+int tls_transport_open(struct transport *t, struct tls_ctx *ctx, int fd);
 
 /* Largest plaintext record: a write of up to this many bytes is one record. */
 #define TLS_RECORD_MAX 16384

@@ -1,10 +1,9 @@
-/* transport.c — plain TCP and TLS behind one operations table. */
+/* transport.c — the plain TCP transport, and what every transport shares (tls.c has TLS's). */
 #include <errno.h>
 #include <sys/sendfile.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "tls.h"
 #include "transport.h"
 
 static enum transport_result plain_errno(int e, enum transport_result again)
@@ -75,63 +74,20 @@ static const struct transport_ops plain_ops = {
     .sendfile = plain_sendfile,
     .pending = plain_pending,
     .shutdown = plain_shutdown,
+    .free = NULL,
 };
 
-static enum transport_result tls_op_handshake(struct transport *t)
-{
-	return tls_handshake(t->tls);
-}
-
-static enum transport_result tls_op_read(struct transport *t, char *buf, size_t len, size_t *n)
-{
-	return tls_read(t->tls, buf, len, n);
-}
-
-static enum transport_result tls_op_write(struct transport *t, const char *buf, size_t len,
-					  size_t *n, int more)
-{
-	(void)more; /* every write is a whole record already */
-	return tls_write(t->tls, buf, len, n);
-}
-
-static int tls_op_pending(const struct transport *t)
-{
-	return tls_pending(t->tls);
-}
-
-static void tls_op_shutdown(struct transport *t)
-{
-	tls_shutdown(t->tls);
-}
-
-static const struct transport_ops tls_ops = {
-    .name = "https",
-    .handshake = tls_op_handshake,
-    .read = tls_op_read,
-    .write = tls_op_write,
-    .sendfile = NULL,
-    .pending = tls_op_pending,
-    .shutdown = tls_op_shutdown,
-};
-
-int transport_open(struct transport *t, int fd, struct tls_ctx *ctx)
+void transport_open_plain(struct transport *t, int fd)
 {
 	t->fd = fd;
 	t->tls = NULL;
 	t->ops = &plain_ops;
-	if (!ctx)
-		return 0;
-	t->tls = tls_conn_new(ctx, fd);
-	if (!t->tls)
-		return -1;
-	t->ops = &tls_ops;
-	return 0;
 }
 
 void transport_close(struct transport *t)
 {
-	tls_conn_free(t->tls);
-	t->tls = NULL;
+	if (t->ops->free)
+		t->ops->free(t);
 	if (t->fd >= 0)
 		close(t->fd);
 	t->fd = -1;

@@ -1,4 +1,5 @@
-/* transport.h — plain sockets and TLS behind one table of operations. */
+/* transport.h — plain sockets and TLS behind one table of operations; the TLS one lives in
+ * tls.c, which includes this header, never the other way round. */
 #ifndef DROPCAP_TRANSPORT_H
 #define DROPCAP_TRANSPORT_H
 
@@ -14,8 +15,7 @@ enum transport_result {
 	TRANSPORT_ERROR,
 };
 
-struct tls_conn;
-struct tls_ctx;
+struct tls_conn; /* the TLS transport's session, opaque here */
 
 struct transport {
 	const struct transport_ops *ops;
@@ -37,11 +37,13 @@ struct transport_ops {
 					  size_t *n);
 	int (*pending)(const struct transport *t);
 	void (*shutdown)(struct transport *t);
+	/* Frees the per-connection state (not fd); NULL when there is none. */
+	void (*free)(struct transport *t);
 };
 
-/* Sets up t over fd: plain when ctx is NULL, else TLS. Returns 0, or -1 (out of memory). */
-int transport_open(struct transport *t, int fd, struct tls_ctx *ctx);
-/* Frees the TLS session (if any) and closes fd. */
+/* Sets up t as plain TCP over fd (tls_transport_open in tls.h makes a TLS one). */
+void transport_open_plain(struct transport *t, int fd);
+/* Frees the transport's session state (if any) and closes fd. */
 void transport_close(struct transport *t);
 
 #endif

@@ -145,13 +145,30 @@ static void test_round_trip(void **state)
 	ASSERT_NO_ROW_FAILURES();
 }
 
+/* The cache formats again exactly when the second changes, and starts empty of any value. */
+static void test_cache(void **state)
+{
+	static const time_t seconds[] = {0, 0, 784111777, 784111777, 784111778, 0};
+	struct httpdate_cache dc;
+
+	(void)state;
+	httpdate_cache_init(&dc);
+	for (size_t i = 0; i < sizeof seconds / sizeof seconds[0]; i++) {
+		char want[HTTPDATE_LEN + 1];
+		const char *got = httpdate_cache_get(&dc, seconds[i]);
+		httpdate_format(seconds[i], want);
+		if (strcmp(got, want) != 0)
+			fail_row("cache at %lld gave \"%s\", want \"%s\"", (long long)seconds[i],
+				 got, want);
+	}
+	ASSERT_NO_ROW_FAILURES();
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    ROW_TEST(test_format),
-	    ROW_TEST(test_parse),
-	    ROW_TEST(test_prefixes),
-	    ROW_TEST(test_round_trip),
+	    ROW_TEST(test_format),     ROW_TEST(test_parse), ROW_TEST(test_prefixes),
+	    ROW_TEST(test_round_trip), ROW_TEST(test_cache),
 	};
 
 	return cmocka_run_group_tests_name("httpdate", tests, NULL, NULL);

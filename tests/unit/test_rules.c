@@ -1,0 +1,405 @@
+/*
+ * test_rules.c — the HTTP rules (server/rules.h): raw requests in, response plans out (status,
+ * key header fields, body kind and bytes), over a small directory tree the test makes: files,
+ * index.html, a directory without one, dotfiles and a symlink to one, a .gz variant.
+ */
+#include <fcntl.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/stat.h>
+
+#include <cmocka.h>
+
+#include "guard.h"
+#include "rules.h"
+
+static const char hello[] = "hello world\n"; /* 12 bytes */
+static const char index_page[] = "<!DOCTYPE html><title>home</title>\n";
+static const char css[] = "body { color: black; }\n";
+static const char css_gz[] = "not really gzip, but the variant\n";
+
+struct tree_file {
+	const char *path;
+	const char *content; /* NULL: a directory */
+};
+
+static const struct tree_file tree[] = {
+    {"hello.txt", hello},
+    {"index.html", index_page},
+    {"docs", NULL},
+    {"docs/index.html", index_page},
+    {"empty", NULL},
+    {"sp ace", NULL},
+    {"sp ace/index.html", index_page},
+    {".secret", "dotfile\n"},
+    {"style.css", css},
+    {"style.css.gz", css_gz},
+};
+
+static char root[64];
+static int root_fd = -1;
+static struct fcache fc;
+static char scratch[FILE_PATH_MAX];
+
+static void write_file(const char *path, const char *content)
+{
+	int fd = openat(root_fd, path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+
+	if (fd < 0 || write(fd, content, strlen(content)) != (ssize_t)strlen(content))
+		abort();
+	close(fd);
+}
+
+static int setup(void **state)
+{
+	(void)state;
+	snprintf(root, sizeof root, "/tmp/test_rules.XXXXXX");
+	if (!mkdtemp(root) || (root_fd = open(root, O_DIRECTORY | O_RDONLY)) < 0)
+		return -1;
+	for (size_t i = 0; i < sizeof tree / sizeof tree[0]; i++) {
+		if (tree[i].content)
+			write_file(tree[i].path, tree[i].content);
+		else if (mkdirat(root_fd, tree[i].path, 0755) < 0)
+			return -1;
+	}
+	if (symlinkat(".secret", root_fd, "link-to-secret") < 0 ||
+	    symlinkat("hello.txt", root_fd, "link-to-hello") < 0)
+		return -1;
+	return fcache_init(&fc);
+}
+
+static int teardown(void **state)
+{
+	char cmd[128];
+
+	(void)state;
+	fcache_free(&fc);
+	close(root_fd);
+	snprintf(cmd, sizeof cmd, "rm -rf '%s'", root);
+	return system(cmd) == 0 ? 0 : -1;
+}
+
+struct row {
+	const char *request; /* a raw head; one that does not parse is planned as unparsed */
+	int draining;
+	enum http_status status;
+	enum rules_body body;
+	const char *bytes; /* the body's bytes (a file range), NULL: not checked */
+	int keep_alive;
+	const char *has[5]; /* substrings of the written head; "!x": x is not in it */
+};
+
+#define GET(path, fields) "GET " path " HTTP/1.1\r\nHost: t\r\n" fields "\r\n"
+#define HEAD(path, fields) "HEAD " path " HTTP/1.1\r\nHost: t\r\n" fields "\r\n"
+#define BYTES RULES_BODY_BYTES
+#define FILE_ RULES_BODY_FILE
+#define NONE RULES_BODY_NONE
+
+static const struct row rows[] = {
+    /* files, index.html, HEAD */
+    {GET("/hello.txt", ""),
+     0,
+     200,
+     FILE_,
+     hello,
+     1,
+     {"Content-Length: 12\r\n", "Content-Type: text/plain; charset=utf-8\r\n", "ETag: \"",
+      "!Connection:", "Vary: Accept-Encoding"}},
+    {HEAD("/hello.txt", ""), 0, 200, NONE, NULL, 1, {"Content-Length: 12\r\n", "Last-Modified: "}},
+    {GET("/", ""), 0, 200, FILE_, index_page, 1, {"Content-Type: text/html"}},
+    {GET("/docs/", ""), 0, 200, FILE_, index_page, 1, {"Vary: Accept-Encoding\r\n"}},
+    {GET("/link-to-hello", ""), 0, 200, FILE_, hello, 1, {"application/octet-stream", "!Vary:"}},
+    /* the 301 to the slash form: Location from the normalised path, the query as sent */
+    {GET("/docs", ""), 0, 301, NONE, NULL, 1, {"Location: /docs/\r\n", "!?"}},
+    {GET("/docs?x=1&y=%20", ""), 0, 301, NONE, NULL, 1, {"Location: /docs/?x=1&y=%20\r\n"}},
+    {GET("/./docs/../docs?", ""), 0, 301, NONE, NULL, 1, {"Location: /docs/\r\n"}},
+    {GET("/sp%20ace", ""), 0, 301, NONE, NULL, 1, {"Location: /sp%20ace/\r\n"}},
+    {GET("/empty", ""), 0, 301, NONE, NULL, 1, {"Location: /empty/\r\n"}},
+    {"GET http://t/docs?q HTTP/1.1\r\nHost: t\r\n\r\n",
+     0,
+     301,
+     NONE,
+     NULL,
+     1,
+     {"Location: /docs/?q\r\n"}},
+    /* errors that keep the connection */
+    {GET("/empty/", ""), 0, 403, BYTES, NULL, 1, {"Content-Type: text/html; charset=utf-8\r\n"}},
+    {GET("/missing", ""), 0, 404, BYTES, NULL, 1, {"Content-Length: "}},
+    {GET("/hello.txt/", ""), 0, 404, BYTES, NULL, 1, {"Content-Length: "}},
+    {GET("/.secret", ""), 0, 404, BYTES, NULL, 1, {"Content-Length: "}},
+    {GET("/link-to-secret", ""), 0, 404, BYTES, NULL, 1, {"Content-Length: "}},
+    {HEAD("/missing", ""), 0, 404, NONE, NULL, 1, {"Content-Length: "}},
+    {"DELETE /hello.txt HTTP/1.1\r\nHost: t\r\n\r\n",
+     0,
+     405,
+     BYTES,
+     NULL,
+     1,
+     {"Allow: GET, HEAD\r\n"}},
+    /* errors that close it */
+    {"POST / HTTP/1.1\r\nHost: t\r\nContent-Length: 3\r\n\r\n",
+     0,
+     405,
+     BYTES,
+     NULL,
+     0,
+     {"Allow: GET, HEAD\r\n", "Connection: close\r\n"}},
+    {"BREW /hello.txt HTTP/1.1\r\nHost: t\r\n\r\n",
+     0,
+     501,
+     BYTES,
+     NULL,
+     0,
+     {"Connection: close\r\n"}},
+    {"GET /hello.txt HTTP/2.0\r\nHost: t\r\n\r\n",
+     0,
+     505,
+     BYTES,
+     NULL,
+     0,
+     {"Connection: close\r\n"}},
+    {GET("/../hello.txt", ""), 0, 400, BYTES, NULL, 0, {"Connection: close\r\n"}},
+    /* the .gz variant */
+    {GET("/style.css", "Accept-Encoding: gzip\r\n"),
+     0,
+     200,
+     FILE_,
+     css_gz,
+     1,
+     {"Content-Encoding: gzip\r\n", "Vary: Accept-Encoding\r\n", "Content-Type: text/css"}},
+    {GET("/style.css", "Accept-Encoding: gzip;q=0\r\n"),
+     0,
+     200,
+     FILE_,
+     css,
+     1,
+     {"Vary: Accept-Encoding\r\n", "!Content-Encoding"}},
+    {GET("/style.css", ""),
+     0,
+     200,
+     FILE_,
+     css,
+     1,
+     {"Vary: Accept-Encoding\r\n", "!Content-Encoding"}},
+    /* ranges */
+    {GET("/hello.txt", "Range: bytes=6-10\r\n"),
+     0,
+     206,
+     FILE_,
+     "world",
+     1,
+     {"Content-Range: bytes 6-10/12\r\n", "Content-Length: 5\r\n"}},
+    {GET("/hello.txt", "Range: bytes=-3\r\n"),
+     0,
+     206,
+     FILE_,
+     "ld\n",
+     1,
+     {"Content-Range: bytes 9-11/12\r\n"}},
+    {HEAD("/hello.txt", "Range: bytes=6-10\r\n"),
+     0,
+     200,
+     NONE,
+     NULL,
+     1,
+     {"Content-Length: 12\r\n", "!Content-Range"}},
+    {GET("/hello.txt", "Range: bytes=20-30\r\n"),
+     0,
+     416,
+     BYTES,
+     NULL,
+     1,
+     {"Content-Range: bytes */12\r\n"}},
+    {GET("/hello.txt", "Range: bytes=6-10\r\nIf-Range: \"other\"\r\n"),
+     0,
+     200,
+     FILE_,
+     hello,
+     1,
+     {"Content-Length: 12\r\n"}},
+    /* conditionals */
+    {GET("/hello.txt", "If-None-Match: *\r\n"),
+     0,
+     304,
+     NONE,
+     NULL,
+     1,
+     {"ETag: ", "!Content-Length", "!Last-Modified"}},
+    {GET("/hello.txt", "If-Modified-Since: Fri, 31 Dec 9999 23:59:59 GMT\r\n"),
+     0,
+     304,
+     NONE,
+     NULL,
+     1,
+     {"ETag: "}},
+    {GET("/hello.txt", "If-Modified-Since: Thu, 01 Jan 1970 00:00:00 GMT\r\n"),
+     0,
+     200,
+     FILE_,
+     hello,
+     1,
+     {"Last-Modified: "}},
+    {GET("/hello.txt", "If-Match: \"nope\"\r\n"), 0, 412, BYTES, NULL, 1, {"Content-Length: "}},
+    {GET("/hello.txt", "If-Unmodified-Since: Thu, 01 Jan 1970 00:00:00 GMT\r\n"),
+     0,
+     412,
+     BYTES,
+     NULL,
+     1,
+     {"Content-Length: "}},
+    /* the keep-alive decision */
+    {GET("/hello.txt", "Connection: close\r\n"),
+     0,
+     200,
+     FILE_,
+     hello,
+     0,
+     {"Connection: close\r\n"}},
+    {GET("/hello.txt", ""), 1, 200, FILE_, hello, 0, {"Connection: close\r\n"}},
+    {"GET /hello.txt HTTP/1.0\r\n\r\n", 0, 200, FILE_, hello, 0, {"Connection: close\r\n"}},
+    {"GET /hello.txt HTTP/1.0\r\nConnection: keep-alive\r\n\r\n",
+     0,
+     200,
+     FILE_,
+     hello,
+     1,
+     {"Connection: keep-alive\r\n"}},
+    {"GET /docs HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n",
+     0,
+     301,
+     NONE,
+     NULL,
+     0,
+     {"Connection: close\r\n"}},
+};
+
+/* The request line of a raw head, for messages. */
+static const char *line(const char *request)
+{
+	return show(request, strcspn(request, "\r"));
+}
+
+static int plan_row(const struct row *r, struct rules_plan *p, struct http_request *req)
+{
+	const struct rules_ctx ctx = {
+	    .fc = &fc,
+	    .root_fd = root_fd,
+	    .now = (double)time(NULL),
+	    .date = "Sun, 06 Nov 1994 08:49:37 GMT",
+	    .path = scratch,
+	    .draining = r->draining,
+	};
+	int n = http_parse_request(r->request, strlen(r->request), req);
+
+	if (n > 0)
+		rules_plan_request(&ctx, req, p);
+	else if (n < 0)
+		rules_plan_unparsed(&ctx, (enum http_status) - n, p);
+	return n;
+}
+
+/* The body as the plan gives it: the file range read back, or the fixed bytes. */
+static size_t plan_body(const struct rules_plan *p, char *buf, size_t cap)
+{
+	if (p->body_len > cap)
+		return 0;
+	if (p->body == RULES_BODY_BYTES) {
+		memcpy(buf, p->page, p->body_len);
+		return p->body_len;
+	}
+	if (p->body == RULES_BODY_FILE &&
+	    pread(p->file.fd, buf, p->body_len, (off_t)p->file_off) == (ssize_t)p->body_len)
+		return p->body_len;
+	return 0;
+}
+
+static void check_body(const struct row *r, const struct rules_plan *p)
+{
+	char body[512];
+	size_t n = plan_body(p, body, sizeof body);
+
+	if ((p->body == RULES_BODY_FILE) != (p->file.fd >= 0))
+		fail_row("%s: body kind %d with file fd %d", line(r->request), p->body, p->file.fd);
+	if (p->body != RULES_BODY_NONE && n != p->body_len)
+		fail_row("%s: body of %llu bytes not readable", line(r->request),
+			 (unsigned long long)p->body_len);
+	if (r->bytes && (n != strlen(r->bytes) || memcmp(body, r->bytes, n) != 0))
+		fail_row("%s: body \"%s\", want \"%s\"", line(r->request), show(body, n), r->bytes);
+	if (p->body == RULES_BODY_BYTES && p->head.status >= 400 &&
+	    !memmem(body, n, http_reason(p->head.status), strlen(http_reason(p->head.status))))
+		fail_row("%s: error page does not name %d", line(r->request), p->head.status);
+}
+
+static void check_head(const struct row *r, const struct rules_plan *p)
+{
+	char head[1024];
+	size_t n = http_response_head(head, sizeof head, &p->head);
+
+	head[n] = '\0';
+	if (n == 0)
+		fail_row("%s: head does not fit", line(r->request));
+	for (size_t i = 0; i < 5 && r->has[i]; i++) {
+		int absent = r->has[i][0] == '!';
+		const char *want = r->has[i] + absent;
+		if ((strstr(head, want) == NULL) != absent)
+			fail_row("%s: head %s \"%s\":\n%s", line(r->request),
+				 absent ? "holds" : "lacks", show(want, strlen(want)), head);
+	}
+}
+
+static void test_plans(void **state)
+{
+	(void)state;
+	for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++) {
+		const struct row *r = &rows[i];
+		struct http_request req;
+		struct rules_plan p;
+
+		if (plan_row(r, &p, &req) == 0) {
+			fail_row("%s: incomplete head", line(r->request));
+			continue;
+		}
+		if (p.head.status != r->status || p.body != r->body ||
+		    (int)p.head.keep_alive != r->keep_alive)
+			fail_row("%s: status %d body %d keep-alive %d, want %d %d %d",
+				 line(r->request), p.head.status, p.body, p.head.keep_alive,
+				 r->status, r->body, r->keep_alive);
+		check_body(r, &p);
+		check_head(r, &p);
+		fcache_release(&fc, &p.file);
+	}
+	ASSERT_NO_ROW_FAILURES();
+}
+
+/* A request that never completed (408) or overflowed (431) closes, with a page and no file. */
+static void test_unparsed(void **state)
+{
+	static const enum http_status statuses[] = {HTTP_REQUEST_TIMEOUT, HTTP_HEADERS_TOO_LARGE,
+						    HTTP_URI_TOO_LONG, HTTP_BAD_REQUEST};
+	const struct rules_ctx ctx = {&fc, root_fd, 0, "Sun, 06 Nov 1994 08:49:37 GMT", scratch, 0};
+
+	(void)state;
+	for (size_t i = 0; i < sizeof statuses / sizeof statuses[0]; i++) {
+		struct rules_plan p;
+		rules_plan_unparsed(&ctx, statuses[i], &p);
+		if (p.head.status != statuses[i] || p.head.keep_alive || p.head.http10 ||
+		    p.body != RULES_BODY_BYTES || p.body_len == 0 || p.file.fd != -1 ||
+		    p.head.content_length != p.body_len)
+			fail_row("unparsed %d: status %d keep-alive %d body %d/%llu fd %d",
+				 statuses[i], p.head.status, p.head.keep_alive, p.body,
+				 (unsigned long long)p.body_len, p.file.fd);
+	}
+	ASSERT_NO_ROW_FAILURES();
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    ROW_TEST(test_plans),
+	    ROW_TEST(test_unparsed),
+	};
+
+	return cmocka_run_group_tests_name("rules", tests, setup, teardown);
+}
