@@ -19,9 +19,11 @@
 #include "log.h"
 
 #define ACCESSLOG_EXIT_WAIT_MS 500 /* at exit, how long the output may take what is queued */
-/* JSON: the most escaped bytes one client string may take, so that a line always fits in the
- * buffer (4 such fields < LOGSINK_BUFFER); a longer one is cut and "truncated" says so. */
+/* JSON: the most escaped bytes one string may take, so that a line (five such strings at most:
+ * site, method, target or request, referer, user agent) fits in an empty LOGSINK_BUFFER; a longer
+ * one is cut and "truncated" says so. */
 #define ACCESSLOG_JSON_FIELD_MAX 4096
+_Static_assert(5 * ACCESSLOG_JSON_FIELD_MAX + 512 < LOGSINK_BUFFER, "a JSON line fits the buffer");
 
 int accesslog_init(struct accesslog *log, const char *path, enum config_log_format format,
 		   const char *user, char *err, size_t errlen)
