@@ -1,4 +1,5 @@
-/* accesslog.c — the combined log format, with client-supplied text escaped, queued in a logsink
+/* accesslog.c — the combined log format (optionally after the site's name) or one JSON object
+ * per line, with client-supplied text escaped, queued in a logsink
  * so that a blocked log output drops lines instead of stalling every client. The file is opened
  * as the user dropcap serves as, never as root: a log directory that user controls must not lead
  * a root process to a file it chose (a symlink to a root-owned shell profile). */
@@ -14,15 +15,22 @@
 #include <unistd.h>
 
 #include "accesslog.h"
+#include "jsonesc.h"
 #include "log.h"
 
 #define ACCESSLOG_EXIT_WAIT_MS 500 /* at exit, how long the output may take what is queued */
+/* JSON: the most escaped bytes one string may take, so that a line (five such strings at most:
+ * site, method, target or request, referer, user agent) fits in an empty LOGSINK_BUFFER; a longer
+ * one is cut and "truncated" says so. */
+#define ACCESSLOG_JSON_FIELD_MAX 4096
+_Static_assert(5 * ACCESSLOG_JSON_FIELD_MAX + 512 < LOGSINK_BUFFER, "a JSON line fits the buffer");
 
-int accesslog_init(struct accesslog *log, const char *path, const char *user, char *err,
-		   size_t errlen)
+int accesslog_init(struct accesslog *log, const char *path, enum config_log_format format,
+		   const char *user, char *err, size_t errlen)
 {
 	memset(log, 0, sizeof *log);
 	logsink_init(&log->sink);
+	log->format = format;
 	log->stamp_at = -1;
 	log->user = user;
 	log->on = !(path && strcmp(path, "off") == 0);
@@ -174,11 +182,20 @@ static const char *stamp(struct accesslog *log, time_t now)
 {
 	struct tm tm;
 
-	if (now != log->stamp_at) {
-		localtime_r(&now, &tm);
+	if (now == log->stamp_at)
+		return log->stamp;
+	localtime_r(&now, &tm);
+	if (log->format != CONFIG_LOG_JSON) {
 		strftime(log->stamp, sizeof log->stamp, "%d/%b/%Y:%H:%M:%S %z", &tm);
-		log->stamp_at = now;
+	} else {
+		/* ISO 8601 / RFC 3339 wants the offset as +hh:mm, strftime's %z gives +hhmm */
+		size_t n = strftime(log->stamp, sizeof log->stamp, "%Y-%m-%dT%H:%M:%S%z", &tm);
+		if (n >= 5) {
+			memmove(log->stamp + n - 1, log->stamp + n - 2, 3);
+			log->stamp[n - 2] = ':';
+		}
 	}
+	log->stamp_at = now;
 	return log->stamp;
 }
 
@@ -200,30 +217,119 @@ static void put_request(struct out *o, const struct accesslog_entry *e)
 	}
 }
 
-void accesslog_write(struct accesslog *log, const struct accesslog_entry *e)
+/* site_combined: the site's name first, as Apache's vhost_common puts %v (no space or
+ * quote in it, so that the line still splits on spaces). */
+static void put_site(struct out *o, const char *site)
+{
+	if (!site || !*site) {
+		put_str(o, "- ");
+		return;
+	}
+	for (const char *p = site; *p; p++)
+		if (*p == ' ')
+			put_str(o, "\\x20");
+		else
+			put_escaped(o, p, 1);
+	put_str(o, " ");
+}
+
+static void write_combined(struct accesslog *log, struct out *o, const struct accesslog_entry *e)
 {
 	const struct http_request *r = e->req;
 	char num[48];
+
+	if (log->format == CONFIG_LOG_SITE_COMBINED)
+		put_site(o, e->site);
+	put_peer(o, e->peer);
+	put_str(o, " - - [");
+	put_str(o, stamp(log, e->now));
+	put_str(o, "] \"");
+	put_request(o, e);
+	snprintf(num, sizeof num, "\" %d ", (int)e->status);
+	put_str(o, num);
+	if (e->body_bytes)
+		snprintf(num, sizeof num, "%llu ", (unsigned long long)e->body_bytes);
+	put_str(o, e->body_bytes ? num : "- ");
+	put_quoted(o, r ? r->referer : (struct http_slice){0});
+	put_str(o, " ");
+	put_quoted(o, r ? r->user_agent : (struct http_slice){0});
+	put_str(o, "\n");
+}
+
+/* One JSON member: "key":"escaped text", or "key":null when there is no text. */
+static void put_json_str(struct out *o, const char *key, const char *s, size_t n, int *cut)
+{
+	size_t used, room, w;
+
+	put_str(o, key);
+	if (!s) {
+		put_str(o, "null");
+		return;
+	}
+	put_str(o, "\"");
+	room = o->left < ACCESSLOG_JSON_FIELD_MAX ? o->left : ACCESSLOG_JSON_FIELD_MAX;
+	w = jsonesc_string(o->p, room, s, n, &used);
+	o->p += w;
+	o->left -= w;
+	if (used < n)
+		*cut = 1;
+	put_str(o, "\"");
+}
+
+static void put_json_slice(struct out *o, const char *key, struct http_slice s, int *cut)
+{
+	put_json_str(o, key, s.ptr, s.len, cut);
+}
+
+/* The request members: parsed, or the raw start of what was received. */
+static void put_json_request(struct out *o, const struct accesslog_entry *e, int *cut)
+{
+	const struct http_request *r = e->req;
+	static const char *const proto[] = {"HTTP/1.0", "HTTP/1.1"};
+	int parsed = r && r->target.ptr;
+
+	put_json_slice(o, ",\"method\":", parsed ? r->method_name : (struct http_slice){0}, cut);
+	put_json_slice(o, ",\"target\":", parsed ? r->target : (struct http_slice){0}, cut);
+	put_json_str(o, ",\"protocol\":", parsed ? proto[r->minor_version == 1] : NULL,
+		     parsed ? 8 : 0, cut);
+	put_json_slice(o, ",\"request\":",
+		       !parsed && e->raw_line.len ? e->raw_line : (struct http_slice){0}, cut);
+}
+
+static void write_json(struct accesslog *log, struct out *o, const struct accesslog_entry *e)
+{
+	const struct http_request *r = e->req;
+	char num[96];
+	int cut = 0;
+
+	put_str(o, "{\"time\":\"");
+	put_str(o, stamp(log, e->now));
+	snprintf(num, sizeof num, "\",\"epoch\":%lld,\"remote_addr\":\"", (long long)e->now);
+	put_str(o, num);
+	put_peer(o, e->peer);
+	put_str(o, "\"");
+	put_json_str(o, ",\"site\":", e->site, e->site ? strlen(e->site) : 0, &cut);
+	put_json_request(o, e, &cut);
+	snprintf(num, sizeof num, ",\"status\":%d,\"body_bytes\":%llu", (int)e->status,
+		 (unsigned long long)e->body_bytes);
+	put_str(o, num);
+	put_json_slice(o, ",\"referer\":", r ? r->referer : (struct http_slice){0}, &cut);
+	put_json_slice(o, ",\"user_agent\":", r ? r->user_agent : (struct http_slice){0}, &cut);
+	put_str(o, cut ? ",\"truncated\":true}\n" : ",\"truncated\":false}\n");
+}
+
+void accesslog_write(struct accesslog *log, const struct accesslog_entry *e)
+{
 	size_t room;
 	char *start = logsink_space(&log->sink, &room);
 	struct out o = {start, room, 0};
 
 	if (!start)
 		return;
-	put_peer(&o, e->peer);
-	put_str(&o, " - - [");
-	put_str(&o, stamp(log, e->now));
-	put_str(&o, "] \"");
-	put_request(&o, e);
-	snprintf(num, sizeof num, "\" %d ", (int)e->status);
-	put_str(&o, num);
-	if (e->body_bytes)
-		snprintf(num, sizeof num, "%llu ", (unsigned long long)e->body_bytes);
-	put_str(&o, e->body_bytes ? num : "- ");
-	put_quoted(&o, r ? r->referer : (struct http_slice){0});
-	put_str(&o, " ");
-	put_quoted(&o, r ? r->user_agent : (struct http_slice){0});
-	put_str(&o, "\n");
+	if (log->format == CONFIG_LOG_JSON)
+		write_json(log, &o, e);
+	else
+		write_combined(log, &o, e);
 	logsink_commit(&log->sink, o.over ? room + 1 : (size_t)(o.p - start));
 }
 

@@ -1,4 +1,4 @@
-/* accesslog.h — one line per request in the combined log format, queued in a bounded buffer and
+/* accesslog.h — one line per request (combined log format, or JSON), queued in a bounded buffer and
  * written without blocking (a logsink), flushed when the loop is about to wait. */
 #ifndef DROPCAP_ACCESSLOG_H
 #define DROPCAP_ACCESSLOG_H
@@ -7,6 +7,7 @@
 #include <sys/socket.h>
 #include <time.h>
 
+#include "config.h"
 #include "http_parse.h"
 #include "logsink.h"
 
@@ -14,13 +15,15 @@ struct accesslog {
 	const char *path; /* the file; NULL: stdout or none */
 	const char *user; /* who opens it (for the fix in messages); NULL: say the uid */
 	int on;		  /* 0: --access-log off */
+	enum config_log_format format;
 	time_t stamp_at;
-	char stamp[40];	     /* "10/Oct/2000:13:55:36 -0700" for stamp_at */
+	char stamp[40];	     /* "10/Oct/2000:13:55:36 -0700" (JSON: ISO 8601) for stamp_at */
 	struct logsink sink; /* sink.fd: the descriptor written, -1 until opened */
 };
 
 struct accesslog_entry {
 	const struct sockaddr_storage *peer;
+	const char *site;		/* the site's name; NULL: none chosen ("-", JSON null) */
 	const struct http_request *req; /* NULL when no request line was parsed */
 	struct http_slice raw_line;	/* else the start of what was received, or empty */
 	enum http_status status;
@@ -28,12 +31,12 @@ struct accesslog_entry {
 	time_t now;
 };
 
-/* Before the privilege drop: path NULL means stdout, which is taken over now (a pipe or
- * terminal needs the starting identity to get a non-blocking description of its own); "off"
+/* Before the privilege drop: lines in format; path NULL means stdout, which is taken over now (a
+ * pipe or terminal needs the starting identity to get a non-blocking description of its own); "off"
  * means no log; a file is only remembered: accesslog_open opens it. user names the run user
  * in messages. Returns 0, or -1 with err. */
-int accesslog_init(struct accesslog *log, const char *path, const char *user, char *err,
-		   size_t errlen);
+int accesslog_init(struct accesslog *log, const char *path, enum config_log_format format,
+		   const char *user, char *err, size_t errlen);
 /* After the privilege drop, as the user dropcap serves as: opens the file for appending,
  * creating it 0640. Refuses a symbolic link (O_NOFOLLOW) and anything but a regular file; when
  * the user may not create or write it, err names the fix (chown). Nothing to do for stdout or

@@ -19,7 +19,8 @@ static const char usage_text[] =
     "  --http ADDR:PORT|off    plain HTTP listener (default :80); e.g. 127.0.0.1:8080, [::1]:80\n"
     "  --cert FILE             PEM certificate chain for HTTPS (leaf first)\n"
     "  --key FILE              PEM private key matching --cert (ECDSA or RSA)\n"
-    "  --access-log FILE|off   append the access log (combined format) to FILE (default stdout)\n"
+    "  --access-log FILE|off   append the access log to FILE (default stdout)\n"
+    "  --log-format combined|site_combined|json  access log lines (default combined)\n"
     "  --user NAME             user to switch to when started as root (default nobody)\n"
     "  --group NAME            group to switch to (default: the user's primary group)\n"
     "  --listen-fd N[:https|:http]  serve an inherited listening socket (repeatable)\n"
@@ -41,6 +42,7 @@ enum {
 	OPT_CERT,
 	OPT_KEY,
 	OPT_ACCESS_LOG,
+	OPT_LOG_FORMAT,
 	OPT_USER,
 	OPT_GROUP,
 	OPT_LISTEN_FD,
@@ -60,6 +62,7 @@ static const struct option options[] = {
     {"cert", required_argument, NULL, OPT_CERT},
     {"key", required_argument, NULL, OPT_KEY},
     {"access-log", required_argument, NULL, OPT_ACCESS_LOG},
+    {"log-format", required_argument, NULL, OPT_LOG_FORMAT},
     {"user", required_argument, NULL, OPT_USER},
     {"group", required_argument, NULL, OPT_GROUP},
     {"listen-fd", required_argument, NULL, OPT_LISTEN_FD},
@@ -128,6 +131,23 @@ static int parse_number_opt(const char *name, const char *arg, unsigned min, uns
 	return 0;
 }
 
+static int parse_log_format(struct config *c, const char *arg, char *err, size_t errlen)
+{
+	static const char *const names[] = {
+	    [CONFIG_LOG_COMBINED] = "combined",
+	    [CONFIG_LOG_SITE_COMBINED] = "site_combined",
+	    [CONFIG_LOG_JSON] = "json",
+	};
+
+	for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
+		if (strcmp(arg, names[i]) == 0) {
+			c->log_format = (enum config_log_format)i;
+			return 0;
+		}
+	return log_errbuf(err, errlen, "--log-format %s: expected combined, site_combined or json",
+			  arg);
+}
+
 /* Applies one option; returns 0, 1 for --help/--version (printed), -1 on error. */
 static int apply(struct config *c, int opt, const char *arg, char *err, size_t errlen)
 {
@@ -144,6 +164,7 @@ static int apply(struct config *c, int opt, const char *arg, char *err, size_t e
 	case OPT_CERT: c->cert = arg; return 0;
 	case OPT_KEY: c->key = arg; return 0;
 	case OPT_ACCESS_LOG: c->access_log = arg; return 0;
+	case OPT_LOG_FORMAT: return parse_log_format(c, arg, err, errlen);
 	case OPT_USER: c->user = arg; return 0;
 	case OPT_GROUP: c->group = arg; return 0;
 	case OPT_LISTEN_FD: return parse_listen_fd(c, arg, err, errlen);

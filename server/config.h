@@ -12,6 +12,13 @@ enum config_kind {
 	CONFIG_KIND_HTTP = 1,
 };
 
+/* --log-format: the access log's line layout */
+enum config_log_format {
+	CONFIG_LOG_COMBINED,	  /* the standard combined format, no site */
+	CONFIG_LOG_SITE_COMBINED, /* the site's name, a space, then the combined format */
+	CONFIG_LOG_JSON,	  /* one JSON object per line */
+};
+
 struct config_listen_fd {
 	int fd;
 	enum config_kind kind;
@@ -30,6 +37,7 @@ struct config {
 	const char *group;	/* NULL: the user's primary group */
 	struct config_listen_fd listen_fds[CONFIG_MAX_LISTEN_FDS];
 	size_t n_listen_fds;
+	enum config_log_format log_format;
 	unsigned max_conns;
 	unsigned header_timeout;    /* seconds to receive a complete request head */
 	unsigned keepalive_timeout; /* seconds an idle keep-alive connection is kept */

@@ -177,6 +177,7 @@ static void log_request(struct conn *c)
 {
 	struct accesslog_entry e = {
 	    .peer = &c->peer,
+	    .site = NULL, /* one site: none named yet (several sites will name theirs) */
 	    .req = c->have_req ? &c->req : NULL,
 	    .raw_line = raw_line(c),
 	    .status = c->status,

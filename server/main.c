@@ -110,8 +110,8 @@ static void acquire(const struct config *cfg, struct startup *st)
 		    "an inherited socket is named https, but HTTPS needs --cert FILE --key FILE");
 	announce(&st->ls);
 	/* stdout is taken over now; a log file is opened after the drop, as the run user */
-	if (accesslog_init(&st->log, cfg->access_log, geteuid() == 0 ? cfg->user : NULL, err,
-			   sizeof err) < 0)
+	if (accesslog_init(&st->log, cfg->access_log, cfg->log_format,
+			   geteuid() == 0 ? cfg->user : NULL, err, sizeof err) < 0)
 		fatalx("%s", err);
 	if (log_nonblocking(err, sizeof err) < 0)
 		log_warnx("stderr: %s: messages may block", err);

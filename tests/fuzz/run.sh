@@ -11,7 +11,8 @@ cc=${FUZZ_CC:-clang}
 out=build/fuzz
 UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1}
 export UBSAN_OPTIONS
-pure="server/http_parse.c server/http_response.c server/uri.c server/range.c server/httpdate.c server/mime.c"
+pure="server/http_parse.c server/http_response.c server/uri.c server/range.c server/httpdate.c server/mime.c
+	server/jsonesc.c"
 flags="-g -O1 -fno-omit-frame-pointer -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all
 	-D_GNU_SOURCE -std=c11 -Wall -Wextra -Iserver"
 

@@ -1,0 +1,202 @@
+"""--log-format: JSON lines (one object per line, RFC 8259, valid for any bytes a client sends),
+the site_combined layout, and the standard combined format left as it was."""
+
+import datetime
+import json
+import os
+import re
+import signal
+import time
+
+import dropcap_fixture as dc
+
+# Keys of every JSON line, in order: a documented, stable schema (README, dropcap.8).
+KEYS = ["time", "epoch", "remote_addr", "site", "method", "target", "protocol", "request",
+        "status", "body_bytes", "referer", "user_agent", "truncated"]
+FIELD_MAX = 4096  # accesslog.c: escaped bytes one client string may take
+
+COMBINED = re.compile(
+    r'^(?P<addr>\S+) - - \[(?P<time>\d{2}/[A-Z][a-z]{2}/\d{4}:\d{2}:\d{2}:\d{2} [+-]\d{4})\] '
+    r'"(?P<request>(?:[^"\\]|\\.)*)" (?P<status>\d{3}) (?P<bytes>\d+|-) '
+    r'"(?P<referer>(?:[^"\\]|\\.)*)" "(?P<agent>(?:[^"\\]|\\.)*)"$')
+
+
+def lines_of(text):
+    return [l for l in text.splitlines() if l.strip()]
+
+
+def json_entries(text):
+    """Each line parses on its own as one JSON object with exactly the documented keys, and is
+    valid UTF-8: the fixture decodes stdout with errors="replace", so a raw U+FFFD in the text
+    would be an ill-formed byte the server wrote (it writes the escape \\ufffd instead; no
+    test input here holds a real U+FFFD)."""
+    out = []
+    for line in lines_of(text):
+        e = json.loads(line)  # raises on any invalid line
+        assert list(e) == KEYS, line
+        assert "\ufffd" not in line, line
+        out.append(e)
+    return out
+
+
+def server(make_server, docroot, fmt, *extra):
+    port = dc.free_port()
+    s = make_server(["--root", docroot, "--http", f"127.0.0.1:{port}", "--https", "off",
+                     "--log-format", fmt, *extra])
+    return s, port
+
+
+def raw_request(port, data, head=False):
+    with dc.HttpConn("127.0.0.1", port) as c:
+        c.send(data)
+        return c.read_response(head_request=head)
+
+
+def wait_entries(s, n):
+    text = s.wait_stdout(lambda t: len(lines_of(t)) >= n, timeout=5)
+    return json_entries(text)
+
+
+def test_json_ordinary_request(make_server, docroot):
+    """A GET and a HEAD: every field, the ISO 8601 time with its offset matching the epoch."""
+    s, port = server(make_server, docroot, "json")
+    with dc.HttpConn("127.0.0.1", port) as c:
+        c.request("GET", "/hello.txt?x=1", headers={"Referer": "http://ref.example/",
+                                                     "User-Agent": "pytest-agent/1.0"})
+        c.request("HEAD", "/hello.txt", version="HTTP/1.0")
+    get, head = wait_entries(s, 2)
+    assert get["remote_addr"] == "127.0.0.1" and get["site"] is None
+    assert (get["method"], get["target"], get["protocol"]) == ("GET", "/hello.txt?x=1",
+                                                               "HTTP/1.1")
+    assert get["request"] is None and get["status"] == 200
+    assert get["body_bytes"] == len(dc.DOCROOT_FILES["hello.txt"])
+    assert get["referer"] == "http://ref.example/" and get["user_agent"] == "pytest-agent/1.0"
+    assert get["truncated"] is False
+    assert (head["method"], head["protocol"], head["status"]) == ("HEAD", "HTTP/1.0", 200)
+    assert head["body_bytes"] == 0 and head["referer"] is None and head["user_agent"] is None
+    t = datetime.datetime.fromisoformat(get["time"])
+    assert t.utcoffset() is not None and t.timestamp() == get["epoch"]
+    assert abs(get["epoch"] - time.time()) < 60
+
+
+def test_json_hostile_headers(make_server, docroot):
+    """Quotes, backslashes, JSON look-alikes, obs-text that is not UTF-8, C1 controls and line
+    separators in Referer and User-Agent: each line is still one valid JSON object; valid UTF-8
+    comes back as sent, each ill-formed sequence as U+FFFD."""
+    s, port = server(make_server, docroot, "json")
+    agent = b'evil" "x\\" , "status": 999, {"a": "\\u0041"} caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80'
+    referer = b"http://r/\xff\xfe\xc0\xaf\xed\xa0\x80 \xc2\x9b[31m \xe2\x80\xa8 end"
+    raw_request(port, b"GET /hello.txt HTTP/1.1\r\nHost: x\r\nUser-Agent: " + agent +
+                b"\r\nReferer: " + referer + b"\r\n\r\n")
+    text = s.wait_stdout(lambda t: len(lines_of(t)) >= 1, timeout=5)
+    (e,) = json_entries(text)
+    assert e["status"] == 200 and e["user_agent"] == agent.decode("utf-8")
+    assert e["referer"] == "http://r/" + "\ufffd" * 7 + " \x9b[31m \u2028 end"
+    # no raw control character (C0, DEL, C1) and no raw U+2028 reaches the log file itself
+    line = lines_of(text)[0]
+    assert not re.search("[\x00-\x1f\x7f\x80-\x9f\u2028\u2029]", line), line
+    assert '\\u009b[31m \\u2028 end"' in line
+
+
+def test_json_never_parsed(make_server, docroot):
+    """Requests that never parsed (400, 414, 431, 408): method, target and protocol are null and
+    request holds what was received, as the combined format logs it (cut at 512 bytes)."""
+    s, port = server(make_server, docroot, "json", "--header-timeout", "1")
+    for raw in (b"\x01\x02\"garbage\\ \xff\xe2\x82\x7f\r\n\r\n",
+                b"GET /" + b"a" * 9000 + b" HTTP/1.1\r\nHost: x\r\n\r\n",
+                b"GET / HTTP/1.1\r\nHost: x\r\nX: " + b"b" * 17000 + b"\r\n\r\n",
+                b"GET /t\x01\"ab HTTP/1.1\r\nHost: x\r\n\r\n"):
+        raw_request(port, raw)
+    with dc.HttpConn("127.0.0.1", port) as c:
+        c.send(b"GET /slow HTTP/1.1\r\nHost: x\r\n")
+        assert c.eof(4)
+    entries = wait_entries(s, 5)
+    for e in entries:
+        assert e["method"] is None and e["target"] is None and e["protocol"] is None, e
+        assert e["referer"] is None and e["user_agent"] is None, e
+    got = sorted((e["status"], e["request"]) for e in entries)
+    assert [g[0] for g in got] == [400, 400, 408, 414, 431], got
+    assert got[0][1:] + got[1][1:] == ("\x01\x02\"garbage\\ \ufffd\ufffd\x7f",
+                                       "GET /t\x01\"ab HTTP/1.1"), got
+    assert got[2][1] == "GET /slow HTTP/1.1"
+    assert got[3][1].startswith("GET /aaaa") and len(got[3][1]) == 512
+    assert got[4][1] == "GET / HTTP/1.1"
+
+
+def test_json_long_fields_cut(make_server, docroot):
+    """A User-Agent whose escaped form exceeds the field bound is cut on a character boundary,
+    the line stays valid JSON, and truncated says so; other fields are whole."""
+    s, port = server(make_server, docroot, "json")
+    agent = b'"\\' * 3000 + b"\xe2\x82\xac" * 100  # 6,000 bytes that escape to 12,000
+    raw_request(port, b"GET /hello.txt HTTP/1.1\r\nHost: x\r\nUser-Agent: " + agent +
+                b"\r\nReferer: /short\r\n\r\n")
+    (e,) = wait_entries(s, 1)
+    assert e["status"] == 200 and e["truncated"] is True
+    assert e["user_agent"] == '"\\' * (FIELD_MAX // 4) and e["referer"] == "/short"
+
+
+def test_json_reopened_on_sigusr1(make_server, docroot, world_tmp):
+    """logrotate moves the JSON log away and sends SIGUSR1: the next line goes to a new file,
+    and both files hold whole JSON lines."""
+    logdir = os.path.join(world_tmp, "logs")
+    os.mkdir(logdir)
+    os.chown(logdir, 65534, 65534)  # the server runs as nobody after the drop
+    log = os.path.join(logdir, "access.json")
+    s, port = server(make_server, docroot, "json", "--access-log", log)
+
+    def entries(path, n=0):
+        deadline = time.monotonic() + 5
+        while True:
+            text = open(path).read() if os.path.exists(path) else ""
+            if len(lines_of(text)) >= n or time.monotonic() > deadline:
+                return json_entries(text)
+            time.sleep(0.05)
+
+    with dc.HttpConn("127.0.0.1", port) as c:
+        c.request("GET", "/hello.txt")
+        assert len(entries(log, 1)) == 1
+        os.rename(log, log + ".1")
+        s.signal(signal.SIGUSR1)
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline and not os.path.exists(log):
+            time.sleep(0.05)
+        c.request("GET", "/nope")
+    assert [e["status"] for e in entries(log, 1)] == [404]
+    assert [e["status"] for e in entries(log + ".1")] == [200]
+    assert "warning" not in s.stderr_text()
+
+
+def test_combined_is_the_default_and_standard(make_server, docroot):
+    """--log-format combined writes exactly what no option writes: the standard combined
+    format, no site field (existing parsers keep working)."""
+    outs = []
+    for extra in ((), ("--log-format", "combined")):
+        port = dc.free_port()
+        s = make_server(["--root", docroot, "--http", f"127.0.0.1:{port}", "--https", "off",
+                         *extra])
+        with dc.HttpConn("127.0.0.1", port) as c:
+            c.request("GET", "/hello.txt", headers={"User-Agent": 'a"b\\c'})
+        text = s.wait_stdout(lambda t: len(lines_of(t)) >= 1, timeout=5)
+        (line,) = lines_of(text)
+        assert COMBINED.match(line), line
+        outs.append(line.split("] ", 1)[1])  # all but the address and the time
+    assert outs[0] == outs[1] == '"GET /hello.txt HTTP/1.1" 200 12 "-" "a\\x22b\\x5cc"'
+
+
+def test_site_combined(make_server, docroot):
+    """site_combined: the site's name (here none chosen: "-") and a space, then a standard
+    combined line, as Apache's vhost_common puts %v first."""
+    s, port = server(make_server, docroot, "site_combined")
+    with dc.HttpConn("127.0.0.1", port) as c:
+        c.request("GET", "/hello.txt")
+    (line,) = lines_of(s.wait_stdout(lambda t: len(lines_of(t)) >= 1, timeout=5))
+    site, rest = line.split(" ", 1)
+    assert site == "-" and COMBINED.match(rest), line
+
+
+def test_bad_log_format(dropcap_bin, docroot):
+    """An unknown format is a start-up error naming the choices."""
+    rc, err = dc.Server(["--root", docroot, "--https", "off", "--http",
+                         f"127.0.0.1:{dc.free_port()}", "--log-format", "xml"]
+                        ).run_to_exit(timeout=10)
+    assert rc != 0 and "--log-format xml" in err and "json" in err, err
