@@ -619,7 +619,8 @@ static void test_accept_encoding(void **state)
 		const struct accept_row *row = &accept_rows[i];
 		const char *v = row->value ? row->value : "";
 		struct guard g;
-		struct http_list l = {{{guard_put(&g, v, strlen(v)), strlen(v)}}, row->value != NULL};
+		struct http_list l = {{{guard_put(&g, v, strlen(v)), strlen(v)}},
+				      row->value != NULL};
 		struct http_accept a;
 		http_accept_encoding(&l, &a);
 		if (memcmp(a.q, row->q, sizeof a.q) != 0)
