@@ -72,29 +72,54 @@ static enum http_status open_file(const struct resolve *r, char *path, size_t *l
 	return HTTP_OK;
 }
 
-/* Swaps in FILE.gz when it exists as a regular file. */
-static void try_gzip(const struct resolve *r, char *path, size_t len, struct file_plan *p,
-		     struct stat *st)
+/* The file name suffix of each coding's variant (FILE.br, FILE.zst, FILE.gz). */
+static const char *const variant_suffix[HTTP_CODING_IDENTITY] = {
+    [HTTP_CODING_BR] = ".br", [HTTP_CODING_ZSTD] = ".zst", [HTTP_CODING_GZIP] = ".gz"};
+
+/* Swaps in path's variant for coding c when it exists as a regular file: it is opened as the
+ * file itself was (beneath the root, symlinks to dotfiles refused), and cached under its own
+ * name. Returns whether it did. */
+static int try_variant(const struct resolve *r, char *path, size_t len, enum http_coding c,
+		       struct file_plan *p, struct stat *st)
 {
-	struct fcache_ref gz;
-	struct stat gst;
+	size_t n = strlen(variant_suffix[c]) + 1;
+	struct fcache_ref v;
+	struct stat vst;
 	int ok;
 
-	if (len + 4 > FILE_PATH_MAX)
-		return;
-	memcpy(path + len, ".gz", 4);
-	ok = fcache_open(r->fc, r->root_fd, path, r->now, &gst, &gz) == 0;
+	if (len + n > FILE_PATH_MAX)
+		return 0;
+	memcpy(path + len, variant_suffix[c], n);
+	ok = fcache_open(r->fc, r->root_fd, path, r->now, &vst, &v) == 0;
 	path[len] = '\0';
 	if (!ok)
-		return;
-	if (!S_ISREG(gst.st_mode)) {
-		fcache_release(r->fc, &gz);
-		return;
+		return 0;
+	if (!S_ISREG(vst.st_mode)) {
+		fcache_release(r->fc, &v);
+		return 0;
 	}
 	fcache_release(r->fc, &p->file);
-	p->file = gz;
-	p->gzip = 1;
-	*st = gst;
+	p->file = v;
+	p->coding = c;
+	*st = vst;
+	return 1;
+}
+
+/* The best acceptable variant that exists (RFC 9110 12.5.3), else the file itself: at most
+ * one open per coding, so the work per request stays bounded. */
+static void choose_variant(const struct resolve *r, const struct http_request *req, char *path,
+			   size_t len, struct file_plan *p, struct stat *st)
+{
+	unsigned avail = (1u << HTTP_CODING_IDENTITY) - 1;
+	struct http_accept a;
+	enum http_coding c;
+
+	http_accept_encoding(&req->accept_encoding, &a);
+	while ((c = http_coding_choose(&a, avail)) != HTTP_CODING_IDENTITY) {
+		if (try_variant(r, path, len, c, p, st))
+			return;
+		avail &= ~(1u << c);
+	}
 }
 
 /* The modification time that Last-Modified states and the date preconditions compare: never
@@ -104,11 +129,15 @@ static time_t modified_time(const struct stat *st, double now)
 	return st->st_mtim.tv_sec > (time_t)now ? (time_t)now : st->st_mtim.tv_sec;
 }
 
+/* The ETag is the served file's own (mtime, size); a variant's also names its coding, so no
+ * two representations of a path share a tag even when their files' stat agree. */
 static void validators(struct file_plan *p, const struct stat *st, time_t lm)
 {
-	snprintf(p->etag, sizeof p->etag, "\"%llx.%lx-%llx\"",
+	const char *coding = http_coding_name(p->coding);
+
+	snprintf(p->etag, sizeof p->etag, "\"%llx.%lx-%llx%s%s\"",
 		 (unsigned long long)st->st_mtim.tv_sec, (unsigned long)st->st_mtim.tv_nsec,
-		 (unsigned long long)st->st_size);
+		 (unsigned long long)st->st_size, coding ? "-" : "", coding ? coding : "");
 	httpdate_format(lm, p->last_modified);
 }
 
@@ -191,12 +220,13 @@ enum http_status file_resolve(struct fcache *fc, double now, int root_fd, char *
 
 	memset(p, 0, sizeof *p);
 	p->file.fd = -1;
+	p->coding = HTTP_CODING_IDENTITY;
 	if ((s = open_file(&r, path, &len, up, p, &st)) != HTTP_OK)
 		return s;
 	p->type = mime_lookup(path, len);
 	p->vary = p->type->compressible;
-	if (p->vary && http_accepts_coding(&req->accept_encoding, "gzip"))
-		try_gzip(&r, path, len, p, &st);
+	if (p->vary)
+		choose_variant(&r, req, path, len, p, &st);
 	p->size = (uint64_t)st.st_size;
 	time_t lm = modified_time(&st, now);
 	validators(p, &st, lm);

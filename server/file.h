@@ -20,7 +20,7 @@ struct file_plan {
 	uint64_t length;
 	uint64_t size; /* of the representation */
 	const struct mime_type *type;
-	unsigned gzip : 1; /* the precompressed FILE.gz is served */
+	enum http_coding coding; /* a precompressed FILE.br, .zst or .gz is served, or identity */
 	unsigned vary : 1;
 	unsigned directory : 1; /* 404: path names a directory, asked for without the slash */
 	char etag[64];
@@ -31,7 +31,8 @@ struct file_plan {
  * Resolves path (from uri_to_path; needs FILE_PATH_MAX bytes of room, it is extended in
  * place) beneath root_fd with openat2(RESOLVE_BENEATH): directories serve index.html
  * when named with the trailing slash (without it: 404 with plan->directory, which the
- * caller redirects), FILE.gz is preferred when accepted, then the
+ * caller redirects), for a compressible type the variant FILE.br, FILE.zst or FILE.gz that
+ * Accept-Encoding prefers (http_coding_choose; plan->coding, an ETag of its own), then the
  * preconditions in RFC 9110 13.2.2's order: If-Match / If-Unmodified-Since (412),
  * If-None-Match / If-Modified-Since (304), and for GET Range / If-Range (206, 416).
  * Only regular files are served. Returns plan->status. Never blocks on a FIFO. Files

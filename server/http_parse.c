@@ -383,50 +383,123 @@ enum http_status http_parse_overflow(const char *buf, size_t len)
 	return memchr(buf + pos, '\n', len - pos) ? HTTP_HEADERS_TOO_LARGE : HTTP_URI_TOO_LONG;
 }
 
-/* The q-value of a list element "gzip;q=0.5" is not zero. */
-static int q_nonzero(struct http_slice el, size_t i)
+/* RFC 9110 12.4.2: qvalue = ( "0" [ "." 0*3DIGIT ] ) / ( "1" [ "." 0*3("0") ] ), in
+ * thousandths; -1 when s is not one. */
+static int qvalue(struct http_slice s)
 {
-	for (; i < el.len; i++) {
-		if (lower(el.ptr[i]) != 'q')
-			continue;
-		size_t j = i + 1;
-		while (j < el.len && el.ptr[j] == ' ')
-			j++;
-		if (j >= el.len || el.ptr[j] != '=')
-			continue;
-		for (j++; j < el.len && (el.ptr[j] == ' ' || el.ptr[j] == '0' || el.ptr[j] == '.');
-		     j++)
-			;
-		return j < el.len && el.ptr[j] >= '1' && el.ptr[j] <= '9';
+	int q;
+	size_t i;
+
+	if (s.len == 0 || (s.ptr[0] != '0' && s.ptr[0] != '1') || s.len > 5)
+		return -1;
+	q = s.ptr[0] == '1' ? 1000 : 0;
+	if (s.len > 1 && s.ptr[1] != '.')
+		return -1;
+	for (i = 2; i < s.len; i++) {
+		int d = s.ptr[i] - '0';
+		if (d < 0 || d > 9 || (q == 1000 && d != 0))
+			return -1;
+		q += d * (i == 2 ? 100 : i == 3 ? 10 : 1);
 	}
-	return 1;
+	return q;
 }
 
-struct coding_arg {
-	const char *name;
-	int verdict; /* -1: not listed, 0: refused (q=0), 1: accepted */
+static size_t skip_ows(struct http_slice el, size_t i)
+{
+	while (i < el.len && (el.ptr[i] == ' ' || el.ptr[i] == '\t'))
+		i++;
+	return i;
+}
+
+/* The weight after a coding's name at i: OWS [ ";" OWS "q=" qvalue ] OWS, nothing else
+ * (RFC 9110 12.5.3); 1000 without one, 0 when it does not parse. */
+static int member_weight(struct http_slice el, size_t i)
+{
+	size_t end = el.len;
+	int q;
+
+	if ((i = skip_ows(el, i)) == el.len)
+		return 1000;
+	if (el.ptr[i] != ';')
+		return 0;
+	i = skip_ows(el, i + 1);
+	if (el.len - i < 2 || lower(el.ptr[i]) != 'q' || el.ptr[i + 1] != '=')
+		return 0;
+	while (end > i && (el.ptr[end - 1] == ' ' || el.ptr[end - 1] == '\t'))
+		end--; /* each_element trimmed the member already: this is for the fuzzer's sake */
+	q = qvalue((struct http_slice){el.ptr + i + 2, end - i - 2});
+	return q < 0 ? 0 : q;
+}
+
+/* The members seen so far: listed codings and "*". */
+struct accept_state {
+	struct http_accept q;
+	uint16_t star;	 /* the weight of "*" */
+	unsigned listed; /* 1u << coding; bit HTTP_CODINGS for "*" */
 };
 
-static int coding_find(struct http_slice el, void *arg)
+/* The coding a member names: HTTP_CODINGS for "*", -1 for one the server has no variant of. */
+static int coding_of(struct http_slice name)
 {
-	struct coding_arg *a = arg;
-	struct http_slice name = element_name(el);
+	static const char *const names[] = {"br", "zstd", "gzip", "identity", "*", "x-gzip"};
+	static const int codes[] = {HTTP_CODING_BR,	  HTTP_CODING_ZSTD, HTTP_CODING_GZIP,
+				    HTTP_CODING_IDENTITY, HTTP_CODINGS,	    HTTP_CODING_GZIP};
 
-	if (!http_slice_eq(name, a->name))
-		return 0;
-	a->verdict = q_nonzero(el, name.len);
-	return 1;
+	for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
+		if (http_slice_eq(name, names[i]))
+			return codes[i];
+	return -1;
 }
 
-int http_accepts_coding(const struct http_list *value, const char *name)
+static int accept_member(struct http_slice el, void *arg)
 {
-	struct coding_arg exact = {name, -1}, any = {"*", -1};
+	struct accept_state *st = arg;
+	struct http_slice name = element_name(el);
+	int c = coding_of(name);
 
-	each_list_element(value, coding_find, &exact);
-	if (exact.verdict >= 0)
-		return exact.verdict;
-	each_list_element(value, coding_find, &any);
-	return any.verdict > 0;
+	if (c < 0 || (st->listed & (1u << c)))
+		return 0; /* another coding, or a second member for this one: the first counts */
+	st->listed |= 1u << c;
+	if (c < HTTP_CODINGS)
+		st->q.q[c] = (uint16_t)member_weight(el, name.len);
+	else
+		st->star = (uint16_t)member_weight(el, name.len);
+	return 0;
+}
+void http_accept_encoding(const struct http_list *value, struct http_accept *a)
+{
+	struct accept_state st = {.listed = 0};
+
+	each_list_element(value, accept_member, &st);
+	for (int c = 0; c < HTTP_CODINGS; c++) {
+		if (st.listed & (1u << c))
+			a->q[c] = st.q.q[c];
+		else if (st.listed & (1u << HTTP_CODINGS))
+			a->q[c] = st.star;
+		else /* identity is acceptable by default, below any coding named */
+			a->q[c] = c == HTTP_CODING_IDENTITY ? (value->n > 0 ? 1 : 1000) : 0;
+	}
+}
+
+enum http_coding http_coding_choose(const struct http_accept *a, unsigned available)
+{
+	enum http_coding best = HTTP_CODING_IDENTITY;
+
+	for (int c = 0; c < HTTP_CODING_IDENTITY; c++) {
+		if (!(available & (1u << c)) || a->q[c] == 0)
+			continue;
+		if (best == HTTP_CODING_IDENTITY ? a->q[c] >= a->q[best] : a->q[c] > a->q[best])
+			best = (enum http_coding)c;
+	}
+	return best;
+}
+
+const char *http_coding_name(enum http_coding c)
+{
+	static const char *const names[HTTP_CODINGS] = {
+	    [HTTP_CODING_BR] = "br", [HTTP_CODING_ZSTD] = "zstd", [HTTP_CODING_GZIP] = "gzip"};
+
+	return c >= 0 && c < HTTP_CODINGS ? names[c] : NULL;
 }
 
 struct etag_arg {

@@ -99,8 +99,42 @@ int http_host_valid(struct http_slice v);
 /* Case-insensitive comparison of a slice with a NUL-terminated lowercase literal. */
 int http_slice_eq(struct http_slice s, const char *lit);
 
-/* Whether an Accept-Encoding list accepts the coding `name` with a non-zero q-value. */
-int http_accepts_coding(const struct http_list *value, const char *name);
+/* The content codings a response may have, in the server's order of preference on equal
+ * q-values: identity comes last, since a smaller body is better when both are as welcome. */
+enum http_coding {
+	HTTP_CODING_BR,
+	HTTP_CODING_ZSTD,
+	HTTP_CODING_GZIP, /* "x-gzip" too (RFC 9110 8.4.1.3) */
+	HTTP_CODING_IDENTITY,
+	HTTP_CODINGS,
+};
+
+/* What an Accept-Encoding field makes of each coding: its q-value in thousandths (0 to 1000),
+ * 0 when it is not acceptable. */
+struct http_accept {
+	uint16_t q[HTTP_CODINGS];
+};
+
+/*
+ * Weighs each coding by an Accept-Encoding list (RFC 9110 12.5.3): a listed coding has its
+ * q-value (1 without one), names are case-insensitive, the first member naming a coding
+ * counts, "*" weighs every coding not listed. A member whose weight is not the grammar's
+ * (`;q=` then 0, 0.ddd, 1 or 1.000, nothing after) refuses its coding, as nginx does: never
+ * send a coding the client may not have meant. identity is acceptable unless "identity;q=0",
+ * or "*;q=0" without identity, excludes it; unlisted it ranks below every named coding (0.001).
+ * No field at all (value->n == 0): identity only, as nginx and h2o do (RFC 9110 12.5.3: no
+ * field does not mean the client can decode every coding). Bounded by the lines' length.
+ */
+void http_accept_encoding(const struct http_list *value, struct http_accept *a);
+
+/* The coding to send among those available (a mask of 1u << HTTP_CODING_*, identity always
+ * is): the highest q-value, the enum's order on ties. When nothing acceptable is available
+ * (identity refused too), identity: the server ignores the field rather than answer 406, as
+ * nginx and h2o do (RFC 9110 12.5.3 allows either). */
+enum http_coding http_coding_choose(const struct http_accept *a, unsigned available);
+
+/* The Content-Encoding value of a coding: "br", "zstd", "gzip"; NULL for identity. */
+const char *http_coding_name(enum http_coding c);
 
 enum http_etag_cmp {
 	HTTP_ETAG_WEAK,	  /* If-None-Match (RFC 9110 8.8.3.2): "W/" is ignored on both sides */

@@ -11,7 +11,7 @@ struct http_response {
 	enum http_status status;
 	const char *date;	      /* IMF-fixdate, required */
 	const char *content_type;     /* NULL: none */
-	const char *content_encoding; /* "gzip" or NULL */
+	const char *content_encoding; /* "br", "zstd", "gzip" or NULL */
 	uint64_t content_length;      /* of the body that follows (or would, for HEAD) */
 	const char *last_modified;    /* NULL: none */
 	const char *etag;	      /* NULL: none */

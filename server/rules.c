@@ -54,7 +54,7 @@ static void plan_file(const struct rules_ctx *ctx, const struct http_request *re
 
 	plan_init(ctx, req, fp->status, p);
 	p->head.content_type = fp->type ? fp->type->name : NULL;
-	p->head.content_encoding = fp->gzip ? "gzip" : NULL;
+	p->head.content_encoding = http_coding_name(fp->coding);
 	p->head.content_length = fp->length;
 	p->head.last_modified = fp->last_modified;
 	p->head.etag = fp->etag;

@@ -693,6 +693,15 @@ def _pattern(n):
 
 PAGE_HTML = b"<!doctype html><title>page</title><p>" + b"compress me " * 200 + b"</p>\n"
 
+# PAGE_HTML as `brotli -q 11` and `zstd -19 --no-check` compressed it: real data (curl decodes it in
+# test_variants), fixed bytes so that the suite needs neither tool nor Python binding.
+PAGE_HTML_BR = (b'\x1f\x89\t\x18\x8c\x94n\xe6\xa2\x04i\x83+\x9f2p\xc8\x01\xfb\xb7\xab\xb7\x80"'
+                b'\xb1\xc0!7\xbf\xc4Y\xc0\x10EPS\x9d\x1cU\xb0\xdb\xecw\x08\x00Pxj\x02')
+PAGE_HTML_ZST = (b'(\xb5/\xfd\x00h\xc5\x01\x00\x02\x03\x0b\x11\xc0\xeb\xc6B\x8c0\x8f\x9b\xb2\xfc'
+                 b'\x81l\x13\x8f\x9f\xee\x06\x00U\xf8\x9e\xc7\xd8\x97\xa6"\xa8\x16\xbe\x19\x8aO'
+                 b'\x8b\xd6\x98r\xcf]\xdb\x12U\x82\x03\x02\x00Q\x01\xber\xac\xe4\x01')
+APP_JS_ZST = b"app.js.zst: a zstd variant only (never decoded by the server)\n"
+
 DOCROOT_FILES = {
     "index.html": b"<!doctype html><title>dropcap test</title><p>root index</p>\n",
     "hello.txt": b"hello world\n",
@@ -723,6 +732,9 @@ DOCROOT_FILES = {
     "empty.txt": b"",
     "page.html": PAGE_HTML,
     "page.html.gz": gzip.compress(PAGE_HTML, mtime=0),
+    "page.html.br": PAGE_HTML_BR,
+    "page.html.zst": PAGE_HTML_ZST,
+    "app.js.zst": APP_JS_ZST,
     "only.txt.gz": gzip.compress(b"only gz\n", mtime=0),
     "sub/index.html": b"<p>sub index</p>\n",
     "sub/page.html": b"<p>sub page</p>\n",

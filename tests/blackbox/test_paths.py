@@ -246,17 +246,10 @@ def dotlink_site(make_server, world_tmp):
         "wk-dir": ".well-known",              # to .well-known itself: allowed
         "plain-link": "notes.txt",            # an ordinary symlink: still served
         "dir-link": "sub",                    # a symlinked directory: still served
-        "doc.txt.gz": ".doc.txt.gz",          # a precompressed variant that is a dotfile
         "escape": "../outside/secret.txt",    # out of the root: still refused
     }
     for rel, target in links.items():
         os.symlink(target, os.path.join(root, rel))
-    with open(os.path.join(root, "doc.txt"), "wb") as f:
-        f.write(b"plain doc\n")
-    with open(os.path.join(root, ".doc.txt.gz"), "wb") as f:
-        f.write(__import__("gzip").compress(b"hidden gz\n", mtime=0))
-    for f in ("doc.txt", ".doc.txt.gz"):
-        os.chmod(os.path.join(root, f), 0o644)
     port = dc.free_port()
     make_server(["--root", root, "--http", f"127.0.0.1:{port}", "--https", "off"])
     return root, port
@@ -302,12 +295,7 @@ def test_symlink_out_of_root_still_refused(dotlink_site):
     assert_not_leaked(r)
 
 
-def test_precompressed_variant_through_symlink_to_dotfile_not_served(dotlink_site):
-    """doc.txt.gz -> .doc.txt.gz: the hidden variant is not used; the plain file is served."""
-    _, port = dotlink_site
-    r = get(port, "/doc.txt", headers={"Accept-Encoding": "gzip"})
-    assert r.status == 200 and r.body == b"plain doc\n"
-    assert r.header("Content-Encoding") is None
+# A precompressed variant that is a symlink to a dotfile: test_variants.py.
 
 
 def test_cached_file_replaced_by_dotfile_symlink(dotlink_site):

@@ -108,9 +108,17 @@ static void check_lists(const struct http_request *req)
 	for (unsigned i = 0; i < inm.n; i++)
 		inm.line[i].ptr = copies[HTTP_LIST_LINES + i] =
 		    dup_exact(inm.line[i].ptr, inm.line[i].len);
-	int gz = http_accepts_coding(&ae, "gzip"), br = http_accepts_coding(&ae, "br");
-	CHECK((gz == 0 || gz == 1) && (br == 0 || br == 1));
-	CHECK(ae.n > 0 || gz == 0);
+	struct http_accept acc;
+	http_accept_encoding(&ae, &acc);
+	for (int c = 0; c < HTTP_CODINGS; c++)
+		CHECK(acc.q[c] <= 1000);
+	CHECK(ae.n > 0 || (acc.q[HTTP_CODING_GZIP] == 0 && acc.q[HTTP_CODING_IDENTITY] == 1000));
+	for (unsigned avail = 0; avail < 8; avail++) {
+		enum http_coding c = http_coding_choose(&acc, avail);
+		/* a coding chosen is available, acceptable, and weighs at least identity */
+		CHECK(c == HTTP_CODING_IDENTITY ||
+		      ((avail & (1u << c)) && acc.q[c] > 0 && acc.q[c] >= acc.q[HTTP_CODING_IDENTITY]));
+	}
 	int m = http_etag_match(&inm, "\"5f3a-1b2c\"", 11, HTTP_ETAG_WEAK);
 	int ms = http_etag_match(&inm, "\"5f3a-1b2c\"", 11, HTTP_ETAG_STRONG);
 	CHECK((m == 0 || m == 1) && (ms == 0 || ms == 1) && ms <= m);

@@ -524,7 +524,10 @@ static void test_repeated_fields(void **state)
 	assert_true(slice_is(req.if_none_match.line[1], "\"b\", \"c\""));
 	assert_int_equal(req.if_match.n, 1);
 	assert_true(http_etag_match(&req.if_none_match, "\"c\"", 3, HTTP_ETAG_WEAK));
-	assert_true(http_accepts_coding(&req.accept_encoding, "gzip"));
+	struct http_accept acc;
+	http_accept_encoding(&req.accept_encoding, &acc);
+	assert_int_equal(acc.q[HTTP_CODING_BR], 1000); /* "br" on the first line */
+	assert_int_equal(acc.q[HTTP_CODING_GZIP], 1000);
 	assert_non_null(req.if_modified_since.ptr);
 	assert_int_equal(req.if_modified_since.len, 0);
 	assert_non_null(req.range.ptr);
@@ -533,55 +536,119 @@ static void test_repeated_fields(void **state)
 	assert_int_equal(http_parse_request(five, sizeof five - 1, &req), -431);
 }
 
-struct coding_row {
-	const char *value;
-	int want;
-};
-
 struct etag_row {
 	const char *value;
 	int want;
 	int strong; /* 1: the If-Match comparison; 0: If-None-Match's weak one */
 };
 
-static void test_accepts_coding(void **state)
-{
-	static const struct coding_row rows_ae[] = {
-	    {"gzip", 1},
-	    {"GZIP", 1},
-	    {"gzip, deflate, br", 1},
-	    {"br, gzip", 1},
-	    {"br,gzip", 1},
-	    {"deflate, gzip;q=0.5", 1},
-	    {"gzip;q=1.0", 1},
-	    {"gzip; q=0.001", 1},
-	    {"gzip;q=0", 0},
-	    {"gzip;q=0.0", 0},
-	    {"gzip; q=0.000", 0},
-	    {"gzip ;q=0", 0},
-	    {"gzip;Q=0", 0},
-	    {"br, gzip;q=0", 0},
-	    {"br", 0},
-	    {"identity", 0},
-	    {"", 0},
-	    {"gzipx", 0},
-	    {"xgzip", 0},
-	    {"deflate;q=0.5;gzip", 0},
-	    {", ,gzip,", 1},
-	};
+/* The weights Accept-Encoding gives br, zstd, gzip, identity (thousandths), and the coding
+ * chosen when every variant exists and when only the .gz one does (RFC 9110 12.5.3). */
+struct accept_row {
+	const char *value; /* NULL: no Accept-Encoding field */
+	uint16_t q[HTTP_CODINGS];
+	enum http_coding all, gz_only;
+};
 
+#define BR HTTP_CODING_BR
+#define ZS HTTP_CODING_ZSTD
+#define GZ HTTP_CODING_GZIP
+#define ID HTTP_CODING_IDENTITY
+
+static const struct accept_row accept_rows[] = {
+    {NULL, {0, 0, 0, 1000}, ID, ID},
+    {"", {0, 0, 0, 1}, ID, ID},
+    {"gzip", {0, 0, 1000, 1}, GZ, GZ},
+    {"GZIP", {0, 0, 1000, 1}, GZ, GZ},
+    {"x-gzip", {0, 0, 1000, 1}, GZ, GZ},
+    {"X-GZip;q=0.5", {0, 0, 500, 1}, GZ, GZ},
+    {"gzip, deflate, br", {1000, 0, 1000, 1}, BR, GZ},
+    {"gzip, deflate, br, zstd", {1000, 1000, 1000, 1}, BR, GZ},
+    {"zstd, gzip", {0, 1000, 1000, 1}, ZS, GZ},
+    {"br;q=1.0, gzip;q=0.8", {1000, 0, 800, 1}, BR, GZ},
+    {"br;q=0.5, zstd;q=0.9, gzip;q=0.8", {500, 900, 800, 1}, ZS, GZ},
+    {"br;q=0.5,zstd;q=0.5,gzip;q=0.501", {500, 500, 501, 1}, GZ, GZ},
+    {"deflate, gzip;q=0.5", {0, 0, 500, 1}, GZ, GZ},
+    {"gzip;q=0", {0, 0, 0, 1}, ID, ID},
+    {"gzip;q=0.0", {0, 0, 0, 1}, ID, ID},
+    {"gzip; q=0.000", {0, 0, 0, 1}, ID, ID},
+    {"gzip ;q=0", {0, 0, 0, 1}, ID, ID},
+    {"gzip;Q=0", {0, 0, 0, 1}, ID, ID},
+    {"gzip;q=0.001", {0, 0, 1, 1}, GZ, GZ},
+    {"gzip;q=1.", {0, 0, 1000, 1}, GZ, GZ},
+    {"gzip;q=0.", {0, 0, 0, 1}, ID, ID},
+    {"br, gzip;q=0", {1000, 0, 0, 1}, BR, ID},
+    {"identity", {0, 0, 0, 1000}, ID, ID},
+    {"identity, gzip", {0, 0, 1000, 1000}, GZ, GZ},
+    {"identity;q=1, gzip;q=0.9", {0, 0, 900, 1000}, ID, ID},
+    {"gzip;q=0.5, identity;q=0.5", {0, 0, 500, 500}, GZ, GZ},
+    {"identity;q=0", {0, 0, 0, 0}, ID, ID},
+    {"*", {1000, 1000, 1000, 1000}, BR, GZ},
+    {"*;q=0", {0, 0, 0, 0}, ID, ID},
+    {"*;q=0, gzip", {0, 0, 1000, 0}, GZ, GZ},
+    {"*;q=0, identity", {0, 0, 0, 1000}, ID, ID},
+    {"*;q=0.3, br;q=0.2", {200, 300, 300, 300}, ZS, GZ},
+    {"br;q=0, *", {0, 1000, 1000, 1000}, ZS, GZ},
+    {"gzip;q=0, gzip", {0, 0, 0, 1}, ID, ID}, /* the first member counts */
+    {"gzip, gzip;q=0", {0, 0, 1000, 1}, GZ, GZ},
+    {"gzip;q=0, x-gzip", {0, 0, 0, 1}, ID, ID},
+    /* a weight that is not the grammar's refuses its coding */
+    {"gzip;q=1.5", {0, 0, 0, 1}, ID, ID},
+    {"gzip;q=1.001", {0, 0, 0, 1}, ID, ID},
+    {"gzip;q=0.1234", {0, 0, 0, 1}, ID, ID},
+    {"gzip;q=-1", {0, 0, 0, 1}, ID, ID},
+    {"gzip;q=.5", {0, 0, 0, 1}, ID, ID},
+    {"gzip;q=", {0, 0, 0, 1}, ID, ID},
+    {"gzip;q", {0, 0, 0, 1}, ID, ID},
+    {"gzip;level=1", {0, 0, 0, 1}, ID, ID},
+    {"gzip;q=1;q=1", {0, 0, 0, 1}, ID, ID},
+    {"gzip q=1", {0, 0, 0, 1}, ID, ID},
+    {"gzip;q=0.5x", {0, 0, 0, 1}, ID, ID},
+    {"br;q=0.abc, gzip", {0, 0, 1000, 1}, GZ, GZ},
+    {"gzipx", {0, 0, 0, 1}, ID, ID},
+    {"xgzip, brotli, zst", {0, 0, 0, 1}, ID, ID},
+    {"deflate;q=0.5;gzip", {0, 0, 0, 1}, ID, ID},
+    {", ,gzip,", {0, 0, 1000, 1}, GZ, GZ},
+    {"br ; q=0.7 ,gzip\t;\tq=0.7", {700, 0, 700, 1}, BR, GZ},
+};
+
+static void test_accept_encoding(void **state)
+{
 	(void)state;
-	for (size_t i = 0; i < sizeof rows_ae / sizeof rows_ae[0]; i++) {
-		const char *v = rows_ae[i].value;
+	for (size_t i = 0; i < sizeof accept_rows / sizeof accept_rows[0]; i++) {
+		const struct accept_row *row = &accept_rows[i];
+		const char *v = row->value ? row->value : "";
 		struct guard g;
-		struct http_list l = {{{guard_put(&g, v, strlen(v)), strlen(v)}}, 1};
-		int got = http_accepts_coding(&l, "gzip") != 0;
-		if (got != rows_ae[i].want)
-			fail_row("Accept-Encoding \"%s\": accepts gzip = %d, want %d", v, got,
-				 rows_ae[i].want);
+		struct http_list l = {{{guard_put(&g, v, strlen(v)), strlen(v)}},
+				      row->value != NULL};
+		struct http_accept a;
+		http_accept_encoding(&l, &a);
+		if (memcmp(a.q, row->q, sizeof a.q) != 0)
+			fail_row("\"%s\": q = %u %u %u %u, want %u %u %u %u", v, a.q[0], a.q[1],
+				 a.q[2], a.q[3], row->q[0], row->q[1], row->q[2], row->q[3]);
+		enum http_coding all = http_coding_choose(&a, 7), gz = http_coding_choose(&a, 4);
+		if (all != row->all || gz != row->gz_only)
+			fail_row("\"%s\": chose %d / %d, want %d / %d", v, all, gz, row->all,
+				 row->gz_only);
 		guard_free(&g);
 	}
 	ASSERT_NO_ROW_FAILURES();
+}
+
+/* Several lines are one list, and the first member naming a coding counts across them. */
+static void test_accept_encoding_lines(void **state)
+{
+	struct http_list l = {{{"gzip;q=0.2", 10}, {"br;q=0.1, gzip", 14}}, 2};
+	struct http_accept a;
+
+	(void)state;
+	http_accept_encoding(&l, &a);
+	assert_int_equal(a.q[HTTP_CODING_GZIP], 200);
+	assert_int_equal(a.q[HTTP_CODING_BR], 100);
+	assert_int_equal(http_coding_choose(&a, 7), HTTP_CODING_GZIP);
+	assert_int_equal(http_coding_choose(&a, 1u << HTTP_CODING_ZSTD), HTTP_CODING_IDENTITY);
+	assert_string_equal(http_coding_name(HTTP_CODING_ZSTD), "zstd");
+	assert_null(http_coding_name(HTTP_CODING_IDENTITY));
 }
 
 static void test_etag_match(void **state)
@@ -647,7 +714,8 @@ int main(void)
 	    ROW_TEST(test_leading_crlf),
 	    ROW_TEST(test_sizes),
 	    ROW_TEST(test_repeated_fields),
-	    ROW_TEST(test_accepts_coding),
+	    ROW_TEST(test_accept_encoding),
+	    cmocka_unit_test(test_accept_encoding_lines),
 	    ROW_TEST(test_etag_match),
 	    ROW_TEST(test_slice_eq),
 	};

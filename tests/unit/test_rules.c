@@ -1,7 +1,7 @@
 /*
  * test_rules.c — the HTTP rules (server/rules.h): raw requests in, response plans out (status,
  * key header fields, body kind and bytes), over a small directory tree the test makes: files,
- * index.html, a directory without one, dotfiles and a symlink to one, a .gz variant.
+ * index.html, a directory without one, dotfiles and a symlink to one, .br, .zst and .gz variants.
  */
 #include <fcntl.h>
 #include <setjmp.h>
@@ -19,6 +19,9 @@ static const char hello[] = "hello world\n"; /* 12 bytes */
 static const char index_page[] = "<!DOCTYPE html><title>home</title>\n";
 static const char css[] = "body { color: black; }\n";
 static const char css_gz[] = "not really gzip, but the variant\n";
+static const char css_br[] = "the br variant\n";
+static const char js[] = "let x = 1;\n";
+static const char js_zst[] = "the zstd variant\n";
 
 struct tree_file {
 	const char *path;
@@ -36,6 +39,9 @@ static const struct tree_file tree[] = {
     {".secret", "dotfile\n"},
     {"style.css", css},
     {"style.css.gz", css_gz},
+    {"style.css.br", css_br},
+    {"app.js", js},
+    {"app.js.zst", js_zst},
 };
 
 static char root[64];
@@ -169,6 +175,34 @@ static const struct row rows[] = {
      css_gz,
      1,
      {"Content-Encoding: gzip\r\n", "Vary: Accept-Encoding\r\n", "Content-Type: text/css"}},
+    {GET("/style.css", "Accept-Encoding: gzip, br\r\n"),
+     0,
+     200,
+     FILE_,
+     css_br,
+     1,
+     {"Content-Encoding: br\r\n", "Vary: Accept-Encoding\r\n", "Content-Type: text/css"}},
+    {GET("/style.css", "Accept-Encoding: gzip, br;q=0.9, zstd\r\n"),
+     0,
+     200,
+     FILE_,
+     css_gz,
+     1,
+     {"Content-Encoding: gzip\r\n"}},
+    {GET("/app.js", "Accept-Encoding: br, gzip, zstd\r\n"),
+     0,
+     200,
+     FILE_,
+     js_zst,
+     1,
+     {"Content-Encoding: zstd\r\n", "Vary: Accept-Encoding\r\n"}},
+    {GET("/app.js", "Accept-Encoding: br, gzip\r\n"),
+     0,
+     200,
+     FILE_,
+     js,
+     1,
+     {"Vary: Accept-Encoding\r\n", "!Content-Encoding"}},
     {GET("/style.css", "Accept-Encoding: gzip;q=0\r\n"),
      0,
      200,
