@@ -153,7 +153,8 @@ static void lru_append(struct fcache *fc, struct fcache_entry *e)
 
 static void put_free(struct fcache *fc, struct fcache_entry *e)
 {
-	close(e->fd);
+	if (e->fd >= 0) /* -1: a remembered absence */
+		close(e->fd);
 	e->fd = -1;
 	e->stale = 0;
 	e->next = fc->free;
@@ -225,14 +226,32 @@ static int unchanged(const struct fcache_entry *e)
 	       now.st_ctim.tv_nsec == e->st.st_ctim.tv_nsec;
 }
 
-int fcache_open(struct fcache *fc, int root_fd, const char *path, double now, struct stat *st,
-		struct fcache_ref *ref)
+/* Puts e (a free slot) under path: an open file, or fd -1 for a path remembered missing. */
+static void insert(struct fcache *fc, struct fcache_entry *e, const char *path, size_t len,
+		   uint32_t h, int fd, double now)
+{
+	memcpy(e->key, path, len + 1);
+	e->hash = h;
+	e->fd = fd;
+	e->refs = fd >= 0;
+	e->opened = now;
+	e->hnext = fc->buckets[h % NBUCKETS];
+	fc->buckets[h % NBUCKETS] = e;
+	lru_append(fc, e);
+}
+
+static int cache_open(struct fcache *fc, int root_fd, const char *path, double now, struct stat *st,
+		      struct fcache_ref *ref, int remember_missing)
 {
 	size_t len = strlen(path);
 	uint32_t h = hash(path);
 	struct fcache_entry *e = len < FCACHE_KEY_MAX ? lookup(fc, path, h) : NULL;
 	int fd;
 
+	if (e && now - e->opened < FCACHE_TTL && now >= e->opened && e->fd < 0) {
+		errno = ENOENT;
+		return -1;
+	}
 	if (e && now - e->opened < FCACHE_TTL && now >= e->opened && unchanged(e)) {
 		e->refs++;
 		lru_unlink(fc, e);
@@ -243,22 +262,33 @@ int fcache_open(struct fcache *fc, int root_fd, const char *path, double now, st
 	}
 	if (e)
 		retire(fc, e);
-	if ((fd = open_stat(root_fd, path, st)) < 0)
+	if ((fd = open_stat(root_fd, path, st)) < 0) {
+		if (remember_missing && errno == ENOENT && len < FCACHE_KEY_MAX &&
+		    (e = take_slot(fc))) {
+			insert(fc, e, path, len, h, -1, now);
+			errno = ENOENT;
+		}
 		return -1;
+	}
 	*ref = (struct fcache_ref){fd, NULL};
 	if (len >= FCACHE_KEY_MAX || !(e = take_slot(fc)))
 		return 0;
-	memcpy(e->key, path, len + 1);
-	e->hash = h;
-	e->fd = fd;
-	e->refs = 1;
-	e->opened = now;
+	insert(fc, e, path, len, h, fd, now);
 	e->st = *st;
-	e->hnext = fc->buckets[h % NBUCKETS];
-	fc->buckets[h % NBUCKETS] = e;
-	lru_append(fc, e);
 	ref->entry = e;
 	return 0;
+}
+
+int fcache_open(struct fcache *fc, int root_fd, const char *path, double now, struct stat *st,
+		struct fcache_ref *ref)
+{
+	return cache_open(fc, root_fd, path, now, st, ref, 0);
+}
+
+int fcache_open_optional(struct fcache *fc, int root_fd, const char *path, double now,
+			 struct stat *st, struct fcache_ref *ref)
+{
+	return cache_open(fc, root_fd, path, now, st, ref, 1);
 }
 
 void fcache_release(struct fcache *fc, struct fcache_ref *ref)

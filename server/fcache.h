@@ -45,6 +45,12 @@ void fcache_free(struct fcache *fc);
  */
 int fcache_open(struct fcache *fc, int root_fd, const char *path, double now, struct stat *st,
 		struct fcache_ref *ref);
+/* As fcache_open, for a file that is usually missing (a precompressed variant): its absence
+ * (ENOENT) is remembered for FCACHE_TTL too, so a missing .br costs no openat2 per request.
+ * Only paths derived from a file that exists should come here, so that requests for random
+ * names cannot fill the cache with absences. */
+int fcache_open_optional(struct fcache *fc, int root_fd, const char *path, double now,
+			 struct stat *st, struct fcache_ref *ref);
 /* Gives ref back (closes it when it was not cached, or when its entry expired meanwhile). */
 void fcache_release(struct fcache *fc, struct fcache_ref *ref);
 

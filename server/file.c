@@ -90,7 +90,7 @@ static int try_variant(const struct resolve *r, char *path, size_t len, enum htt
 	if (len + n > FILE_PATH_MAX)
 		return 0;
 	memcpy(path + len, variant_suffix[c], n);
-	ok = fcache_open(r->fc, r->root_fd, path, r->now, &vst, &v) == 0;
+	ok = fcache_open_optional(r->fc, r->root_fd, path, r->now, &vst, &v) == 0;
 	path[len] = '\0';
 	if (!ok)
 		return 0;
