@@ -21,6 +21,7 @@ struct fcache_entry {
 	unsigned refs;
 	unsigned stale : 1; /* expired or evicted while in use: closed at the last release */
 	uint32_t hash;
+	int root_fd; /* the site's root the key is beneath: sites share the cache, not files */
 	double opened;
 	struct stat st;
 	char key[FCACHE_KEY_MAX];
@@ -95,9 +96,9 @@ static int open_beneath(int dirfd, const char *path)
 	return -1;
 }
 
-static uint32_t hash(const char *s)
+static uint32_t hash(int root_fd, const char *s)
 {
-	uint32_t h = 2166136261u; /* FNV-1a */
+	uint32_t h = (2166136261u ^ (uint32_t)root_fd) * 16777619u; /* FNV-1a */
 
 	while (*s)
 		h = (h ^ (unsigned char)*s++) * 16777619u;
@@ -175,10 +176,10 @@ static void retire(struct fcache *fc, struct fcache_entry *e)
 		e->stale = 1;
 }
 
-static struct fcache_entry *lookup(struct fcache *fc, const char *path, uint32_t h)
+static struct fcache_entry *lookup(struct fcache *fc, int root_fd, const char *path, uint32_t h)
 {
 	for (struct fcache_entry *e = fc->buckets[h % NBUCKETS]; e; e = e->hnext)
-		if (e->hash == h && strcmp(e->key, path) == 0)
+		if (e->hash == h && e->root_fd == root_fd && strcmp(e->key, path) == 0)
 			return e;
 	return NULL;
 }
@@ -229,8 +230,8 @@ int fcache_open(struct fcache *fc, int root_fd, const char *path, double now, st
 		struct fcache_ref *ref)
 {
 	size_t len = strlen(path);
-	uint32_t h = hash(path);
-	struct fcache_entry *e = len < FCACHE_KEY_MAX ? lookup(fc, path, h) : NULL;
+	uint32_t h = hash(root_fd, path);
+	struct fcache_entry *e = len < FCACHE_KEY_MAX ? lookup(fc, root_fd, path, h) : NULL;
 	int fd;
 
 	if (e && now - e->opened < FCACHE_TTL && now >= e->opened && unchanged(e)) {
@@ -250,6 +251,7 @@ int fcache_open(struct fcache *fc, int root_fd, const char *path, double now, st
 		return 0;
 	memcpy(e->key, path, len + 1);
 	e->hash = h;
+	e->root_fd = root_fd;
 	e->fd = fd;
 	e->refs = 1;
 	e->opened = now;
