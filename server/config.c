@@ -292,11 +292,17 @@ static int check_https(const struct config *c, char *err, size_t errlen)
 		return log_errbuf(
 		    err, errlen,
 		    "HTTPS needs a certificate: give --cert FILE --key FILE, or --https off");
+	if (!d->names)
+		return log_errbuf(
+		    err, errlen,
+		    "HTTPS needs a certificate for the default site (the options before "
+		    "the first --site), which also serves the sites without one: give "
+		    "--cert FILE --key FILE before the first --site, or --https off");
 	return log_errbuf(err, errlen,
 			  "HTTPS needs a certificate for the default site (--site %s), which also "
 			  "serves the sites without one: give --cert FILE --key FILE after --site "
 			  "%s, or --https off",
-			  d->names ? d->names : "(unnamed)", d->names ? d->names : "(unnamed)");
+			  d->names, d->names);
 }
 
 static int check(struct config *c, char *err, size_t errlen)
