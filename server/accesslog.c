@@ -219,17 +219,17 @@ static void put_request(struct out *o, const struct accesslog_entry *e)
 
 /* site_combined: the site's name first, as Apache's vhost_common puts %v (no space or
  * quote in it, so that the line still splits on spaces). */
-static void put_site(struct out *o, const char *site)
+static void put_site(struct out *o, struct http_slice site)
 {
-	if (!site || !*site) {
+	if (!site.ptr || !site.len) {
 		put_str(o, "- ");
 		return;
 	}
-	for (const char *p = site; *p; p++)
-		if (*p == ' ')
+	for (size_t i = 0; i < site.len; i++)
+		if (site.ptr[i] == ' ')
 			put_str(o, "\\x20");
 		else
-			put_escaped(o, p, 1);
+			put_escaped(o, site.ptr + i, 1);
 	put_str(o, " ");
 }
 
@@ -308,7 +308,7 @@ static void write_json(struct accesslog *log, struct out *o, const struct access
 	put_str(o, num);
 	put_peer(o, e->peer);
 	put_str(o, "\"");
-	put_json_str(o, ",\"site\":", e->site, e->site ? strlen(e->site) : 0, &cut);
+	put_json_str(o, ",\"site\":", e->site.ptr, e->site.len, &cut);
 	put_json_request(o, e, &cut);
 	snprintf(num, sizeof num, ",\"status\":%d,\"body_bytes\":%llu", (int)e->status,
 		 (unsigned long long)e->body_bytes);

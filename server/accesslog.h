@@ -23,7 +23,7 @@ struct accesslog {
 
 struct accesslog_entry {
 	const struct sockaddr_storage *peer;
-	const char *site;		/* the site's name; NULL: none chosen ("-", JSON null) */
+	struct http_slice site;		/* the site's first name; ptr NULL: none ("-", JSON null) */
 	const struct http_request *req; /* NULL when no request line was parsed */
 	struct http_slice raw_line;	/* else the start of what was received, or empty */
 	enum http_status status;

@@ -6,19 +6,27 @@
 
 #include "config.h"
 #include "log.h"
+#include "site.h"
 
 static const char usage_text[] =
-    "usage: dropcap --root DIR [options]\n"
+    "usage: dropcap --root DIR [options] [--site NAME[,NAME...] --root DIR [site options]]...\n"
     "       dropcap doctor [options]   check how each listener can be acquired here; change "
     "nothing\n"
     "\n"
     "Serves the static files under DIR over HTTPS and HTTP, then drops every privilege.\n"
     "\n"
-    "  --root DIR              directory to serve (required)\n"
+    "  --root DIR              directory to serve (required; per site)\n"
     "  --https ADDR:PORT|off   HTTPS listener (default :443 = every address, IPv6 and IPv4)\n"
     "  --http ADDR:PORT|off    plain HTTP listener (default :80); e.g. 127.0.0.1:8080, [::1]:80\n"
-    "  --cert FILE             PEM certificate chain for HTTPS (leaf first)\n"
-    "  --key FILE              PEM private key matching --cert (ECDSA or RSA)\n"
+    "  --cert FILE             PEM certificate chain for HTTPS (leaf first; per site)\n"
+    "  --key FILE              PEM private key matching --cert (ECDSA or RSA; per site)\n"
+    "  --site NAME[,NAME...]   start a site: the per-site options after it (--root, --cert,\n"
+    "                          --key, --default) are its own; names are exact or *.example.org.\n"
+    "                          HTTPS picks the site by SNI, both listeners by Host; a Host of\n"
+    "                          another site than the SNI one gets 421. Options before the first\n"
+    "                          --site make the default site; a site without --cert gets its\n"
+    "                          certificate. Up to 64 sites\n"
+    "  --default               (after --site) this site answers unknown names, not the first\n"
     "  --access-log FILE|off   append the access log to FILE (default stdout)\n"
     "  --log-format combined|site_combined|json  access log lines (default combined)\n"
     "  --user NAME             user to switch to when started as root (default nobody)\n"
@@ -51,6 +59,8 @@ enum {
 	OPT_KEEPALIVE_TIMEOUT,
 	OPT_CORE_DUMPS,
 	OPT_NO_SANDBOX,
+	OPT_SITE,
+	OPT_DEFAULT,
 	OPT_HELP,
 	OPT_VERSION,
 };
@@ -71,6 +81,8 @@ static const struct option options[] = {
     {"keepalive-timeout", required_argument, NULL, OPT_KEEPALIVE_TIMEOUT},
     {"core-dumps", no_argument, NULL, OPT_CORE_DUMPS},
     {"no-sandbox", no_argument, NULL, OPT_NO_SANDBOX},
+    {"site", required_argument, NULL, OPT_SITE},
+    {"default", no_argument, NULL, OPT_DEFAULT},
     {"help", no_argument, NULL, OPT_HELP},
     {"version", no_argument, NULL, OPT_VERSION},
     {NULL, 0, NULL, 0},
@@ -148,11 +160,51 @@ static int parse_log_format(struct config *c, const char *arg, char *err, size_t
 			  arg);
 }
 
+static int site_empty(const struct config_site *s)
+{
+	return !s->names && !s->root && !s->cert && !s->key && !s->is_default;
+}
+
+/* --site: opens the next site; the unnamed one stays only when options came before. */
+static int open_site(struct config *c, const char *names, char *err, size_t errlen)
+{
+	if (c->n_sites == 1 && site_empty(&c->sites[0])) {
+		c->sites[0].names = names;
+		return 0;
+	}
+	if (c->n_sites == CONFIG_MAX_SITES)
+		return log_errbuf(
+		    err, errlen,
+		    "--site %s: at most %d sites (the options before the first --site "
+		    "count as one): serve the rest from another dropcap",
+		    names, CONFIG_MAX_SITES);
+	c->sites[c->n_sites++] = (struct config_site){.names = names};
+	return 0;
+}
+
+/* The site options: they go to the site opened last. Returns 1 when opt is not one. */
+static int apply_site(struct config *c, int opt, const char *arg, char *err, size_t errlen)
+{
+	struct config_site *s = &c->sites[c->n_sites - 1];
+
+	switch (opt) {
+	case OPT_SITE: return open_site(c, arg, err, errlen);
+	case OPT_ROOT: s->root = arg; return 0;
+	case OPT_CERT: s->cert = arg; return 0;
+	case OPT_KEY: s->key = arg; return 0;
+	case OPT_DEFAULT: s->is_default = 1; return 0;
+	}
+	return 1;
+}
+
 /* Applies one option; returns 0, 1 for --help/--version (printed), -1 on error. */
 static int apply(struct config *c, int opt, const char *arg, char *err, size_t errlen)
 {
+	int r = apply_site(c, opt, arg, err, errlen);
+
+	if (r <= 0)
+		return r;
 	switch (opt) {
-	case OPT_ROOT: c->root = arg; return 0;
 	case OPT_HTTPS:
 		c->https = strcmp(arg, "off") == 0 ? NULL : arg;
 		c->https_given = 1;
@@ -161,8 +213,6 @@ static int apply(struct config *c, int opt, const char *arg, char *err, size_t e
 		c->http = strcmp(arg, "off") == 0 ? NULL : arg;
 		c->http_given = 1;
 		return 0;
-	case OPT_CERT: c->cert = arg; return 0;
-	case OPT_KEY: c->key = arg; return 0;
 	case OPT_ACCESS_LOG: c->access_log = arg; return 0;
 	case OPT_LOG_FORMAT: return parse_log_format(c, arg, err, errlen);
 	case OPT_USER: c->user = arg; return 0;
@@ -194,20 +244,100 @@ static int https_wanted(const struct config *c)
 	return 0;
 }
 
-static int check(const struct config *c, char *err, size_t errlen)
+const struct config_site *config_default_site(const struct config *c)
 {
-	if (!c->root)
-		return log_errbuf(err, errlen, "--root DIR is required: the directory to serve");
-	if (!c->https && !c->http && c->n_listen_fds == 0 && !getenv("LISTEN_FDS"))
+	return &c->sites[c->default_site];
+}
+
+/* "" for the unnamed site, else " after --site NAMES", for messages. */
+static const char *where(const struct config_site *s, char *buf, size_t len)
+{
+	if (!s->names)
+		return "";
+	snprintf(buf, len, " after --site %s", s->names);
+	return buf;
+}
+
+static int check_site(const struct config_site *s, char *err, size_t errlen)
+{
+	char w[320];
+
+	if (!s->root && !s->names)
+		return log_errbuf(err, errlen, "--root DIR is required: the directory to serve%s",
+				  s->cert || s->key ? " (the options before the first --site make "
+						      "the default site, which needs one too)"
+						    : "");
+	if (!s->root)
 		return log_errbuf(err, errlen,
-				  "nothing to listen on: both --https and --http are off");
-	if ((c->cert == NULL) != (c->key == NULL))
-		return log_errbuf(err, errlen, "--cert and --key go together: give both");
-	if (https_wanted(c) && !c->cert)
+				  "--site %s has no --root: give --root DIR after --site %s",
+				  s->names, s->names);
+	if ((s->cert == NULL) != (s->key == NULL))
+		return log_errbuf(err, errlen, "--cert and --key go together: give both%s",
+				  where(s, w, sizeof w));
+	return 0;
+}
+
+/* The site for unknown names: the one marked --default, else the first. */
+static int pick_default(struct config *c, char *err, size_t errlen)
+{
+	size_t marked = 0;
+
+	c->default_site = 0;
+	for (size_t i = 0; i < c->n_sites; i++) {
+		if (!c->sites[i].is_default)
+			continue;
+		if (marked++)
+			return log_errbuf(err, errlen,
+					  "two sites are marked --default (--site %s and --site "
+					  "%s): mark one only",
+					  c->sites[c->default_site].names, c->sites[i].names);
+		c->default_site = i;
+	}
+	if (c->default_site != 0 && !c->sites[0].names)
+		return log_errbuf(
+		    err, errlen,
+		    "--default after --site %s: the options before the first --site "
+		    "already make the default site (move them after a --site, or drop "
+		    "--default)",
+		    c->sites[c->default_site].names);
+	return 0;
+}
+
+static int check_https(const struct config *c, char *err, size_t errlen)
+{
+	const struct config_site *d = config_default_site(c);
+
+	if (!https_wanted(c) || d->cert)
+		return 0;
+	if (c->n_sites == 1 && !d->names)
 		return log_errbuf(
 		    err, errlen,
 		    "HTTPS needs a certificate: give --cert FILE --key FILE, or --https off");
-	return 0;
+	if (!d->names)
+		return log_errbuf(
+		    err, errlen,
+		    "HTTPS needs a certificate for the default site (the options before "
+		    "the first --site), which also serves the sites without one: give "
+		    "--cert FILE --key FILE before the first --site, or --https off");
+	return log_errbuf(err, errlen,
+			  "HTTPS needs a certificate for the default site (--site %s), which also "
+			  "serves the sites without one: give --cert FILE --key FILE after --site "
+			  "%s, or --https off",
+			  d->names, d->names);
+}
+
+static int check(struct config *c, char *err, size_t errlen)
+{
+	for (size_t i = 0; i < c->n_sites; i++)
+		if (check_site(&c->sites[i], err, errlen) < 0)
+			return -1;
+	if (site_check_names(c->sites, c->n_sites, err, errlen) < 0 ||
+	    pick_default(c, err, errlen) < 0)
+		return -1;
+	if (!c->https && !c->http && c->n_listen_fds == 0 && !getenv("LISTEN_FDS"))
+		return log_errbuf(err, errlen,
+				  "nothing to listen on: both --https and --http are off");
+	return check_https(c, err, errlen);
 }
 
 enum config_result config_parse(struct config *c, int argc, char **argv, char *err, size_t errlen)
@@ -221,6 +351,7 @@ enum config_result config_parse(struct config *c, int argc, char **argv, char *e
 	    .max_conns = 0, /* fitted to the open-file limit at start */
 	    .header_timeout = 10,
 	    .keepalive_timeout = 60,
+	    .n_sites = 1, /* the unnamed site, for the options before any --site */
 	};
 	if (argc > 1 && strcmp(argv[1], "doctor") == 0) {
 		c->doctor = 1;

@@ -24,14 +24,32 @@ struct config_listen_fd {
 	enum config_kind kind;
 };
 
-struct config {
+/* Sites: more would still work (the lookups are linear scans), but the table is fixed-size so
+ * that picking a site never allocates. */
+#define CONFIG_MAX_SITES 64
+
+/*
+ * One site: its names, its root and its credential. Options before the first --site make the
+ * site with no names (the default unless another is marked); each --site opens the next one, and
+ * the site options after it apply to it, as server blocks do in nginx. Later per-site options
+ * add their fields here. Strings point into argv.
+ */
+struct config_site {
+	const char *names; /* NAME[,NAME...] as given to --site; NULL for the unnamed site */
 	const char *root;
-	const char *https; /* ADDR:PORT, or NULL when off */
-	const char *http;  /* ADDR:PORT, or NULL when off */
-	int https_given;   /* the option was on the command line (not the default) */
-	int http_given;
-	const char *cert;
+	const char *cert; /* NULL: HTTPS serves the default site's certificate (as nginx does) */
 	const char *key;
+	int is_default; /* --default in its block */
+};
+
+struct config {
+	struct config_site sites[CONFIG_MAX_SITES];
+	size_t n_sites;
+	size_t default_site; /* index of the site for unknown names (or none) */
+	const char *https;   /* ADDR:PORT, or NULL when off */
+	const char *http;    /* ADDR:PORT, or NULL when off */
+	int https_given;     /* the option was on the command line (not the default) */
+	int http_given;
 	const char *access_log; /* NULL: stdout */
 	const char *user;	/* when started as root; default "nobody" */
 	const char *group;	/* NULL: the user's primary group */
@@ -55,5 +73,9 @@ enum config_result {
 /* Parses argv into *c (defaults first). On CONFIG_ERROR err names the problem.
  * Strings in *c point into argv. */
 enum config_result config_parse(struct config *c, int argc, char **argv, char *err, size_t errlen);
+
+/* The default site: the one for unknown names, no name, and the certificate of HTTPS sites that
+ * have none. */
+const struct config_site *config_default_site(const struct config *c);
 
 #endif

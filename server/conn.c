@@ -15,6 +15,7 @@
 #include "conn.h"
 #include "http_response.h"
 #include "rules.h"
+#include "site.h"
 #include "server.h" /* libev, which only server.h includes; nothing of struct server */
 #include "tls.h"
 #include "transport.h"
@@ -55,6 +56,7 @@ enum step {
 
 struct conn {
 	struct conn_set *set;
+	const struct config_site *site; /* the site of the response in progress, for its log */
 	struct conn *next;
 	struct conn *prev;
 	struct conn *idle_next; /* the set's idle queue, oldest first */
@@ -173,11 +175,23 @@ static struct http_slice raw_line(const struct conn *c)
 	return s;
 }
 
+/* The first of a site's names, as the access log records it; none for the unnamed site. */
+static struct http_slice site_name(const struct config_site *site)
+{
+	struct http_slice n = {NULL, 0};
+
+	if (site && site->names) {
+		n.ptr = site->names;
+		n.len = strcspn(site->names, ",");
+	}
+	return n;
+}
+
 static void log_request(struct conn *c)
 {
 	struct accesslog_entry e = {
 	    .peer = &c->peer,
-	    .site = NULL, /* one site: none named yet (several sites will name theirs) */
+	    .site = site_name(c->site),
 	    .req = c->have_req ? &c->req : NULL,
 	    .raw_line = raw_line(c),
 	    .status = c->status,
@@ -198,15 +212,21 @@ static enum step step_handshake(struct conn *c)
 	return STEP_NEXT;
 }
 
-/* The context of the rules for a response now. */
-static struct rules_ctx rules_ctx(struct conn *c)
+/* The context of the rules for a response now: req's site (the default one without req). */
+static struct rules_ctx rules_ctx(struct conn *c, const struct http_request *req)
 {
 	struct conn_set *s = c->set;
 	ev_tstamp now = ev_now(s->loop);
+	int sni = tls_transport_sni_site(&c->t), misdirected = 0;
+	size_t site = req ? site_for_request(s->cfg, req->host.ptr, req->host.len, req->has_host,
+					     sni, &misdirected)
+			  : s->cfg->default_site;
 
 	return (struct rules_ctx){
 	    .fc = s->fcache,
-	    .root_fd = s->root_fd,
+	    .site = &s->cfg->sites[site],
+	    .root_fd = s->root_fds[site],
+	    .misdirected = misdirected,
 	    .now = now,
 	    .date = httpdate_cache_get(&s->date, (time_t)now),
 	    .path = s->path,
@@ -260,11 +280,12 @@ static enum step start_response(struct conn *c, struct rules_plan *p)
 
 static enum step respond(struct conn *c, size_t head_len)
 {
-	struct rules_ctx ctx = rules_ctx(c);
+	struct rules_ctx ctx = rules_ctx(c, &c->req);
 	struct rules_plan p;
 
 	c->head_len = head_len;
 	c->have_req = 1;
+	c->site = ctx.site;
 	rules_plan_request(&ctx, &c->req, &p);
 	return start_response(c, &p);
 }
@@ -272,10 +293,11 @@ static enum step respond(struct conn *c, size_t head_len)
 /* The error page for a request that did not parse or never completed; closes after it. */
 static enum step respond_unparsed(struct conn *c, enum http_status status)
 {
-	struct rules_ctx ctx = rules_ctx(c);
+	struct rules_ctx ctx = rules_ctx(c, NULL);
 	struct rules_plan p;
 
 	c->have_req = 0; /* logged as received */
+	c->site = NULL;	 /* no Host was read: no site is named */
 	rules_plan_unparsed(&ctx, status, &p);
 	return start_response(c, &p);
 }
@@ -538,13 +560,14 @@ static void conn_close(struct conn *c)
 }
 
 void conn_set_init(struct conn_set *set, struct ev_loop *loop, const struct config *cfg,
-		   struct tls_ctx *tls, int root_fd, struct accesslog *log, struct fcache *fc)
+		   struct tls_ctx *tls, const int *root_fds, struct accesslog *log,
+		   struct fcache *fc)
 {
 	memset(set, 0, sizeof *set);
 	set->loop = loop;
 	set->cfg = cfg;
 	set->tls = tls;
-	set->root_fd = root_fd;
+	set->root_fds = root_fds;
 	set->log = log;
 	set->fcache = fc;
 	httpdate_cache_init(&set->date);

@@ -26,7 +26,7 @@ struct conn_set {
 	struct ev_loop *loop;
 	const struct config *cfg;
 	struct tls_ctx *tls; /* for HTTPS connections */
-	int root_fd;
+	const int *root_fds; /* each site's root, indexed like cfg->sites */
 	struct accesslog *log;
 	struct fcache *fcache;
 	void (*on_closed)(struct conn_set *set); /* a connection closed (nconns is one less) */
@@ -45,7 +45,8 @@ struct conn_set {
 
 /* Sets set up empty; the callbacks and the objects it points at are the caller's. */
 void conn_set_init(struct conn_set *set, struct ev_loop *loop, const struct config *cfg,
-		   struct tls_ctx *tls, int root_fd, struct accesslog *log, struct fcache *fc);
+		   struct tls_ctx *tls, const int *root_fds, struct accesslog *log,
+		   struct fcache *fc);
 
 /* Takes ownership of the accepted non-blocking socket fd. Closes it on failure. */
 void conn_accept(struct conn_set *set, int fd, enum listen_kind kind,

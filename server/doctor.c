@@ -299,9 +299,9 @@ static int doctor_readable(const struct doctor_who *w, const char *label, const 
 
 /* A reload (SIGHUP) reads the files as the run user, inside the sandbox: started as root,
  * dropcap read them as root, so a key only root can read starts but never reloads. */
-static void doctor_reload(const struct doctor_who *w, const struct config *c, int ok)
+static void doctor_reload(const struct doctor_who *w, int any, int ok)
 {
-	if (c->cert == NULL)
+	if (!any)
 		return;
 	if (ok) {
 		printf("reload (SIGHUP): certificate and key readable by %s: yes\n", w->name);
@@ -313,6 +313,28 @@ static void doctor_reload(const struct doctor_who *w, const struct config *c, in
 	       getuid() == 0 ? "started as root, dropcap reads them at start, but a reload reads "
 			       "them as the run user and keeps the old certificate"
 			     : "dropcap cannot start, nor reload");
+}
+
+/* Every site's certificate and key (labelled by site when there are several); the number of
+ * sites with a certificate in *any. Returns 1 when the run user may read them all. */
+static int doctor_site_files(const struct doctor_who *w, const struct config *c, int *any)
+{
+	char cert[320], key[320];
+	int ok = 1;
+
+	*any = 0;
+	for (size_t i = 0; i < c->n_sites; i++) {
+		const struct config_site *s = &c->sites[i];
+		const char *site = c->n_sites > 1 && s->names ? s->names : NULL;
+		if (!s->cert)
+			continue;
+		(*any)++;
+		snprintf(cert, sizeof cert, "%s%scertificate", site ? site : "", site ? " " : "");
+		snprintf(key, sizeof key, "%s%skey", site ? site : "", site ? " " : "");
+		ok &= doctor_readable(w, cert, s->cert);
+		ok &= doctor_readable(w, key, s->key);
+	}
+	return ok;
 }
 
 static int doctor_who_get(const struct config *c, struct doctor_who *w)
@@ -350,9 +372,8 @@ int priv_doctor(const struct config *c)
 	doctor_file_capability(&f);
 	failed = doctor_listeners(c, &f, &total);
 	if (doctor_who_get(c, &w) == 0) {
-		int ok = doctor_readable(&w, "certificate", c->cert);
-		ok &= doctor_readable(&w, "key", c->key);
-		doctor_reload(&w, c, ok);
+		int any, ok = doctor_site_files(&w, c, &any);
+		doctor_reload(&w, any, ok);
 	} else {
 		user_failed = 1;
 	}

@@ -21,6 +21,7 @@ struct fcache_entry {
 	unsigned refs;
 	unsigned stale : 1; /* expired or evicted while in use: closed at the last release */
 	uint32_t hash;
+	int root_fd; /* the site's root the key is beneath: sites share the cache, not files */
 	double opened;
 	struct stat st;
 	char key[FCACHE_KEY_MAX];
@@ -95,9 +96,9 @@ static int open_beneath(int dirfd, const char *path)
 	return -1;
 }
 
-static uint32_t hash(const char *s)
+static uint32_t hash(int root_fd, const char *s)
 {
-	uint32_t h = 2166136261u; /* FNV-1a */
+	uint32_t h = (2166136261u ^ (uint32_t)root_fd) * 16777619u; /* FNV-1a */
 
 	while (*s)
 		h = (h ^ (unsigned char)*s++) * 16777619u;
@@ -176,10 +177,10 @@ static void retire(struct fcache *fc, struct fcache_entry *e)
 		e->stale = 1;
 }
 
-static struct fcache_entry *lookup(struct fcache *fc, const char *path, uint32_t h)
+static struct fcache_entry *lookup(struct fcache *fc, int root_fd, const char *path, uint32_t h)
 {
 	for (struct fcache_entry *e = fc->buckets[h % NBUCKETS]; e; e = e->hnext)
-		if (e->hash == h && strcmp(e->key, path) == 0)
+		if (e->hash == h && e->root_fd == root_fd && strcmp(e->key, path) == 0)
 			return e;
 	return NULL;
 }
@@ -227,11 +228,12 @@ static int unchanged(const struct fcache_entry *e)
 }
 
 /* Puts e (a free slot) under path: an open file, or fd -1 for a path remembered missing. */
-static void insert(struct fcache *fc, struct fcache_entry *e, const char *path, size_t len,
-		   uint32_t h, int fd, double now)
+static void insert(struct fcache *fc, struct fcache_entry *e, int root_fd, const char *path,
+		   size_t len, uint32_t h, int fd, double now)
 {
 	memcpy(e->key, path, len + 1);
 	e->hash = h;
+	e->root_fd = root_fd;
 	e->fd = fd;
 	e->refs = fd >= 0;
 	e->opened = now;
@@ -244,8 +246,8 @@ static int cache_open(struct fcache *fc, int root_fd, const char *path, double n
 		      struct fcache_ref *ref, int remember_missing)
 {
 	size_t len = strlen(path);
-	uint32_t h = hash(path);
-	struct fcache_entry *e = len < FCACHE_KEY_MAX ? lookup(fc, path, h) : NULL;
+	uint32_t h = hash(root_fd, path);
+	struct fcache_entry *e = len < FCACHE_KEY_MAX ? lookup(fc, root_fd, path, h) : NULL;
 	int fd;
 
 	if (e && now - e->opened < FCACHE_TTL && now >= e->opened && e->fd < 0) {
@@ -265,7 +267,7 @@ static int cache_open(struct fcache *fc, int root_fd, const char *path, double n
 	if ((fd = open_stat(root_fd, path, st)) < 0) {
 		if (remember_missing && errno == ENOENT && len < FCACHE_KEY_MAX &&
 		    (e = take_slot(fc))) {
-			insert(fc, e, path, len, h, -1, now);
+			insert(fc, e, root_fd, path, len, h, -1, now);
 			errno = ENOENT;
 		}
 		return -1;
@@ -273,7 +275,7 @@ static int cache_open(struct fcache *fc, int root_fd, const char *path, double n
 	*ref = (struct fcache_ref){fd, NULL};
 	if (len >= FCACHE_KEY_MAX || !(e = take_slot(fc)))
 		return 0;
-	insert(fc, e, path, len, h, fd, now);
+	insert(fc, e, root_fd, path, len, h, fd, now);
 	e->st = *st;
 	ref->entry = e;
 	return 0;

@@ -59,6 +59,7 @@ const char *http_reason(enum http_status status)
 	case HTTP_PAYLOAD_TOO_LARGE: return "Content Too Large";
 	case HTTP_URI_TOO_LONG: return "URI Too Long";
 	case HTTP_RANGE_NOT_SATISFIABLE: return "Range Not Satisfiable";
+	case HTTP_MISDIRECTED: return "Misdirected Request";
 	case HTTP_HEADERS_TOO_LARGE: return "Request Header Fields Too Large";
 	case HTTP_INTERNAL_ERROR: return "Internal Server Error";
 	case HTTP_NOT_IMPLEMENTED: return "Not Implemented";

@@ -47,27 +47,41 @@ static void fit_limits(struct config *c)
 	}
 }
 
-static int open_root(const char *root, char *real)
+/* " (site NAMES)" when there are several sites, for messages. */
+static const char *site_label(const struct config *c, size_t i, char *buf, size_t len)
 {
-	int fd = open(root, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	if (c->n_sites == 1 || !c->sites[i].names)
+		return "";
+	snprintf(buf, len, " (site %s)", c->sites[i].names);
+	return buf;
+}
 
-	if (fd < 0)
-		fatalx("cannot serve --root %s: %s", root, strerror(errno));
-	if (!realpath(root, real))
-		fatalx("cannot serve --root %s: %s", root, strerror(errno));
+static int open_root(const struct config *c, size_t i, char *real)
+{
+	const char *root = c->sites[i].root;
+	int fd = open(root, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	char l[300];
+
+	if (fd < 0 || !realpath(root, real))
+		fatalx("cannot serve --root %s%s: %s", root, site_label(c, i, l, sizeof l),
+		       strerror(errno));
 	return fd;
 }
 
-/* After the drop: the user we now are must be able to enter the root. */
-static void check_root_access(int root_fd, const char *real)
+/* After the drop: the user we now are must be able to enter every site's root. */
+static void check_root_access(const struct config *c, const int *root_fds, char (*real)[PATH_MAX])
 {
-	int fd = openat(root_fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	char l[300];
 
-	if (fd < 0)
-		fatalx("cannot serve %s as uid %d: %s (make it readable: chmod o+rx, or choose "
-		       "--user)",
-		       real, (int)getuid(), strerror(errno));
-	close(fd);
+	for (size_t i = 0; i < c->n_sites; i++) {
+		int fd = openat(root_fds[i], ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		if (fd < 0)
+			fatalx("cannot serve %s%s as uid %d: %s (make it readable: chmod o+rx, or "
+			       "choose --user)",
+			       real[i], site_label(c, i, l, sizeof l), (int)getuid(),
+			       strerror(errno));
+		close(fd);
+	}
 }
 
 static void announce(const struct listen_set *ls)
@@ -87,8 +101,8 @@ static int has_https(const struct listen_set *ls)
 
 /* What start-up acquires with the identity dropcap was started with, before the drop. */
 struct startup {
-	int root_fd;
-	char real[PATH_MAX];
+	int root_fds[CONFIG_MAX_SITES]; /* indexed like cfg->sites */
+	char real[CONFIG_MAX_SITES][PATH_MAX];
 	struct tls_ctx *tls;
 	struct listen_set ls;
 	struct accesslog log;
@@ -99,9 +113,10 @@ static void acquire(const struct config *cfg, struct startup *st)
 {
 	char err[1024];
 
-	st->root_fd = open_root(cfg->root, st->real);
+	for (size_t i = 0; i < cfg->n_sites; i++)
+		st->root_fds[i] = open_root(cfg, i, st->real[i]);
 	st->tls = NULL;
-	if (cfg->cert && !(st->tls = tls_ctx_new(cfg->cert, cfg->key, err, sizeof err)))
+	if (config_default_site(cfg)->cert && !(st->tls = tls_ctx_new(cfg, err, sizeof err)))
 		fatalx("%s", err);
 	if (listen_acquire(cfg, &st->ls, err, sizeof err) < 0)
 		fatalx("%s", err);
@@ -146,28 +161,31 @@ int main(int argc, char **argv)
 		fatalx("%s", err);
 	if (accesslog_open(&st.log, err, sizeof err) < 0)
 		fatalx("%s", err);
-	check_root_access(st.root_fd, st.real);
+	check_root_access(&cfg, st.root_fds, st.real);
 	if (upgrade_is_upgrade())
 		notify_mainpid_from_parent();
 	/* unprivileged already, never sandboxed, and forked before the loop's descriptors exist */
 	int upgrade_fd = upgrade_start(argv, &st.ls, st.tls, err, sizeof err);
 	if (upgrade_fd < 0)
 		log_warnx("%s", err);
-	if (server_init(&srv, &cfg, &st.ls, st.tls, st.root_fd, &st.log, err, sizeof err) < 0)
+	if (server_init(&srv, &cfg, &st.ls, st.tls, st.root_fds, &st.log, err, sizeof err) < 0)
 		fatalx("%s", err);
 	server_set_upgrade(&srv, upgrade_fd, upgrade_helper_pidfd());
 	/* Last of start-up, once the loop has its epoll and signal descriptors too (so neither
 	 * they nor libev's uname are in the allow-list); the next byte read is a client's. */
-	if (sandbox_apply(&cfg, st.root_fd, sandbox, sizeof sandbox, err, sizeof err) < 0)
+	if (sandbox_apply(&cfg, st.root_fds, sandbox, sizeof sandbox, err, sizeof err) < 0)
 		fatalx("%s", err);
 	log_info("%s sandbox=%s", line, sandbox);
-	log_info("serving %s", st.real);
-	notify_ready("serving %s", st.real);
+	for (size_t i = 0; i < cfg.n_sites; i++)
+		log_info("serving %s%s%s", st.real[i], site_label(&cfg, i, err, sizeof err),
+			 i == cfg.default_site && cfg.n_sites > 1 ? ", the default site" : "");
+	notify_ready("serving %s", st.real[cfg.default_site]);
 	upgrade_ready();
 	server_run(&srv);
 	server_free(&srv);
 	tls_ctx_free(st.tls);
-	close(st.root_fd);
+	for (size_t i = 0; i < cfg.n_sites; i++)
+		close(st.root_fds[i]);
 	log_close();
 	return 0;
 }

@@ -95,6 +95,10 @@ void rules_plan_request(const struct rules_ctx *ctx, const struct http_request *
 	struct uri_path up;
 	int st;
 
+	if (ctx->misdirected) { /* RFC 9110 15.5.20: the client may retry on a new connection */
+		plan_page(ctx, req, HTTP_MISDIRECTED, 1, 0, p);
+		return;
+	}
 	if (req->method == HTTP_METHOD_OTHER) {
 		plan_page(ctx, req, HTTP_METHOD_NOT_ALLOWED, 1, 0, p);
 		return;

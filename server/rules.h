@@ -10,6 +10,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "config.h"
 #include "fcache.h"
 #include "file.h"
 #include "http_parse.h"
@@ -18,11 +19,13 @@
 /* What a plan needs besides the request; the caller owns all of it. */
 struct rules_ctx {
 	struct fcache *fc; /* the loop's open files */
-	int root_fd;	   /* the directory served */
+	int root_fd;	   /* the directory served: the site's root */
 	double now;	   /* the loop's time in seconds (file cache, Last-Modified) */
 	const char *date;  /* the Date header's value for now */
 	char *path;	   /* FILE_PATH_MAX bytes of scratch; a 301's Location points into it */
 	int draining;	   /* the server is stopping: the connection closes after this response */
+	const struct config_site *site; /* the site the request is for (site_for_request) */
+	int misdirected; /* the Host names another site than the TLS server name: 421 */
 };
 
 enum rules_body {
@@ -46,9 +49,9 @@ struct rules_plan {
 	char page[RULES_PAGE_MAX]; /* RULES_BODY_BYTES */
 };
 
-/* Plans the response to a parsed request: 405 for methods not served, the status of
- * uri_to_path, else the file the path names (file_resolve), its 301 to the slash form for a
- * directory, or the error the file gives. Uses ctx->path as scratch; never blocks. */
+/* Plans the response to a parsed request: 421 when misdirected, 405 for methods not served, the
+ * status of uri_to_path, else the file the path names (file_resolve), its 301 to the slash form for
+ * a directory, or the error the file gives. Uses ctx->path as scratch; never blocks. */
 void rules_plan_request(const struct rules_ctx *ctx, const struct http_request *req,
 			struct rules_plan *p);
 

@@ -225,27 +225,35 @@ static int ll_rule_path(int ruleset, const char *dir, uint64_t access, char *err
 	return 0;
 }
 
-/* The directories the rules name, resolved once at start ("" when the option is not set). */
+/* The directories the rules name, resolved once at start ("" when the option is not set), for
+ * each site (n of them). */
 struct sandbox_paths {
-	char root[PATH_MAX]; /* --root (for choosing the probe; the rule uses root_fd itself) */
-	char cert[PATH_MAX]; /* the directory of the real --cert file */
-	char key[PATH_MAX];
+	size_t n;
+	const int *root_fds;
+	char root[CONFIG_MAX_SITES][PATH_MAX]; /* --root (for the probe; rules use root_fds) */
+	char cert[CONFIG_MAX_SITES][PATH_MAX]; /* the directory of the real --cert file */
+	char key[CONFIG_MAX_SITES][PATH_MAX];
 	char log[PATH_MAX]; /* the directory of the real --access-log file */
 };
 
-static int paths_get(const struct config *c, int root_fd, struct sandbox_paths *p, char *err,
-		     size_t errlen)
+static int paths_get(const struct config *c, const int *root_fds, struct sandbox_paths *p,
+		     char *err, size_t errlen)
 {
 	char self[64];
 
 	memset(p, 0, sizeof *p);
-	snprintf(self, sizeof self, "/proc/self/fd/%d", root_fd);
-	if (!realpath(self, p->root))
-		return log_errbuf(err, errlen, "sandbox: cannot resolve --root: %s",
-				  strerror(errno));
-	if (c->cert) {
-		real_dir(c->cert, p->cert);
-		real_dir(c->key, p->key);
+	p->n = c->n_sites;
+	p->root_fds = root_fds;
+	for (size_t i = 0; i < c->n_sites; i++) {
+		const struct config_site *s = &c->sites[i];
+		snprintf(self, sizeof self, "/proc/self/fd/%d", root_fds[i]);
+		if (!realpath(self, p->root[i]))
+			return log_errbuf(err, errlen, "sandbox: cannot resolve --root %s: %s",
+					  s->root, strerror(errno));
+		if (s->cert) {
+			real_dir(s->cert, p->cert[i]);
+			real_dir(s->key, p->key[i]);
+		}
 	}
 	if (c->access_log && strcmp(c->access_log, "off") != 0)
 		real_dir(c->access_log, p->log);
@@ -263,15 +271,26 @@ static int paths_get(const struct config *c, int root_fd, struct sandbox_paths *
  * - the sanitizer build only: read /proc/self (LeakSanitizer lists and stops the threads, ASan
  *   reads the memory map) and files beside the binary (to symbolize its reports).
  * Descriptors opened before (listeners, stdout, stderr, the log, the root) keep working. */
-static int ll_rules(int rs, int root_fd, const struct sandbox_paths *p, char *err, size_t errlen)
+/* The rules of site i: its root, and its certificate's and key's directories. */
+static int ll_site_rules(int rs, const struct sandbox_paths *p, size_t i, char *err, size_t errlen)
 {
-	if (ll_rule_fd(rs, root_fd, SANDBOX_FS_READ) < 0)
-		return log_errbuf(err, errlen, "sandbox: Landlock rule for --root: %s",
-				  strerror(errno));
-	if (p->cert[0] && ll_rule_path(rs, p->cert, LANDLOCK_ACCESS_FS_READ_FILE, err, errlen) < 0)
+	if (ll_rule_fd(rs, p->root_fds[i], SANDBOX_FS_READ) < 0)
+		return log_errbuf(err, errlen, "sandbox: Landlock rule for --root %s: %s",
+				  p->root[i], strerror(errno));
+	if (p->cert[i][0] &&
+	    ll_rule_path(rs, p->cert[i], LANDLOCK_ACCESS_FS_READ_FILE, err, errlen) < 0)
 		return -1;
-	if (p->key[0] && ll_rule_path(rs, p->key, LANDLOCK_ACCESS_FS_READ_FILE, err, errlen) < 0)
+	if (p->key[i][0] &&
+	    ll_rule_path(rs, p->key[i], LANDLOCK_ACCESS_FS_READ_FILE, err, errlen) < 0)
 		return -1;
+	return 0;
+}
+
+static int ll_rules(int rs, const struct sandbox_paths *p, char *err, size_t errlen)
+{
+	for (size_t i = 0; i < p->n; i++)
+		if (ll_site_rules(rs, p, i, err, errlen) < 0)
+			return -1;
 	if (p->log[0] && ll_rule_path(rs, p->log, SANDBOX_FS_LOG, err, errlen) < 0)
 		return -1;
 #ifdef SANDBOX_SANITIZER
@@ -285,7 +304,7 @@ static int ll_rules(int rs, int root_fd, const struct sandbox_paths *p, char *er
 	return 0;
 }
 
-static int ll_apply(int abi, int root_fd, const struct sandbox_paths *p, char *err, size_t errlen)
+static int ll_apply(int abi, const struct sandbox_paths *p, char *err, size_t errlen)
 {
 	struct sandbox_ruleset_attr attr;
 	int rs, rc;
@@ -294,7 +313,7 @@ static int ll_apply(int abi, int root_fd, const struct sandbox_paths *p, char *e
 	if ((rs = ll_create(&attr, sizeof attr, 0)) < 0)
 		return log_errbuf(err, errlen, "sandbox: cannot create a Landlock ruleset: %s",
 				  strerror(errno));
-	rc = ll_rules(rs, root_fd, p, err, errlen);
+	rc = ll_rules(rs, p, err, errlen);
 	if (rc == 0 && syscall(SYS_landlock_restrict_self, rs, 0) < 0)
 		rc = log_errbuf(err, errlen, "sandbox: cannot enforce Landlock: %s",
 				strerror(errno));
@@ -474,6 +493,17 @@ static int beneath(const char *path, const char *dir)
 	return strncmp(path, dir, n) == 0 && (path[n] == '/' || path[n] == '\0');
 }
 
+/* Whether real lies beneath a site's root (any file), or (a file) its certificate's or key's
+ * directory: a read rule covers it. */
+static int covered(const struct sandbox_paths *p, const char *real, int dir)
+{
+	for (size_t i = 0; i < p->n; i++)
+		if (beneath(real, p->root[i]) ||
+		    (!dir && (beneath(real, p->cert[i]) || beneath(real, p->key[i]))))
+			return 1;
+	return 0;
+}
+
 /* A probe for Landlock: something this user can open now that no read rule covers, so it must
  * fail with EACCES once Landlock holds. A regular file first; "/" (a directory, which only the
  * --root rule could cover) last. */
@@ -489,8 +519,7 @@ static void probe_pick(const struct sandbox_paths *p, struct sandbox_check *k)
 		char real[PATH_MAX];
 		int fd;
 
-		if (!realpath(cand[i].path, real) || beneath(real, p->root) ||
-		    (!cand[i].dir && (beneath(real, p->cert) || beneath(real, p->key))))
+		if (!realpath(cand[i].path, real) || covered(p, real, cand[i].dir))
 			continue;
 		fd = open(real, O_RDONLY | O_CLOEXEC | O_NOCTTY | (cand[i].dir ? O_DIRECTORY : 0));
 		if (fd < 0)
@@ -654,26 +683,26 @@ static void test_hooks(void)
 
 /* ---- the whole ---- */
 
-static int confine(const struct config *c, int root_fd, int abi, char *err, size_t errlen)
+static int confine(const struct config *c, const int *root_fds, int abi, char *err, size_t errlen)
 {
-	struct sandbox_paths p;
+	static struct sandbox_paths p; /* 64 sites' paths: too large for the stack */
 	struct sandbox_check k = {.status_fd = -1};
 	int rc;
 
-	if (paths_get(c, root_fd, &p, err, errlen) < 0)
+	if (paths_get(c, root_fds, &p, err, errlen) < 0)
 		return -1;
 	rc = check_open(&k, err, errlen);
 	if (rc == 0 && abi > 0) {
 		probe_pick(&p, &k);
 		if (k.probe[0] == '\0')
 			rc = log_errbuf(err, errlen,
-					"sandbox: nothing readable lies outside --root %s "
+					"sandbox: nothing readable lies outside --root %s%s "
 					"to check Landlock with: serve a directory "
 					"below /, or use --no-sandbox",
-					p.root);
+					p.root[0], p.n > 1 ? " and the other sites' roots" : "");
 	}
 	if (rc == 0 && abi > 0 && !test_skip("landlock"))
-		rc = ll_apply(abi, root_fd, &p, err, errlen);
+		rc = ll_apply(abi, &p, err, errlen);
 	if (rc == 0)
 		rc = trap_install(err, errlen);
 	if (rc == 0 && !test_skip("seccomp"))
@@ -721,8 +750,8 @@ static int ll_available(const char **why, char *err, size_t errlen)
 	return log_errbuf(err, errlen, "sandbox: cannot query Landlock: %s", strerror(errno));
 }
 
-int sandbox_apply(const struct config *c, int root_fd, char *proof, size_t prooflen, char *err,
-		  size_t errlen)
+int sandbox_apply(const struct config *c, const int *root_fds, char *proof, size_t prooflen,
+		  char *err, size_t errlen)
 {
 	const char *why = "";
 	int abi;
@@ -735,7 +764,7 @@ int sandbox_apply(const struct config *c, int root_fd, char *proof, size_t proof
 		return 0;
 	}
 	if ((abi = ll_available(&why, err, errlen)) < 0 ||
-	    confine(c, root_fd, abi, err, errlen) < 0)
+	    confine(c, root_fds, abi, err, errlen) < 0)
 		return -1;
 	if (abi > 0)
 		snprintf(proof, prooflen, "landlock+seccomp");

@@ -13,8 +13,9 @@
 
 /* Confines the calling process for good, after everything start-up opens is open and after
  * priv_drop (no_new_privs set, a single thread):
- *   Landlock: read files and directories beneath root_fd (the --root directory); read files
- *     beneath the directory that holds the real --cert and --key file (after symlinks), so a
+ *   Landlock: read files and directories beneath each site's root (root_fds, indexed like
+ *     c->sites); read files beneath the directories that hold each site's real --cert and
+ *     --key file (after symlinks), so a
  *     reload can read a renewed certificate; write and create files beneath the directory of
  *     the --access-log file; nothing else, no TCP bind or connect (ABI >= 4);
  *   seccomp: only the system calls serving needs; any other one writes its name to stderr
@@ -24,8 +25,8 @@
  * without Landlock it warns once and applies seccomp alone.
  * Writes the proof field (e.g. "landlock+seccomp", "off(--no-sandbox)") to proof.
  * Returns 0, or -1 with err: the caller must not serve. */
-int sandbox_apply(const struct config *c, int root_fd, char *proof, size_t prooflen, char *err,
-		  size_t errlen);
+int sandbox_apply(const struct config *c, const int *root_fds, char *proof, size_t prooflen,
+		  char *err, size_t errlen);
 
 /* For doctor: what this kernel offers, e.g. "landlock ABI 7, seccomp filter". Changes
  * nothing. */

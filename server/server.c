@@ -299,13 +299,42 @@ static void on_reopen_signal(struct ev_loop *loop, ev_signal *w, int revents)
 	flush_logs(s, 1); /* the descriptor may have changed */
 }
 
-/* SIGHUP: read the certificate and key again, as the run user and under the sandbox. New
- * handshakes get the new ones; open connections keep theirs. A failure keeps the old ones. */
+/* " for site NAMES" when there are several sites, for the reload's lines. */
+static const char *site_label(const struct config *cfg, size_t i, char *buf, size_t len)
+{
+	const char *names = cfg->sites[i].names;
+
+	if (cfg->n_sites == 1)
+		return "";
+	snprintf(buf, len, " for site %s", names ? names : "(unnamed default)");
+	return buf;
+}
+
+/* Reloads site i's files and logs one line; returns -1 when it failed (err says why). */
+static int reload_site(struct server *s, size_t i, char *info, size_t infolen, char *err,
+		       size_t errlen)
+{
+	const struct tls_reader who = {s->run_user, s->run_group};
+	const struct config_site *site = &s->cfg->sites[i];
+	char buf[300];
+	int r = tls_ctx_reload(s->tls, i, &who, info, infolen, err, errlen);
+	const char *label = site_label(s->cfg, i, buf, sizeof buf);
+
+	if (r < 0)
+		log_warnx("SIGHUP: %s; still serving the previous certificate%s", err, label);
+	else if (r == 0)
+		log_info("SIGHUP: reloaded %s and %s%s: %s", site->cert, site->key, label, info);
+	return r < 0 ? -1 : 0;
+}
+
+/* SIGHUP: read each site's certificate and key again, as the run user and under the sandbox.
+ * New handshakes get the new ones; open connections keep theirs. A failure keeps that site's
+ * old ones, and the other sites still reload. */
 static void on_reload_signal(struct ev_loop *loop, ev_signal *w, int revents)
 {
 	struct server *s = ev_userdata(loop);
-	const struct tls_reader who = {s->run_user, s->run_group};
-	char info[512], err[1536];
+	char info[512] = "", err[1536], first_err[1536] = "";
+	size_t failed = 0;
 
 	(void)w;
 	(void)revents;
@@ -315,14 +344,14 @@ static void on_reload_signal(struct ev_loop *loop, ev_signal *w, int revents)
 		notify_ready("reloaded: nothing to reload (no --cert)");
 		return;
 	}
-	if (tls_ctx_reload(s->tls, s->cfg->cert, s->cfg->key, &who, info, sizeof info, err,
-			   sizeof err) < 0) {
-		log_warnx("SIGHUP: %s; still serving the previous certificate", err);
-		notify_ready("reload failed, still serving the previous certificate: %s", err);
-		return;
-	}
-	log_info("SIGHUP: reloaded %s and %s: %s", s->cfg->cert, s->cfg->key, info);
-	notify_ready("reloaded the certificate: %s", info);
+	for (size_t i = 0; i < s->cfg->n_sites; i++)
+		if (reload_site(s, i, info, sizeof info, err, sizeof err) < 0 && failed++ == 0)
+			snprintf(first_err, sizeof first_err, "%s", err);
+	if (failed)
+		notify_ready("reload failed, still serving the previous certificate: %s",
+			     first_err);
+	else
+		notify_ready("reloaded the certificate: %s", info);
 }
 
 /* The run user's and group's names for the reload's messages, read while /etc/passwd may be. */
@@ -349,13 +378,13 @@ static void on_idle(struct ev_loop *loop, ev_prepare *w, int revents)
 }
 
 int server_init(struct server *s, const struct config *cfg, struct listen_set *listeners,
-		struct tls_ctx *tls, int root_fd, const struct accesslog *log, char *err,
+		struct tls_ctx *tls, const int *root_fds, const struct accesslog *log, char *err,
 		size_t errlen)
 {
 	memset(s, 0, sizeof *s);
 	s->cfg = cfg;
 	s->tls = tls;
-	s->root_fd = root_fd;
+	s->root_fds = root_fds;
 	s->listeners = listeners;
 	s->log = *log;
 	if (fcache_init(&s->fcache) < 0) {
@@ -370,7 +399,7 @@ int server_init(struct server *s, const struct config *cfg, struct listen_set *l
 		return -1;
 	}
 	ev_set_userdata(s->loop, s);
-	conn_set_init(&s->conns, s->loop, cfg, tls, root_fd, &s->log, &s->fcache);
+	conn_set_init(&s->conns, s->loop, cfg, tls, root_fds, &s->log, &s->fcache);
 	s->conns.on_closed = on_conn_closed;
 	s->conns.on_idle = on_conn_idle;
 	for (size_t i = 0; i < listeners->n; i++) {

@@ -17,10 +17,10 @@ struct server {
 	struct ev_loop *loop;
 	const struct config *cfg;
 	struct tls_ctx *tls;
-	ev_signal sighup_w; /* reload the certificate and key into tls */
-	char run_user[64];  /* who reads them in a reload, for its messages (resolved */
-	char run_group[64]; /* before the sandbox, which forbids /etc/passwd) */
-	int root_fd;
+	ev_signal sighup_w;  /* reload the certificate and key into tls */
+	char run_user[64];   /* who reads them in a reload, for its messages (resolved */
+	char run_group[64];  /* before the sandbox, which forbids /etc/passwd) */
+	const int *root_fds; /* each site's root, indexed like cfg->sites */
 	struct listen_set *listeners;
 	ev_io accept_w[LISTEN_MAX];
 	ev_signal sigterm_w;
@@ -49,7 +49,7 @@ struct server {
 /* Sets the loop up over the acquired listeners; log is opened already (stdout before the
  * privilege drop, a file after it, as the run user). Returns 0, or -1 with err. */
 int server_init(struct server *s, const struct config *cfg, struct listen_set *listeners,
-		struct tls_ctx *tls, int root_fd, const struct accesslog *log, char *err,
+		struct tls_ctx *tls, const int *root_fds, const struct accesslog *log, char *err,
 		size_t errlen);
 /* Gives the loop the upgrade helper's socketpair (upgrade_start; -1: upgrades are off) and
  * its pidfd (upgrade_helper_pidfd; -1 when there is none). */

@@ -20,6 +20,7 @@
 #include <mbedtls/ssl_ticket.h>
 #include <mbedtls/x509_crt.h>
 
+#include "site.h"
 #include "tls.h"
 
 /*
@@ -82,7 +83,10 @@ struct tls_cred {
  * made with the old certificate still resumes after a reload (as nginx does: a session is not
  * bound to the certificate). */
 struct tls_ctx {
-	struct tls_cred *cred; /* the credential new connections get */
+	const struct config *cfg;
+	/* each site's current credential (NULL: it has none and uses the default site's); new
+	 * connections start with the default site's, the server name may switch them */
+	struct tls_cred *cred[CONFIG_MAX_SITES];
 	mbedtls_entropy_context entropy;
 	mbedtls_ctr_drbg_context drbg;
 	mbedtls_ssl_cache_context cache;
@@ -90,8 +94,11 @@ struct tls_ctx {
 };
 
 struct tls_conn {
-	mbedtls_ssl_context ssl;
+	mbedtls_ssl_context ssl; /* first: the server-name callback finds the connection from it */
+	struct tls_ctx *ctx;
 	struct tls_cred *cred; /* the configuration ssl points at, held until the session ends */
+	struct tls_cred *sni_cred; /* the named site's certificate and key, when not cred's */
+	int sni_site;		   /* the site the server name picked; -1: no name */
 	int fd;
 	int shut;
 };
@@ -167,13 +174,25 @@ static int load_credentials(struct tls_cred *cr, const char *cert, const char *k
 	return 0;
 }
 
-/* Every server name is accepted: one certificate serves them all. */
+/* The server name picks the site, and the site its certificate; an unknown name gets the
+ * default site's (as no name does). Every name is accepted. Called from the handshake, on
+ * the loop; allocates nothing here (mbedTLS keeps a small node for the chosen certificate). */
 static int tls_sni(void *arg, mbedtls_ssl_context *ssl, const unsigned char *name, size_t len)
 {
-	(void)arg;
-	(void)ssl;
-	(void)name;
-	(void)len;
+	struct tls_ctx *ctx = arg;
+	struct tls_conn *tc = (struct tls_conn *)(void *)ssl; /* ssl is its first member */
+	const struct config *cfg = ctx->cfg;
+	int site = site_find(cfg->sites, cfg->n_sites, (const char *)name, len);
+	struct tls_cred *cr;
+
+	tc->sni_site = site == SITE_NONE ? (int)cfg->default_site : site;
+	cr = ctx->cred[tc->sni_site];
+	if (!cr || cr == tc->cred || tc->sni_cred)
+		return 0;
+	if (mbedtls_ssl_set_hs_own_cert(ssl, &cr->chain, &cr->key) != 0)
+		return -1;
+	tc->sni_cred = cr;
+	cr->refs++; /* the handshake points at its chain and key */
 	return 0;
 }
 
@@ -197,7 +216,7 @@ static int configure(struct tls_ctx *ctx, struct tls_cred *cr, char *err, size_t
 	mbedtls_ssl_conf_sig_hashes(conf, tls_sig_hashes);
 	mbedtls_ssl_conf_rng(conf, mbedtls_ctr_drbg_random, &ctx->drbg);
 	mbedtls_ssl_conf_renegotiation(conf, MBEDTLS_SSL_RENEGOTIATION_DISABLED);
-	mbedtls_ssl_conf_sni(conf, tls_sni, NULL);
+	mbedtls_ssl_conf_sni(conf, tls_sni, ctx);
 	if ((ret = mbedtls_ssl_conf_alpn_protocols(conf, tls_alpn)) != 0 ||
 	    (ret = mbedtls_ssl_conf_own_cert(conf, &cr->chain, &cr->key)) != 0)
 		return fail(err, errlen, "TLS", "configuration", ret, "");
@@ -259,7 +278,32 @@ static int ctx_shared_setup(struct tls_ctx *ctx, char *err, size_t errlen)
 	return 0;
 }
 
-struct tls_ctx *tls_ctx_new(const char *cert, const char *key, char *err, size_t errlen)
+/* One credential per site with a certificate; err names the site when there are several. */
+static int ctx_load_sites(struct tls_ctx *ctx, char *err, size_t errlen)
+{
+	const struct config *cfg = ctx->cfg;
+	char e[1024];
+
+	for (size_t i = 0; i < cfg->n_sites; i++) {
+		const struct config_site *s = &cfg->sites[i];
+		if (!s->cert)
+			continue;
+		if (!(ctx->cred[i] = cred_new(ctx, s->cert, s->key, NULL, e, sizeof e))) {
+			if (s->names && cfg->n_sites > 1)
+				snprintf(err, errlen, "site %s: %s", s->names, e);
+			else
+				snprintf(err, errlen, "%s", e);
+			return -1;
+		}
+	}
+	if (!ctx->cred[cfg->default_site]) {
+		snprintf(err, errlen, "the default site has no certificate");
+		return -1;
+	}
+	return 0;
+}
+
+struct tls_ctx *tls_ctx_new(const struct config *cfg, char *err, size_t errlen)
 {
 	struct tls_ctx *ctx = calloc(1, sizeof *ctx);
 
@@ -271,8 +315,8 @@ struct tls_ctx *tls_ctx_new(const char *cert, const char *key, char *err, size_t
 	mbedtls_ctr_drbg_init(&ctx->drbg);
 	mbedtls_ssl_cache_init(&ctx->cache);
 	mbedtls_ssl_ticket_init(&ctx->ticket);
-	if (ctx_shared_setup(ctx, err, errlen) < 0 ||
-	    !(ctx->cred = cred_new(ctx, cert, key, NULL, err, errlen))) {
+	ctx->cfg = cfg;
+	if (ctx_shared_setup(ctx, err, errlen) < 0 || ctx_load_sites(ctx, err, errlen) < 0) {
 		tls_ctx_free(ctx);
 		return NULL;
 	}
@@ -291,16 +335,18 @@ static void describe(const mbedtls_x509_crt *crt, char *info, size_t infolen)
 		 t->year, t->mon, t->day, t->hour, t->min, t->sec);
 }
 
-int tls_ctx_reload(struct tls_ctx *ctx, const char *cert, const char *key,
-		   const struct tls_reader *who, char *info, size_t infolen, char *err,
-		   size_t errlen)
+int tls_ctx_reload(struct tls_ctx *ctx, size_t site, const struct tls_reader *who, char *info,
+		   size_t infolen, char *err, size_t errlen)
 {
-	struct tls_cred *cr = cred_new(ctx, cert, key, who, err, errlen);
+	const struct config_site *s = &ctx->cfg->sites[site];
+	struct tls_cred *cr;
 
-	if (!cr)
+	if (!s->cert)
+		return 1;
+	if (!(cr = cred_new(ctx, s->cert, s->key, who, err, errlen)))
 		return -1;
-	cred_put(ctx->cred); /* freed now, or by the last connection that still uses it */
-	ctx->cred = cr;
+	cred_put(ctx->cred[site]); /* freed now, or by the last connection that still uses it */
+	ctx->cred[site] = cr;
 	describe(&cr->chain, info, infolen);
 	return 0;
 }
@@ -309,7 +355,8 @@ void tls_ctx_free(struct tls_ctx *ctx)
 {
 	if (!ctx)
 		return;
-	cred_put(ctx->cred);
+	for (size_t i = 0; i < CONFIG_MAX_SITES; i++)
+		cred_put(ctx->cred[i]);
 	mbedtls_ssl_ticket_free(&ctx->ticket);
 	mbedtls_ssl_cache_free(&ctx->cache);
 	mbedtls_ctr_drbg_free(&ctx->drbg);
@@ -345,17 +392,21 @@ static int tls_bio_recv(void *arg, unsigned char *buf, size_t len)
 static struct tls_conn *tls_conn_new(struct tls_ctx *ctx, int fd)
 {
 	struct tls_conn *tc = malloc(sizeof *tc);
+	struct tls_cred *def = ctx->cred[ctx->cfg->default_site];
 
 	if (!tc)
 		return NULL;
 	mbedtls_ssl_init(&tc->ssl);
-	if (mbedtls_ssl_setup(&tc->ssl, &ctx->cred->conf) != 0) {
+	if (mbedtls_ssl_setup(&tc->ssl, &def->conf) != 0) {
 		mbedtls_ssl_free(&tc->ssl);
 		free(tc);
 		return NULL;
 	}
-	tc->cred = ctx->cred;
+	tc->ctx = ctx;
+	tc->cred = def;
 	tc->cred->refs++;
+	tc->sni_cred = NULL;
+	tc->sni_site = -1;
 	tc->fd = fd;
 	tc->shut = 0;
 	mbedtls_ssl_set_bio(&tc->ssl, tc, tls_bio_send, tls_bio_recv, NULL);
@@ -371,6 +422,7 @@ static void tls_op_free(struct transport *t)
 		return;
 	mbedtls_ssl_free(&tc->ssl);
 	cred_put(tc->cred); /* after the session: it points at the configuration */
+	cred_put(tc->sni_cred);
 	free(tc);
 }
 
@@ -447,6 +499,11 @@ const struct transport_ops tls_transport_ops = {
     .shutdown = tls_op_shutdown,
     .free = tls_op_free,
 };
+
+int tls_transport_sni_site(const struct transport *t)
+{
+	return t->ops == &tls_transport_ops && t->tls ? t->tls->sni_site : -1;
+}
 
 int tls_transport_open(struct transport *t, struct tls_ctx *ctx, int fd)
 {

@@ -4,9 +4,10 @@
 
 #include <stddef.h>
 
+#include "config.h"
 #include "transport.h"
 
-struct tls_ctx;	 /* certificate, key, RNG, session cache and ticket keys: shared by connections */
+struct tls_ctx;	 /* each site's certificate and key, RNG, session cache and ticket keys: shared */
 struct tls_conn; /* one TLS session over one socket */
 
 /* Who reads the files in a reload, for its error message and the fix it suggests. */
@@ -15,19 +16,22 @@ struct tls_reader {
 	const char *group; /* its primary group's name */
 };
 
-/* Loads the PEM certificate chain and key, checks that they match and sets the
- * protocol, suites, curves, ALPN, session cache and tickets. NULL with err on failure. */
-struct tls_ctx *tls_ctx_new(const char *cert, const char *key, char *err, size_t errlen);
+/* Loads the PEM certificate chain and key of every site of cfg that has them (the default site
+ * must), checks that each pair matches and sets the protocol, suites, curves, ALPN, session
+ * cache, tickets and the server-name callback: a client's SNI picks the site (site_find), and
+ * gets its certificate, or the default site's when it has none. cfg must outlive the context.
+ * NULL with err (naming the site) on failure. */
+struct tls_ctx *tls_ctx_new(const struct config *cfg, char *err, size_t errlen);
 void tls_ctx_free(struct tls_ctx *ctx);
 
-/* Reads cert and key again (as the calling user, under its sandbox) into a new configuration
- * with the same protocol settings, session cache and ticket keys: new sessions get it, open ones
- * keep theirs, which is freed with the last of them. Returns 0 with info ("subject ..., expires
- * ..."), or -1 with err naming the file, what is wrong and the fix; the old certificate then
- * stays in service. Blocks on the two file reads (local files, a few KiB). */
-int tls_ctx_reload(struct tls_ctx *ctx, const char *cert, const char *key,
-		   const struct tls_reader *who, char *info, size_t infolen, char *err,
-		   size_t errlen);
+/* Reads site's cert and key again (as the calling user, under its sandbox) into a new
+ * configuration with the same protocol settings, session cache and ticket keys: new sessions
+ * get it, open ones keep theirs, which is freed with the last of them. Returns 0 with info
+ * ("subject ..., expires ..."), 1 when the site has no certificate of its own (nothing read), or
+ * -1 with err naming the file, what is wrong and the fix; the site's old certificate then stays
+ * in service. Blocks on the two file reads (local files, a few KiB). */
+int tls_ctx_reload(struct tls_ctx *ctx, size_t site, const struct tls_reader *who, char *info,
+		   size_t infolen, char *err, size_t errlen);
 
 /* The TLS transport: handshake, read, write, pending and shutdown map DONE, WANT_READ/WANT_WRITE
  * (call again with the same arguments when the socket is ready), CLOSE (the peer closed) or
@@ -38,6 +42,11 @@ extern const struct transport_ops tls_transport_ops;
 /* Sets up t as a TLS session over the non-blocking socket fd. Returns 0, or -1 when out of
  * memory (t is then plain, fd still the caller's). */
 int tls_transport_open(struct transport *t, struct tls_ctx *ctx, int fd);
+
+/* The site the client's server name (SNI) picked in the handshake of t: its index in
+ * cfg->sites (the default site's for an unknown name), or -1 when the client sent no name or t
+ * is not TLS. */
+int tls_transport_sni_site(const struct transport *t);
 
 /* Largest plaintext record: a write of up to this many bytes is one record. */
 #define TLS_RECORD_MAX 16384

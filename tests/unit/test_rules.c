@@ -412,7 +412,10 @@ static void test_unparsed(void **state)
 {
 	static const enum http_status statuses[] = {HTTP_REQUEST_TIMEOUT, HTTP_HEADERS_TOO_LARGE,
 						    HTTP_URI_TOO_LONG, HTTP_BAD_REQUEST};
-	const struct rules_ctx ctx = {&fc, root_fd, 0, "Sun, 06 Nov 1994 08:49:37 GMT", scratch, 0};
+	const struct rules_ctx ctx = {.fc = &fc,
+				      .root_fd = root_fd,
+				      .date = "Sun, 06 Nov 1994 08:49:37 GMT",
+				      .path = scratch};
 
 	(void)state;
 	for (size_t i = 0; i < sizeof statuses / sizeof statuses[0]; i++) {
@@ -428,11 +431,50 @@ static void test_unparsed(void **state)
 	ASSERT_NO_ROW_FAILURES();
 }
 
+/* A request whose Host names another site than the TLS server name picked gets 421 (RFC 9110
+ * 15.5.20), whatever it asks for, and the connection stays; a HEAD gets the head only. */
+static void test_misdirected(void **state)
+{
+	static const struct {
+		const char *request;
+		enum rules_body body;
+	} rows[] = {
+	    {GET("/hello.txt", ""), RULES_BODY_BYTES},
+	    {GET("/no-such-file", ""), RULES_BODY_BYTES},
+	    {GET("/docs", ""), RULES_BODY_BYTES},
+	    {HEAD("/hello.txt", ""), RULES_BODY_NONE},
+	    {"DELETE /hello.txt HTTP/1.1\r\nHost: t\r\n\r\n", RULES_BODY_BYTES},
+	};
+	const struct rules_ctx ctx = {.fc = &fc,
+				      .root_fd = root_fd,
+				      .now = (double)time(NULL),
+				      .date = "Sun, 06 Nov 1994 08:49:37 GMT",
+				      .path = scratch,
+				      .misdirected = 1};
+
+	(void)state;
+	for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++) {
+		struct http_request req;
+		struct rules_plan p;
+		if (http_parse_request(rows[i].request, strlen(rows[i].request), &req) <= 0) {
+			fail_row("%s: does not parse", line(rows[i].request));
+			continue;
+		}
+		rules_plan_request(&ctx, &req, &p);
+		if (p.head.status != HTTP_MISDIRECTED || !p.head.keep_alive ||
+		    p.body != rows[i].body || p.file.fd != -1)
+			fail_row("%s: status %d keep-alive %d body %d fd %d", line(rows[i].request),
+				 p.head.status, p.head.keep_alive, p.body, p.file.fd);
+	}
+	ASSERT_NO_ROW_FAILURES();
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    ROW_TEST(test_plans),
 	    ROW_TEST(test_unparsed),
+	    ROW_TEST(test_misdirected),
 	};
 
 	return cmocka_run_group_tests_name("rules", tests, setup, teardown);
