@@ -445,6 +445,19 @@ class Server:
     def signal(self, sig):
         self.proc.send_signal(sig)
 
+    def reload(self, timeout=10.0):
+        """SIGHUP, then waits for its first log line ("SIGHUP: ..."); returns it."""
+        before = len(self.stderr_lines())
+        self.signal(signal.SIGHUP)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            new = [ln for ln in self.stderr_lines()[before:] if "SIGHUP:" in ln]
+            if new:
+                return new[0]
+            assert self.alive(), self.stderr_text()
+            time.sleep(0.01)
+        raise AssertionError(f"no SIGHUP line within {timeout} s:\n{self.stderr_text()}")
+
     def wait(self, timeout):
         try:
             rc = self.proc.wait(timeout)

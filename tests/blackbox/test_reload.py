@@ -13,7 +13,6 @@ unprivileged user the drop chooses: the reload reads the files as that user."""
 import hashlib
 import os
 import shutil
-import signal
 import socket
 import ssl
 import subprocess
@@ -94,19 +93,6 @@ def reload_site(make_server, world_tmp):
     rx.close()
 
 
-def reload(server, timeout=10.0):
-    """SIGHUP, then waits for its one log line; returns it."""
-    before = len(server.stderr_lines())
-    server.signal(signal.SIGHUP)
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        new = [ln for ln in server.stderr_lines()[before:] if "SIGHUP:" in ln]
-        if new:
-            return new[0]
-        assert server.alive(), server.stderr_text()
-        time.sleep(0.01)
-    raise AssertionError(f"no SIGHUP line within {timeout} s:\n{server.stderr_text()}")
-
 
 def peer_der(conn):
     return conn.sock.getpeercert(binary_form=True)
@@ -124,7 +110,7 @@ def test_new_handshakes_get_the_new_certificate_open_connections_keep_theirs(rel
     with dc.HttpConn("127.0.0.1", https, tls=True) as old:
         assert old.request("GET", "/hello.txt").body == HELLO
         creds.install(creds.b)
-        line = reload(s)
+        line = s.reload()
         assert RELOADED in line and "CN=reload-b" in line and "expires 20" in line, line
         assert new_der(https) == creds.b[2]
         # the keep-alive connection made before the reload still serves, with certificate A
@@ -164,7 +150,7 @@ def test_a_handshake_in_progress_across_the_reload_completes(reload_site):
             inc.write(sock.recv(65536))
         time.sleep(0.1)                        # ...all of it, on loopback
         creds.install(creds.b)
-        assert RELOADED in reload(s)
+        assert RELOADED in s.reload()
         while not step():
             inc.write(sock.recv(65536))
         assert tls.getpeercert(binary_form=True) == creds.a[2]
@@ -196,7 +182,7 @@ def test_sessions_resume_across_a_reload(reload_site, tickets):
         assert c.request("GET", "/hello.txt").body == HELLO
         session = c.sock.session
     creds.install(creds.b)
-    assert RELOADED in reload(s)
+    assert RELOADED in s.reload()
     with dc.HttpConn("127.0.0.1", https, tls=True, context=ctx, session=session) as c:
         assert c.request("GET", "/hello.txt").body == HELLO
         assert c.sock.session_reused
@@ -238,7 +224,7 @@ def test_a_bad_new_file_keeps_the_old_certificate_and_says_why(reload_site, brea
     with dc.HttpConn("127.0.0.1", https, tls=True) as old:
         assert old.request("GET", "/hello.txt").body == HELLO
         path, problem, fix = breakage(creds)
-        line = reload(s)
+        line = s.reload()
         assert path in line and problem in line and fix in line and KEPT in line, line
         assert old.request("GET", "/hello.txt").body == HELLO
     assert new_der(https) == creds.a[2]
@@ -247,7 +233,7 @@ def test_a_bad_new_file_keeps_the_old_certificate_and_says_why(reload_site, brea
     assert ready["READY"] == "1" and "reload failed" in ready["STATUS"], ready
     # the fix applied, the next SIGHUP takes the new files
     creds.install(creds.b)
-    assert RELOADED in reload(s)
+    assert RELOADED in s.reload()
     assert new_der(https) == creds.b[2]
 
 
@@ -276,7 +262,7 @@ def test_repeated_reloads_with_connections_open_do_not_leak(make_server, world_t
             conns.append(dc.HttpConn("127.0.0.1", https, tls=True))
             assert conns[-1].request("GET", "/hello.txt").body == HELLO
             creds.install(pair)
-            assert RELOADED in reload(s)
+            assert RELOADED in s.reload()
             if len(conns) > 4:  # a few stay open across several reloads, then close
                 old = conns.pop(0)
                 assert old.request("GET", "/hello.txt").body == HELLO
@@ -385,7 +371,7 @@ def test_zero_failed_requests_across_reloads(make_server, world_tmp):
     time.sleep(0.3)
     for i in range(6):  # alternate B and A while everything runs
         creds.install(creds.b if i % 2 == 0 else creds.a)
-        assert RELOADED in reload(s)
+        assert RELOADED in s.reload()
         reload_times.append(time.monotonic())
         time.sleep(0.2)
     for t in workers + [dl]:

@@ -13,9 +13,7 @@ seccomp.
 
 import os
 import re
-import signal
 import subprocess
-import time
 
 import dropcap_fixture as dc
 
@@ -50,18 +48,6 @@ def subject(netns):
     assert m, r.stderr
     return m.group(1)
 
-
-def reload(server, timeout=10.0):
-    before = len(server.stderr_lines())
-    server.signal(signal.SIGHUP)
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        new = [ln for ln in server.stderr_lines()[before:] if "SIGHUP:" in ln]
-        if new:
-            return new[0]
-        assert server.alive(), server.stderr_text()
-        time.sleep(0.02)
-    raise AssertionError(f"no SIGHUP line:\n{server.stderr_text()}")
 
 
 class Certbot:
@@ -104,7 +90,7 @@ def test_file_capability_user_reloads_a_renewal_inside_the_sandbox(netns, unpriv
     assert proof["uid"] == str(unpriv_user[1])
     assert subject(netns) == "reload-a"
     le.renew(2)
-    line = reload(s)
+    line = s.reload()
     assert "SIGHUP: reloaded" in line and "subject CN=reload-b" in line, s.stderr_text()
     assert subject(netns) == "reload-b"
     assert dc.proc_status(s.pid)["Seccomp"] == "2"  # still confined: the reload ran inside
@@ -123,7 +109,7 @@ def test_root_start_with_a_root_only_key_reload_fails_cleanly(netns, unpriv_user
     s = make_server(args, netns=netns, binary=binary)
     assert subject(netns) == "reload-a"  # started: root read the key before the drop
     key2 = le.renew(2, key_mode=0o600)
-    line = reload(s)
+    line = s.reload()
     assert line == (f"dropcap: warning: SIGHUP: cannot read key {le.key} as {unpriv_user[0]}: "
                     f"Permission denied (the run user must be able to read it: chgrp "
                     f"{unpriv_user[0]} {le.key}; chmod 0640 {le.key}; and search its "
@@ -137,5 +123,5 @@ def test_root_start_with_a_root_only_key_reload_fails_cleanly(netns, unpriv_user
     doctor = subprocess.run([binary, "doctor", *args], capture_output=True, text=True,
                             timeout=30).stdout
     assert f"reload (SIGHUP): certificate and key readable by {unpriv_user[0]}: yes" in doctor
-    assert "SIGHUP: reloaded" in reload(s)
+    assert "SIGHUP: reloaded" in s.reload()
     assert subject(netns) == "reload-b"
