@@ -231,6 +231,8 @@ static struct rules_ctx rules_ctx(struct conn *c, const struct http_request *req
 	    .date = httpdate_cache_get(&s->date, (time_t)now),
 	    .path = s->path,
 	    .draining = s->draining,
+	    .https = c->kind == LISTEN_HTTPS,
+	    .https_port = s->https_port,
 	};
 }
 

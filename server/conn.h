@@ -29,6 +29,7 @@ struct conn_set {
 	const int *root_fds; /* each site's root, indexed like cfg->sites */
 	struct accesslog *log;
 	struct fcache *fcache;
+	unsigned https_port; /* the HTTPS listener's port (getsockname), for --redirect-https */
 	void (*on_closed)(struct conn_set *set); /* a connection closed (nconns is one less) */
 	void (*on_idle)(struct conn_set *set);	 /* a connection became idle */
 	/* conn.c's own */

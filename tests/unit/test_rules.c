@@ -42,6 +42,27 @@ static const struct tree_file tree[] = {
     {"style.css.br", css_br},
     {"app.js", js},
     {"app.js.zst", js_zst},
+    {"errors", NULL},
+    {"errors/404.html", "<h1>our own 404</h1>\n"},
+    {".well-known", NULL},
+    {".well-known/acme-challenge", NULL},
+    {".well-known/acme-challenge/tok", "tok.thumb"},
+};
+
+/* Sites with per-site options: one that redirects HTTP to HTTPS with HSTS, and a single-page
+ * application with a fallback, error pages, the security preset and a --header. */
+static const struct config_site s_redirect = {
+    .names = "www.t,t",
+    .hsts = "max-age=60; includeSubDomains",
+    .redirect_https = 1,
+};
+static const struct config_site s_spa = {
+    .names = "spa.t",
+    .fallback = "/index.html",
+    .error_pages = "/errors",
+    .security_headers = 1,
+    .headers = {{"/*.txt", "Cache-Control: no-cache", 13, "no-cache"}},
+    .n_headers = 1,
 };
 
 static char root[64];
@@ -94,7 +115,9 @@ struct row {
 	enum rules_body body;
 	const char *bytes; /* the body's bytes (a file range), NULL: not checked */
 	int keep_alive;
-	const char *has[5]; /* substrings of the written head; "!x": x is not in it */
+	const char *has[5];		/* substrings of the written head; "!x": x is not in it */
+	const struct config_site *site; /* NULL: a site without options */
+	int https;			/* the request came over TLS */
 };
 
 #define GET(path, fields) "GET " path " HTTP/1.1\r\nHost: t\r\n" fields "\r\n"
@@ -307,6 +330,120 @@ static const struct row rows[] = {
      NULL,
      0,
      {"Connection: close\r\n"}},
+    /* --redirect-https: the same target on https, the host without its port, the HTTPS
+     * listener's port; not the ACME challenges; HSTS over TLS only, on every status */
+    {"GET /a/../hello.txt?q=%41 HTTP/1.1\r\nHost: t:8080\r\n\r\n",
+     0,
+     301,
+     NONE,
+     NULL,
+     1,
+     {"Location: https://t:8443/a/../hello.txt?q=%41\r\n", "!Strict-Transport"},
+     &s_redirect,
+     0},
+    {"GET //evil.example/ HTTP/1.1\r\nHost: [::1]:80\r\n\r\n",
+     0,
+     301,
+     NONE,
+     NULL,
+     1,
+     {"Location: https://[::1]:8443//evil.example/\r\n"},
+     &s_redirect,
+     0},
+    {"GET / HTTP/1.0\r\n\r\n",
+     0,
+     301,
+     NONE,
+     NULL,
+     0,
+     {"Location: https://www.t:8443/\r\n"},
+     &s_redirect,
+     0},
+    {GET("/.well-known/acme-challenge/tok", ""),
+     0,
+     200,
+     FILE_,
+     "tok.thumb",
+     1,
+     {"!Location", "!Strict-Transport"},
+     &s_redirect,
+     0},
+    {GET("/.well-known/acme-challenge/nope", ""),
+     0,
+     404,
+     BYTES,
+     NULL,
+     1,
+     {"!Location"},
+     &s_redirect,
+     0},
+    {"DELETE / HTTP/1.1\r\nHost: t\r\n\r\n", 0, 405, BYTES, NULL, 1, {"!Location"}, &s_redirect, 0},
+    {GET("/hello.txt", ""),
+     0,
+     200,
+     FILE_,
+     hello,
+     1,
+     {"Strict-Transport-Security: max-age=60; includeSubDomains\r\n", "!Location"},
+     &s_redirect,
+     1},
+    {GET("/missing", ""), 0, 404, BYTES, NULL, 1, {"Strict-Transport-Security: "}, &s_redirect, 1},
+    {GET("/docs", ""),
+     0,
+     301,
+     NONE,
+     NULL,
+     1,
+     {"Location: /docs/\r\n", "Strict-Transport"},
+     &s_redirect,
+     1},
+    /* --fallback: missing non-asset paths get the shell; assets, dotfiles keep their 404 */
+    {GET("/route/42", ""),
+     0,
+     200,
+     FILE_,
+     index_page,
+     1,
+     {"ETag: \"", "Content-Type: text/html"},
+     &s_spa,
+     1},
+    {HEAD("/route/42", ""), 0, 200, NONE, NULL, 1, {"Content-Length: 35\r\n"}, &s_spa, 1},
+    {GET("/route/42", "If-None-Match: *\r\n"), 0, 304, NONE, NULL, 1, {"ETag: "}, &s_spa, 1},
+    /* --error-pages: the site's page with the error's status, no validators, no range */
+    {GET("/missing.png", "Range: bytes=0-1\r\n"),
+     0,
+     404,
+     FILE_,
+     "<h1>our own 404</h1>\n",
+     1,
+     {"Content-Length: 21\r\n", "!ETag", "!Last-Modified", "!Accept-Ranges", "!Content-Range"},
+     &s_spa,
+     1},
+    {HEAD("/missing.png", ""), 0, 404, NONE, NULL, 1, {"Content-Length: 21\r\n"}, &s_spa, 1},
+    {GET("/.secret", ""), 0, 404, FILE_, "<h1>our own 404</h1>\n", 1, {"!ETag"}, &s_spa, 1},
+    {GET("/empty/", ""), 0, 403, BYTES, NULL, 1, {"Content-Type: text/html"}, &s_spa, 1},
+    /* --header on 2xx/304 whose path matches, the preset on every status */
+    {GET("/hello.txt", ""),
+     0,
+     200,
+     FILE_,
+     hello,
+     1,
+     {"Cache-Control: no-cache\r\n", "X-Content-Type-Options: nosniff\r\n",
+      "Referrer-Policy: strict-origin-when-cross-origin\r\n",
+      "Content-Security-Policy: frame-ancestors 'self'\r\n"},
+     &s_spa,
+     1},
+    {GET("/nope.txt", ""),
+     0,
+     404,
+     FILE_,
+     NULL,
+     1,
+     {"!Cache-Control", "X-Content-Type-Options: nosniff\r\n"},
+     &s_spa,
+     1},
+    {GET("/style.css", ""), 0, 200, FILE_, css, 1, {"!Cache-Control"}, &s_spa, 1},
 };
 
 /* The request line of a raw head, for messages. */
@@ -324,6 +461,9 @@ static int plan_row(const struct row *r, struct rules_plan *p, struct http_reque
 	    .date = "Sun, 06 Nov 1994 08:49:37 GMT",
 	    .path = scratch,
 	    .draining = r->draining,
+	    .site = r->site,
+	    .https = r->https,
+	    .https_port = 8443,
 	};
 	int n = http_parse_request(r->request, strlen(r->request), req);
 
