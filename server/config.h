@@ -36,6 +36,11 @@ struct config_header {
 	const char *value; /* to the end of the argument */
 };
 
+/* The directories opened at start, in one array: site i's --root at i, its --acme-root at
+ * CONFIG_ACME_FD(i) (-1 when it has none). */
+#define CONFIG_ACME_FD(i) (CONFIG_MAX_SITES + (i))
+#define CONFIG_ROOT_FDS (2 * CONFIG_MAX_SITES)
+
 /* Sites: more would still work (the lookups are linear scans), but the table is fixed-size so
  * that picking a site never allocates. */
 #define CONFIG_MAX_SITES 64
@@ -56,6 +61,7 @@ struct config_site {
 	 * preload]"), "" when off */
 	char hsts[64];
 	int redirect_https;	 /* --redirect-https: HTTP answers 301 to https */
+	const char *acme_root;	 /* --acme-root DIR: /.well-known/acme-challenge/ from there */
 	int security_headers;	 /* --security-headers: the preset (http_response.h) */
 	const char *fallback;	 /* --fallback PATH: "/index.html"; NULL: off */
 	int fallback_assets;	 /* --fallback-assets: paths with an extension fall back too */

@@ -226,6 +226,7 @@ static struct rules_ctx rules_ctx(struct conn *c, const struct http_request *req
 	    .fc = s->fcache,
 	    .site = &s->cfg->sites[site],
 	    .root_fd = s->root_fds[site],
+	    .acme_fd = s->root_fds[CONFIG_ACME_FD(site)],
 	    .misdirected = misdirected,
 	    .now = now,
 	    .date = httpdate_cache_get(&s->date, (time_t)now),

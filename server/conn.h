@@ -26,7 +26,7 @@ struct conn_set {
 	struct ev_loop *loop;
 	const struct config *cfg;
 	struct tls_ctx *tls; /* for HTTPS connections */
-	const int *root_fds; /* each site's root, indexed like cfg->sites */
+	const int *root_fds; /* each site's root, indexed like cfg->sites, then CONFIG_ACME_FD */
 	struct accesslog *log;
 	struct fcache *fcache;
 	unsigned https_port; /* the HTTPS listener's port (getsockname), for --redirect-https */

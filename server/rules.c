@@ -138,12 +138,16 @@ static void plan_redirect(const struct rules_ctx *ctx, const struct http_request
 
 /* --redirect-https applies: on HTTP, except ACME's HTTP-01 challenges (RFC 8555 8.3), which
  * must be answered over HTTP from the files certbot --webroot writes. */
-static int wants_https(const struct rules_ctx *ctx, const char *path)
+static int is_acme(const char *path)
 {
 	static const char acme[] = ".well-known/acme-challenge/";
 
-	return !ctx->https && ctx->site && ctx->site->redirect_https &&
-	       strncmp(path, acme, sizeof acme - 1) != 0;
+	return strncmp(path, acme, sizeof acme - 1) == 0;
+}
+
+static int wants_https(const struct rules_ctx *ctx, const char *path)
+{
+	return !ctx->https && ctx->site && ctx->site->redirect_https && !is_acme(path);
 }
 
 /* The host of the redirect: Host without its port, else the site's first exact name. */
@@ -221,8 +225,11 @@ static void plan_path(const struct rules_ctx *ctx, const struct http_request *re
 		      const struct uri_path *up, struct rules_plan *p)
 {
 	int asset = is_asset(ctx->path, up->len);
+	/* the challenges certbot --webroot -w DIR writes, from DIR on both listeners */
+	int acme = ctx->site && ctx->site->acme_root && ctx->acme_fd >= 0 && is_acme(ctx->path);
+	int root = acme ? ctx->acme_fd : ctx->root_fd;
 
-	switch (file_resolve(ctx->fc, ctx->now, ctx->root_fd, ctx->path, up, req, &p->fp)) {
+	switch (file_resolve(ctx->fc, ctx->now, root, ctx->path, up, req, &p->fp)) {
 	case HTTP_OK:
 	case HTTP_PARTIAL:
 	case HTTP_NOT_MODIFIED: plan_file(ctx, req, p); return;

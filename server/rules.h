@@ -20,6 +20,7 @@
 struct rules_ctx {
 	struct fcache *fc; /* the loop's open files */
 	int root_fd;	   /* the directory served: the site's root */
+	int acme_fd;	   /* its --acme-root, used when site->acme_root is set */
 	double now;	   /* the loop's time in seconds (file cache, Last-Modified) */
 	const char *date;  /* the Date header's value for now */
 	char *path;	   /* FILE_PATH_MAX bytes of scratch; a 301's Location points into it */

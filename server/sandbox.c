@@ -277,6 +277,11 @@ static int ll_site_rules(int rs, const struct sandbox_paths *p, size_t i, char *
 	if (ll_rule_fd(rs, p->root_fds[i], SANDBOX_FS_READ) < 0)
 		return log_errbuf(err, errlen, "sandbox: Landlock rule for --root %s: %s",
 				  p->root[i], strerror(errno));
+	/* --acme-root: read like a root (certbot --webroot writes the challenges there) */
+	if (p->root_fds[CONFIG_ACME_FD(i)] >= 0 &&
+	    ll_rule_fd(rs, p->root_fds[CONFIG_ACME_FD(i)], SANDBOX_FS_READ) < 0)
+		return log_errbuf(err, errlen, "sandbox: Landlock rule for --acme-root: %s",
+				  strerror(errno));
 	if (p->cert[i][0] &&
 	    ll_rule_path(rs, p->cert[i], LANDLOCK_ACCESS_FS_READ_FILE, err, errlen) < 0)
 		return -1;

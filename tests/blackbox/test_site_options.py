@@ -110,6 +110,25 @@ def test_acme_challenge_is_served_over_http_while_everything_else_redirects(srv)
     assert get(http, SHOP, "/.well-known/acme-challenge/missing").status == 404
 
 
+def test_acme_root_serves_the_challenges_from_its_own_directory(make_server, roots, world_tmp):
+    """--acme-root DIR (certbot certonly --webroot -w DIR): the challenges come from DIR (under
+    the sandbox: its Landlock rule), not from the site's root; everything else redirects."""
+    shop, _ = roots
+    webroot = os.path.join(world_tmp, "webroot")
+    os.makedirs(webroot)
+    os.chmod(webroot, 0o755)
+    write(webroot, ".well-known/acme-challenge/tok-456", "tok-456.thumbprint")
+    http = dc.free_port()
+    make_server(["--https", "off", "--http", f"127.0.0.1:{http}", "--site", SHOP, "--root",
+                 shop, "--redirect-https", "--acme-root", webroot])
+    out = curl("-D", "-", "--resolve", f"{SHOP}:{http}:127.0.0.1",
+               f"http://{SHOP}:{http}/.well-known/acme-challenge/tok-456")
+    assert out.startswith(b"HTTP/1.1 200") and out.endswith(b"\r\n\r\ntok-456.thumbprint"), out
+    assert get(http, SHOP, "/.well-known/acme-challenge/tok-123").status == 404
+    r = get(http, SHOP, "/index.html")
+    assert r.status == 301 and r.header("Location") == f"https://{SHOP}/index.html", r
+
+
 def test_other_methods_get_405_not_a_redirect(srv):
     _, http, _ = srv
     r = get(http, SHOP, "/", method="DELETE")

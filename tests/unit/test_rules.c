@@ -47,6 +47,10 @@ static const struct tree_file tree[] = {
     {".well-known", NULL},
     {".well-known/acme-challenge", NULL},
     {".well-known/acme-challenge/tok", "tok.thumb"},
+    {"acme", NULL},
+    {"acme/.well-known", NULL},
+    {"acme/.well-known/acme-challenge", NULL},
+    {"acme/.well-known/acme-challenge/tok2", "tok2.thumb"},
 };
 
 /* Sites with per-site options: one that redirects HTTP to HTTPS with HSTS, and a single-page
@@ -55,6 +59,11 @@ static const struct config_site s_redirect = {
     .names = "www.t,t",
     .hsts = "max-age=60; includeSubDomains",
     .redirect_https = 1,
+};
+static const struct config_site s_acme = {
+    .names = "acme.t",
+    .redirect_https = 1,
+    .acme_root = "(the test's acme/ directory: acme_fd)",
 };
 static const struct config_site s_spa = {
     .names = "spa.t",
@@ -67,6 +76,7 @@ static const struct config_site s_spa = {
 
 static char root[64];
 static int root_fd = -1;
+static int acme_fd = -1; /* root/acme, the --acme-root of s_acme */
 static struct fcache fc;
 static char scratch[FILE_PATH_MAX];
 
@@ -91,7 +101,8 @@ static int setup(void **state)
 		else if (mkdirat(root_fd, tree[i].path, 0755) < 0)
 			return -1;
 	}
-	if (symlinkat(".secret", root_fd, "link-to-secret") < 0 ||
+	if ((acme_fd = openat(root_fd, "acme", O_PATH | O_DIRECTORY)) < 0 ||
+	    symlinkat(".secret", root_fd, "link-to-secret") < 0 ||
 	    symlinkat("hello.txt", root_fd, "link-to-hello") < 0)
 		return -1;
 	return fcache_init(&fc);
@@ -103,6 +114,7 @@ static int teardown(void **state)
 
 	(void)state;
 	fcache_free(&fc);
+	close(acme_fd);
 	close(root_fd);
 	snprintf(cmd, sizeof cmd, "rm -rf '%s'", root);
 	return system(cmd) == 0 ? 0 : -1;
@@ -115,9 +127,7 @@ struct row {
 	enum rules_body body;
 	const char *bytes; /* the body's bytes (a file range), NULL: not checked */
 	int keep_alive;
-	const char *has[5];		/* substrings of the written head; "!x": x is not in it */
-	const struct config_site *site; /* NULL: a site without options */
-	int https;			/* the request came over TLS */
+	const char *has[5]; /* substrings of the written head; "!x": x is not in it */
 };
 
 #define GET(path, fields) "GET " path " HTTP/1.1\r\nHost: t\r\n" fields "\r\n"
@@ -330,120 +340,123 @@ static const struct row rows[] = {
      NULL,
      0,
      {"Connection: close\r\n"}},
+};
+
+/* Rows for sites with per-site options, over HTTP (0) or HTTPS (1). */
+struct site_row {
+	struct row r;
+	const struct config_site *site;
+	int https;
+};
+
+static const struct site_row site_rows[] = {
     /* --redirect-https: the same target on https, the host without its port, the HTTPS
      * listener's port; not the ACME challenges; HSTS over TLS only, on every status */
-    {"GET /a/../hello.txt?q=%41 HTTP/1.1\r\nHost: t:8080\r\n\r\n",
-     0,
-     301,
-     NONE,
-     NULL,
-     1,
-     {"Location: https://t:8443/a/../hello.txt?q=%41\r\n", "!Strict-Transport"},
+    {{"GET /a/../hello.txt?q=%41 HTTP/1.1\r\nHost: t:8080\r\n\r\n",
+      0,
+      301,
+      NONE,
+      NULL,
+      1,
+      {"Location: https://t:8443/a/../hello.txt?q=%41\r\n", "!Strict-Transport"}},
      &s_redirect,
      0},
-    {"GET //evil.example/ HTTP/1.1\r\nHost: [::1]:80\r\n\r\n",
-     0,
-     301,
-     NONE,
-     NULL,
-     1,
-     {"Location: https://[::1]:8443//evil.example/\r\n"},
+    {{"GET //evil.example/ HTTP/1.1\r\nHost: [::1]:80\r\n\r\n",
+      0,
+      301,
+      NONE,
+      NULL,
+      1,
+      {"Location: https://[::1]:8443//evil.example/\r\n"}},
      &s_redirect,
      0},
-    {"GET / HTTP/1.0\r\n\r\n",
-     0,
-     301,
-     NONE,
-     NULL,
-     0,
-     {"Location: https://www.t:8443/\r\n"},
+    {{"GET / HTTP/1.0\r\n\r\n", 0, 301, NONE, NULL, 0, {"Location: https://www.t:8443/\r\n"}},
      &s_redirect,
      0},
-    {GET("/.well-known/acme-challenge/tok", ""),
-     0,
-     200,
-     FILE_,
-     "tok.thumb",
-     1,
-     {"!Location", "!Strict-Transport"},
+    {{GET("/.well-known/acme-challenge/tok", ""),
+      0,
+      200,
+      FILE_,
+      "tok.thumb",
+      1,
+      {"!Location", "!Strict-Transport"}},
      &s_redirect,
      0},
-    {GET("/.well-known/acme-challenge/nope", ""),
-     0,
-     404,
-     BYTES,
-     NULL,
-     1,
-     {"!Location"},
+    {{GET("/.well-known/acme-challenge/nope", ""), 0, 404, BYTES, NULL, 1, {"!Location"}},
      &s_redirect,
      0},
-    {"DELETE / HTTP/1.1\r\nHost: t\r\n\r\n", 0, 405, BYTES, NULL, 1, {"!Location"}, &s_redirect, 0},
-    {GET("/hello.txt", ""),
-     0,
-     200,
-     FILE_,
-     hello,
-     1,
-     {"Strict-Transport-Security: max-age=60; includeSubDomains\r\n", "!Location"},
+    /* --acme-root: the challenges from there only, over HTTP and HTTPS */
+    {{GET("/.well-known/acme-challenge/tok2", ""), 0, 200, FILE_, "tok2.thumb", 1, {"!Location"}},
+     &s_acme,
+     0},
+    {{GET("/.well-known/acme-challenge/tok2", ""), 0, 200, FILE_, "tok2.thumb", 1, {"!Location"}},
+     &s_acme,
+     1},
+    {{GET("/.well-known/acme-challenge/tok", ""), 0, 404, BYTES, NULL, 1, {"!Location"}},
+     &s_acme,
+     0},
+    {{GET("/hello.txt", ""), 0, 301, NONE, NULL, 1, {"Location: https://t:8443/hello.txt\r\n"}},
+     &s_acme,
+     0},
+    {{"DELETE / HTTP/1.1\r\nHost: t\r\n\r\n", 0, 405, BYTES, NULL, 1, {"!Location"}},
+     &s_redirect,
+     0},
+    {{GET("/hello.txt", ""),
+      0,
+      200,
+      FILE_,
+      hello,
+      1,
+      {"Strict-Transport-Security: max-age=60; includeSubDomains\r\n", "!Location"}},
      &s_redirect,
      1},
-    {GET("/missing", ""), 0, 404, BYTES, NULL, 1, {"Strict-Transport-Security: "}, &s_redirect, 1},
-    {GET("/docs", ""),
-     0,
-     301,
-     NONE,
-     NULL,
-     1,
-     {"Location: /docs/\r\n", "Strict-Transport"},
+    {{GET("/missing", ""), 0, 404, BYTES, NULL, 1, {"Strict-Transport-Security: "}},
+     &s_redirect,
+     1},
+    {{GET("/docs", ""), 0, 301, NONE, NULL, 1, {"Location: /docs/\r\n", "Strict-Transport"}},
      &s_redirect,
      1},
     /* --fallback: missing non-asset paths get the shell; assets, dotfiles keep their 404 */
-    {GET("/route/42", ""),
-     0,
-     200,
-     FILE_,
-     index_page,
-     1,
-     {"ETag: \"", "Content-Type: text/html"},
+    {{GET("/route/42", ""), 0, 200, FILE_, index_page, 1, {"ETag: \"", "Content-Type: text/html"}},
      &s_spa,
      1},
-    {HEAD("/route/42", ""), 0, 200, NONE, NULL, 1, {"Content-Length: 35\r\n"}, &s_spa, 1},
-    {GET("/route/42", "If-None-Match: *\r\n"), 0, 304, NONE, NULL, 1, {"ETag: "}, &s_spa, 1},
+    {{HEAD("/route/42", ""), 0, 200, NONE, NULL, 1, {"Content-Length: 35\r\n"}}, &s_spa, 1},
+    {{GET("/route/42", "If-None-Match: *\r\n"), 0, 304, NONE, NULL, 1, {"ETag: "}}, &s_spa, 1},
     /* --error-pages: the site's page with the error's status, no validators, no range */
-    {GET("/missing.png", "Range: bytes=0-1\r\n"),
-     0,
-     404,
-     FILE_,
-     "<h1>our own 404</h1>\n",
-     1,
-     {"Content-Length: 21\r\n", "!ETag", "!Last-Modified", "!Accept-Ranges", "!Content-Range"},
+    {{GET("/missing.png", "Range: bytes=0-1\r\n"),
+      0,
+      404,
+      FILE_,
+      "<h1>our own 404</h1>\n",
+      1,
+      {"Content-Length: 21\r\n", "!ETag", "!Last-Modified", "!Accept-Ranges", "!Content-Range"}},
      &s_spa,
      1},
-    {HEAD("/missing.png", ""), 0, 404, NONE, NULL, 1, {"Content-Length: 21\r\n"}, &s_spa, 1},
-    {GET("/.secret", ""), 0, 404, FILE_, "<h1>our own 404</h1>\n", 1, {"!ETag"}, &s_spa, 1},
-    {GET("/empty/", ""), 0, 403, BYTES, NULL, 1, {"Content-Type: text/html"}, &s_spa, 1},
+    {{HEAD("/missing.png", ""), 0, 404, NONE, NULL, 1, {"Content-Length: 21\r\n"}}, &s_spa, 1},
+    {{GET("/.secret", ""), 0, 404, FILE_, "<h1>our own 404</h1>\n", 1, {"!ETag"}}, &s_spa, 1},
+    {{GET("/empty/", ""), 0, 403, BYTES, NULL, 1, {"Content-Type: text/html"}}, &s_spa, 1},
     /* --header on 2xx/304 whose path matches, the preset on every status */
-    {GET("/hello.txt", ""),
-     0,
-     200,
-     FILE_,
-     hello,
-     1,
-     {"Cache-Control: no-cache\r\n", "X-Content-Type-Options: nosniff\r\n",
-      "Referrer-Policy: strict-origin-when-cross-origin\r\n",
-      "Content-Security-Policy: frame-ancestors 'self'\r\n"},
+    {{GET("/hello.txt", ""),
+      0,
+      200,
+      FILE_,
+      hello,
+      1,
+      {"Cache-Control: no-cache\r\n", "X-Content-Type-Options: nosniff\r\n",
+       "Referrer-Policy: strict-origin-when-cross-origin\r\n",
+       "Content-Security-Policy: frame-ancestors 'self'\r\n"}},
      &s_spa,
      1},
-    {GET("/nope.txt", ""),
-     0,
-     404,
-     FILE_,
-     NULL,
-     1,
-     {"!Cache-Control", "X-Content-Type-Options: nosniff\r\n"},
+    {{GET("/nope.txt", ""),
+      0,
+      404,
+      FILE_,
+      NULL,
+      1,
+      {"!Cache-Control", "X-Content-Type-Options: nosniff\r\n"}},
      &s_spa,
      1},
-    {GET("/style.css", ""), 0, 200, FILE_, css, 1, {"!Cache-Control"}, &s_spa, 1},
+    {{GET("/style.css", ""), 0, 200, FILE_, css, 1, {"!Cache-Control"}}, &s_spa, 1},
 };
 
 /* The request line of a raw head, for messages. */
@@ -452,17 +465,19 @@ static const char *line(const char *request)
 	return show(request, strcspn(request, "\r"));
 }
 
-static int plan_row(const struct row *r, struct rules_plan *p, struct http_request *req)
+static int plan_row(const struct row *r, const struct config_site *site, int https,
+		    struct rules_plan *p, struct http_request *req)
 {
 	const struct rules_ctx ctx = {
 	    .fc = &fc,
 	    .root_fd = root_fd,
+	    .acme_fd = acme_fd,
 	    .now = (double)time(NULL),
 	    .date = "Sun, 06 Nov 1994 08:49:37 GMT",
 	    .path = scratch,
 	    .draining = r->draining,
-	    .site = r->site,
-	    .https = r->https,
+	    .site = site,
+	    .https = https,
 	    .https_port = 8443,
 	};
 	int n = http_parse_request(r->request, strlen(r->request), req);
@@ -523,27 +538,41 @@ static void check_head(const struct row *r, const struct rules_plan *p)
 	}
 }
 
+/* Plans one row and checks status, body kind, keep-alive, body and head. */
+static void check_row(const struct row *r, const struct config_site *site, int https)
+{
+	struct http_request req;
+	struct rules_plan p;
+
+	if (plan_row(r, site, https, &p, &req) == 0) {
+		fail_row("%s: incomplete head", line(r->request));
+		return;
+	}
+	if (p.head.status != r->status || p.body != r->body ||
+	    (int)p.head.keep_alive != r->keep_alive)
+		fail_row("%s: status %d body %d keep-alive %d, want %d %d %d", line(r->request),
+			 p.head.status, p.body, p.head.keep_alive, r->status, r->body,
+			 r->keep_alive);
+	check_body(r, &p);
+	check_head(r, &p);
+	fcache_release(&fc, &p.file);
+}
+
 static void test_plans(void **state)
 {
 	(void)state;
-	for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++) {
-		const struct row *r = &rows[i];
-		struct http_request req;
-		struct rules_plan p;
+	for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++)
+		check_row(&rows[i], NULL, 0);
+	ASSERT_NO_ROW_FAILURES();
+}
 
-		if (plan_row(r, &p, &req) == 0) {
-			fail_row("%s: incomplete head", line(r->request));
-			continue;
-		}
-		if (p.head.status != r->status || p.body != r->body ||
-		    (int)p.head.keep_alive != r->keep_alive)
-			fail_row("%s: status %d body %d keep-alive %d, want %d %d %d",
-				 line(r->request), p.head.status, p.body, p.head.keep_alive,
-				 r->status, r->body, r->keep_alive);
-		check_body(r, &p);
-		check_head(r, &p);
-		fcache_release(&fc, &p.file);
-	}
+/* --redirect-https, --acme-root, --hsts, --fallback, --error-pages, --header and
+ * --security-headers: each option's plans, in the sites above. */
+static void test_site_options(void **state)
+{
+	(void)state;
+	for (size_t i = 0; i < sizeof site_rows / sizeof site_rows[0]; i++)
+		check_row(&site_rows[i].r, site_rows[i].site, site_rows[i].https);
 	ASSERT_NO_ROW_FAILURES();
 }
 
@@ -613,6 +642,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    ROW_TEST(test_plans),
+	    ROW_TEST(test_site_options),
 	    ROW_TEST(test_unparsed),
 	    ROW_TEST(test_misdirected),
 	};
