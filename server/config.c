@@ -64,6 +64,7 @@ enum {
 	OPT_DEFAULT,
 	OPT_HSTS,
 	OPT_REDIRECT_HTTPS,
+	OPT_AUTOINDEX,
 	OPT_ACME_ROOT,
 	OPT_HEADER,
 	OPT_SECURITY_HEADERS,
@@ -94,6 +95,7 @@ static const struct option options[] = {
     {"default", no_argument, NULL, OPT_DEFAULT},
     {"hsts", required_argument, NULL, OPT_HSTS},
     {"redirect-https", no_argument, NULL, OPT_REDIRECT_HTTPS},
+    {"autoindex", no_argument, NULL, OPT_AUTOINDEX},
     {"acme-root", required_argument, NULL, OPT_ACME_ROOT},
     {"header", required_argument, NULL, OPT_HEADER},
     {"security-headers", no_argument, NULL, OPT_SECURITY_HEADERS},
@@ -360,6 +362,7 @@ static int apply_site(struct config *c, int opt, const char *arg, char *err, siz
 	case OPT_DEFAULT: s->is_default = 1; return 0;
 	case OPT_HSTS: return parse_hsts(s, arg, err, errlen);
 	case OPT_REDIRECT_HTTPS: s->redirect_https = 1; return 0;
+	case OPT_AUTOINDEX: s->autoindex = 1; return 0;
 	case OPT_ACME_ROOT: s->acme_root = arg; return 0;
 	case OPT_HEADER: return parse_header(s, arg, err, errlen);
 	case OPT_SECURITY_HEADERS: s->security_headers = 1; return 0;

@@ -60,6 +60,7 @@ struct config_site {
 	/* --hsts: the Strict-Transport-Security value ("max-age=N[; includeSubDomains][;
 	 * preload]"), "" when off */
 	char hsts[64];
+	int autoindex;		 /* --autoindex: list a directory without index.html (not 403) */
 	int redirect_https;	 /* --redirect-https: HTTP answers 301 to https */
 	const char *acme_root;	 /* --acme-root DIR: /.well-known/acme-challenge/ from there */
 	int security_headers;	 /* --security-headers: the preset (http_response.h) */

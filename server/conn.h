@@ -38,8 +38,11 @@ struct conn_set {
 	struct conn *conns;	/* live connections */
 	struct conn *idle_head; /* idle keep-alive connections, longest idle first */
 	struct conn *idle_tail;
-	struct conn *free_conns; /* recycled connection structs */
-	struct iobuf *free_bufs; /* recycled request/response buffers */
+	struct conn *free_conns;	   /* recycled connection structs */
+	struct iobuf *free_bufs;	   /* recycled request/response buffers */
+	struct listing_buf *listing;	   /* the scratch for the next --autoindex page */
+	struct listing_buf *free_listings; /* recycled ones */
+	unsigned listings_used;		   /* the scratch and those connections are sending */
 	struct httpdate_cache date;
 	char path[FILE_PATH_MAX]; /* scratch for the request being answered */
 };

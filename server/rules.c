@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "autoindex.h"
 #include "rules.h"
 #include "uri.h"
 
@@ -220,6 +221,34 @@ static int plan_fallback(const struct rules_ctx *ctx, const struct http_request 
 	}
 }
 
+/* --autoindex: a directory asked for with its slash that has no index.html (403) is listed
+ * instead, when the caller gave a buffer. Returns 0 when planned. */
+static int plan_listing(const struct rules_ctx *ctx, const struct http_request *req,
+			const struct uri_path *up, struct rules_plan *p)
+{
+	long n;
+
+	if (!ctx->site || !ctx->site->autoindex || !up->trailing_slash)
+		return -1;
+	if (!ctx->listing) { /* every listing buffer is being sent: come back later */
+		plan_page(ctx, req, HTTP_SERVICE_UNAVAILABLE, 1, 0, p);
+		return 0;
+	}
+	ctx->path[up->len] = '\0'; /* file_resolve added "/index.html" */
+	n = autoindex_page(ctx->fc, ctx->now, ctx->root_fd, ctx->path, ctx->listing,
+			   AUTOINDEX_PAGE_MAX);
+	if (n < 0)
+		return -1;
+	plan_init(ctx, req, HTTP_OK, p);
+	p->head.content_type = "text/html; charset=utf-8";
+	p->head.content_length = (uint64_t)n;
+	if (req->method == HTTP_METHOD_HEAD)
+		return 0;
+	p->body = RULES_BODY_LISTING;
+	p->body_len = (uint64_t)n;
+	return 0;
+}
+
 /* The file the path names, or what stands for it. */
 static void plan_path(const struct rules_ctx *ctx, const struct http_request *req,
 		      const struct uri_path *up, struct rules_plan *p)
@@ -240,6 +269,8 @@ static void plan_path(const struct rules_ctx *ctx, const struct http_request *re
 	}
 	if (p->fp.directory)
 		plan_redirect(ctx, req, up, p);
+	else if (p->fp.status == HTTP_FORBIDDEN && plan_listing(ctx, req, up, p) == 0)
+		return;
 	else if (p->fp.status != HTTP_NOT_FOUND || plan_fallback(ctx, req, asset, p) < 0)
 		plan_page(ctx, req, p->fp.status, 1, 0, p);
 }

@@ -20,11 +20,14 @@
 struct rules_ctx {
 	struct fcache *fc; /* the loop's open files */
 	int root_fd;	   /* the directory served: the site's root */
-	int acme_fd;	   /* its --acme-root, used when site->acme_root is set */
-	double now;	   /* the loop's time in seconds (file cache, Last-Modified) */
-	const char *date;  /* the Date header's value for now */
-	char *path;	   /* FILE_PATH_MAX bytes of scratch; a 301's Location points into it */
-	int draining;	   /* the server is stopping: the connection closes after this response */
+	/* AUTOINDEX_PAGE_MAX bytes for a --autoindex page (RULES_BODY_LISTING), NULL: none can
+	 * be made now (the directory gets 403) */
+	char *listing;
+	int acme_fd;	  /* its --acme-root, used when site->acme_root is set */
+	double now;	  /* the loop's time in seconds (file cache, Last-Modified) */
+	const char *date; /* the Date header's value for now */
+	char *path;	  /* FILE_PATH_MAX bytes of scratch; a 301's Location points into it */
+	int draining;	  /* the server is stopping: the connection closes after this response */
 	const struct config_site *site; /* the site the request is for (site_for_request) */
 	int misdirected;     /* the Host names another site than the TLS server name: 421 */
 	int https;	     /* the request came over TLS: HSTS, and no --redirect-https */
@@ -32,9 +35,10 @@ struct rules_ctx {
 };
 
 enum rules_body {
-	RULES_BODY_NONE,  /* a head only (HEAD, 301, 304) */
-	RULES_BODY_FILE,  /* body_len bytes of file from file_off */
-	RULES_BODY_BYTES, /* body_len bytes of page (an error page) */
+	RULES_BODY_NONE,    /* a head only (HEAD, 301, 304) */
+	RULES_BODY_FILE,    /* body_len bytes of file from file_off */
+	RULES_BODY_BYTES,   /* body_len bytes of page (an error page) */
+	RULES_BODY_LISTING, /* body_len bytes of ctx->listing (a --autoindex page) */
 };
 
 #define RULES_PAGE_MAX 256

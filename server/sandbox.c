@@ -354,6 +354,8 @@ static const int sandbox_allow[] = {
 	/* paths: Landlock decides what they may reach (stat metadata is not confined) */
 	SCMP_SYS(openat), SCMP_SYS(openat2), SCMP_SYS(fstat), SCMP_SYS(newfstatat),
 	SCMP_SYS(readlink), SCMP_SYS(readlinkat),
+	/* --autoindex: a directory's entries (Landlock allows listing beneath the roots only) */
+	SCMP_SYS(getdents64),
 	/* memory: glibc malloc and malloc_trim (mmap and mprotect: see the PROT_EXEC rule) */
 	SCMP_SYS(brk), SCMP_SYS(munmap), SCMP_SYS(mremap), SCMP_SYS(madvise),
 	/* time, randomness, signals, locks, exit */

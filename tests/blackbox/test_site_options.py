@@ -20,6 +20,7 @@ import dropcap_fixture as dc
 SHOP, APP = "shop.example.test", "app.example.test"
 HSTS = "max-age=31536000; includeSubDomains"
 CC = "public, max-age=31536000, immutable"
+EVIL = '<img src=x onerror=alert(1)>".txt'  # a file name that is markup
 
 
 def write(root, rel, text, mode=0o644):
@@ -50,6 +51,14 @@ def roots(world_tmp):
     write(app, "main.js", "let app = 1;\n")
     write(app, ".env", "SECRET=1\n")
     write(world_tmp, "outside.txt", "outside the root\n")
+    write(app, "files/" + EVIL, "x")
+    write(app, "files/plain.txt", "plain")
+    write(app, "files/.env", "SECRET=1\n")
+    os.makedirs(os.path.join(app, "files/sub"))
+    os.chmod(os.path.join(app, "files/sub"), 0o755)
+    os.symlink(os.path.join(world_tmp, "outside.txt"), os.path.join(app, "files/escape"))
+    os.symlink("../.env", os.path.join(app, "files/to-dotfile"))
+    os.symlink("plain.txt", os.path.join(app, "files/alias"))
     return shop, app
 
 
@@ -60,7 +69,7 @@ def srv(make_server, roots, tls_files):
     cert, key = tls_files["ec"]
     args = ["--http", f"127.0.0.1:{http}", "--https", f"127.0.0.1:{https}",
             "--root", app, "--cert", cert, "--key", key,
-            "--site", APP, "--root", app, "--fallback", "/index.html",
+            "--site", APP, "--root", app, "--fallback", "/index.html", "--autoindex",
             "--site", SHOP, "--root", shop, "--redirect-https",
             "--hsts", "31536000;includeSubDomains", "--error-pages", "/errors",
             "--security-headers", "--header", f"/assets/*: Cache-Control: {CC}"]
@@ -235,6 +244,44 @@ def test_fallback_never_serves_a_dotfile_or_a_file_outside_the_root(srv):
 def test_a_site_without_fallback_gets_404(srv):
     _, _, https = srv
     assert get(https, SHOP, "/users/42", tls=True).status == 404
+
+
+# --- --autoindex -----------------------------------------------------------------------------
+
+
+def test_autoindex_lists_escaped_sorted_without_dotfiles_or_escaping_links(srv):
+    """A file named <img src=x onerror=alert(1)>".txt appears only escaped (text and href); no
+    dotfile, no link out of the root, no link to a dotfile; directories get their slash; the
+    entries in byte order."""
+    _, http, _ = srv
+    body = curl("--resolve", f"{APP}:{http}:127.0.0.1", f"http://{APP}:{http}/files/")
+    assert b"<img" not in body and b'"./<' not in body, body
+    assert (b'<li><a href="./%3Cimg%20src%3Dx%20onerror%3Dalert%281%29%3E%22.txt">'
+            b"&lt;img src=x onerror=alert(1)&gt;&quot;.txt</a>") in body, body
+    names = [line.split(b'">', 1)[1].split(b"</a>")[0]
+             for line in body.split(b"\n") if line.startswith(b'<li><a href="./')]
+    assert names == [b"&lt;img src=x onerror=alert(1)&gt;&quot;.txt", b"alias", b"plain.txt",
+                     b"sub/"], body
+    assert b"env" not in body and b"escape" not in body and b"to-dotfile" not in body
+    r = get(http, APP, "/files/escape")  # the fallback's shell, never the file outside
+    assert r.body == b"<p>app shell</p>\n", r
+
+
+def test_autoindex_large_listing_over_both_transports(srv, roots):
+    """1,200 entries: a page larger than one TLS record, sent whole from its buffer; HEAD gets
+    the same length and no body; a site without the option still answers 403."""
+    _, http, https = srv
+    _, app = roots
+    for i in range(1200):
+        write(app, f"big/entry-{i:05d}.txt", "")
+    for port, tls in ((http, False), (https, True)):
+        r = get(port, APP, "/big/", tls=tls)
+        assert r.status == 200 and len(r.body) > 16384, r
+        assert r.body.count(b"<li>") == 1201 and b"entry-01199.txt" in r.body
+        assert int(r.header("Content-Length")) == len(r.body)
+        h = get(port, APP, "/big/", tls=tls, method="HEAD")
+        assert h.status == 200 and h.header("Content-Length") == str(len(r.body)) and not h.body
+    assert get(https, SHOP, "/empty/", tls=True).status == 403
 
 
 # --- --header and --security-headers ----------------------------------------------------------

@@ -13,6 +13,7 @@
 #include <cmocka.h>
 
 #include "guard.h"
+#include "autoindex.h"
 #include "rules.h"
 
 static const char hello[] = "hello world\n"; /* 12 bytes */
@@ -47,6 +48,11 @@ static const struct tree_file tree[] = {
     {".well-known", NULL},
     {".well-known/acme-challenge", NULL},
     {".well-known/acme-challenge/tok", "tok.thumb"},
+    {"list", NULL},
+    {"list/b.txt", "b"},
+    {"list/a dir", NULL},
+    {"list/<script>\".txt", "x"},
+    {"list/.hidden", "h"},
     {"acme", NULL},
     {"acme/.well-known", NULL},
     {"acme/.well-known/acme-challenge", NULL},
@@ -65,6 +71,7 @@ static const struct config_site s_acme = {
     .redirect_https = 1,
     .acme_root = "(the test's acme/ directory: acme_fd)",
 };
+static const struct config_site s_index = {.names = "index.t", .autoindex = 1};
 static const struct config_site s_spa = {
     .names = "spa.t",
     .fallback = "/index.html",
@@ -79,6 +86,7 @@ static int root_fd = -1;
 static int acme_fd = -1; /* root/acme, the --acme-root of s_acme */
 static struct fcache fc;
 static char scratch[FILE_PATH_MAX];
+static char listing[AUTOINDEX_PAGE_MAX]; /* ctx->listing */
 
 static void write_file(const char *path, const char *content)
 {
@@ -103,6 +111,9 @@ static int setup(void **state)
 	}
 	if ((acme_fd = openat(root_fd, "acme", O_PATH | O_DIRECTORY)) < 0 ||
 	    symlinkat(".secret", root_fd, "link-to-secret") < 0 ||
+	    symlinkat("../.secret", root_fd, "list/link-sec") < 0 ||
+	    symlinkat("/etc", root_fd, "list/out") < 0 ||
+	    symlinkat("../hello.txt", root_fd, "list/in") < 0 ||
 	    symlinkat("hello.txt", root_fd, "link-to-hello") < 0)
 		return -1;
 	return fcache_init(&fc);
@@ -435,6 +446,25 @@ static const struct site_row site_rows[] = {
     {{HEAD("/missing.png", ""), 0, 404, NONE, NULL, 1, {"Content-Length: 21\r\n"}}, &s_spa, 1},
     {{GET("/.secret", ""), 0, 404, FILE_, "<h1>our own 404</h1>\n", 1, {"!ETag"}}, &s_spa, 1},
     {{GET("/empty/", ""), 0, 403, BYTES, NULL, 1, {"Content-Type: text/html"}}, &s_spa, 1},
+    /* --autoindex: sorted in byte order, escaped, no dotfiles, no symlink out of the root or
+     * to a dotfile; index.html still wins; without the option, 403 */
+    {{GET("/list/", ""),
+      0,
+      200,
+      RULES_BODY_LISTING,
+      "<!DOCTYPE html>\n<meta charset=\"utf-8\">\n<title>Index of /list/</title>\n"
+      "<h1>Index of /list/</h1>\n<ul>\n<li><a href=\"../\">../</a>\n"
+      "<li><a href=\"./%3Cscript%3E%22.txt\">&lt;script&gt;&quot;.txt</a>\n"
+      "<li><a href=\"./a%20dir/\">a dir/</a>\n<li><a href=\"./b.txt\">b.txt</a>\n"
+      "<li><a href=\"./in\">in</a>\n</ul>\n",
+      1,
+      {"Content-Type: text/html; charset=utf-8\r\n", "!ETag", "!Last-Modified"}},
+     &s_index,
+     0},
+    {{HEAD("/list/", ""), 0, 200, NONE, NULL, 1, {"Content-Length: 291\r\n"}}, &s_index, 0},
+    {{GET("/list", ""), 0, 301, NONE, NULL, 1, {"Location: /list/\r\n"}}, &s_index, 0},
+    {{GET("/docs/", ""), 0, 200, FILE_, index_page, 1, {"ETag: "}}, &s_index, 0},
+    {{GET("/list/", ""), 0, 403, BYTES, NULL, 1, {"!ETag"}}, &s_spa, 0},
     /* --header on 2xx/304 whose path matches, the preset on every status */
     {{GET("/hello.txt", ""),
       0,
@@ -472,6 +502,7 @@ static int plan_row(const struct row *r, const struct config_site *site, int htt
 	    .fc = &fc,
 	    .root_fd = root_fd,
 	    .acme_fd = acme_fd,
+	    .listing = listing,
 	    .now = (double)time(NULL),
 	    .date = "Sun, 06 Nov 1994 08:49:37 GMT",
 	    .path = scratch,
@@ -496,6 +527,10 @@ static size_t plan_body(const struct rules_plan *p, char *buf, size_t cap)
 		return 0;
 	if (p->body == RULES_BODY_BYTES) {
 		memcpy(buf, p->page, p->body_len);
+		return p->body_len;
+	}
+	if (p->body == RULES_BODY_LISTING) {
+		memcpy(buf, listing, p->body_len);
 		return p->body_len;
 	}
 	if (p->body == RULES_BODY_FILE &&
@@ -576,6 +611,49 @@ static void test_site_options(void **state)
 	ASSERT_NO_ROW_FAILURES();
 }
 
+/* Whether the listing's entries "./file-NNNN" come in increasing order; counts them. */
+static int ascending(const char *page, size_t len, int *count)
+{
+	const char *p = page, *end = page + len;
+	int last = -1;
+
+	*count = 0;
+	while ((p = memmem(p, (size_t)(end - p), "\"./file-", 8)) != NULL) {
+		int v = atoi(p + 8);
+		if (v <= last)
+			return 0;
+		last = v;
+		++*count;
+		p += 8;
+	}
+	return 1;
+}
+
+/* --autoindex stays bounded: 3,000 entries with long names make a page that stops within
+ * AUTOINDEX_PAGE_MAX with the note; the entries it shows are in byte order. Which ones are
+ * shown follows the directory's own order (a truncated listing is a sample, not a prefix). */
+static void test_autoindex_bounds(void **state)
+{
+	char name[96];
+	int count = 0;
+	long n;
+
+	(void)state;
+	if (mkdirat(root_fd, "big", 0755) < 0)
+		fail_row("mkdir big");
+	for (int i = 0; i < 3000; i++) {
+		snprintf(name, sizeof name, "big/file-%04d-with-a-rather-long-name-to-fill.txt", i);
+		write_file(name, "x");
+	}
+	n = autoindex_page(&fc, (double)time(NULL), root_fd, "big", listing, sizeof listing);
+	if (n <= 0 || (size_t)n > sizeof listing)
+		fail_row("big: length %ld", n);
+	else if (!memmem(listing, (size_t)n, "</ul>\n<p>listing truncated</p>\n", 31) ||
+		 !ascending(listing, (size_t)n, &count) || count < 500 || count >= 3000)
+		fail_row("big: %d entries, no note or not in byte order:\n%.300s", count, listing);
+	ASSERT_NO_ROW_FAILURES();
+}
+
 /* A request that never completed (408) or overflowed (431) closes, with a page and no file. */
 static void test_unparsed(void **state)
 {
@@ -641,10 +719,8 @@ static void test_misdirected(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    ROW_TEST(test_plans),
-	    ROW_TEST(test_site_options),
-	    ROW_TEST(test_unparsed),
-	    ROW_TEST(test_misdirected),
+	    ROW_TEST(test_plans),    ROW_TEST(test_site_options), ROW_TEST(test_autoindex_bounds),
+	    ROW_TEST(test_unparsed), ROW_TEST(test_misdirected),
 	};
 
 	return cmocka_run_group_tests_name("rules", tests, setup, teardown);
