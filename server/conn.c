@@ -454,6 +454,17 @@ static enum step response_done(struct conn *c)
 	return STEP_WAIT_READ;
 }
 
+/* The --autoindex page after the head; a write that returned WANT_* is retried the same. */
+static enum transport_result write_listing(struct conn *c, size_t *n)
+{
+	enum transport_result r = c->t.ops->write(&c->t, c->listing->data + c->listing_off,
+						  c->listing_len - c->listing_off, n, 0);
+
+	if (r == TRANSPORT_DONE)
+		c->listing_off += *n;
+	return r;
+}
+
 static enum step step_write(struct conn *c)
 {
 	const struct transport_ops *ops = c->t.ops;
@@ -470,11 +481,8 @@ static enum step step_write(struct conn *c)
 				return transport_wait(c, r);
 			c->out_off += n;
 		} else if (c->listing_off < c->listing_len) {
-			r = ops->write(&c->t, c->listing->data + c->listing_off,
-				       c->listing_len - c->listing_off, &n, 0);
-			if (r != TRANSPORT_DONE)
+			if ((r = write_listing(c, &n)) != TRANSPORT_DONE)
 				return transport_wait(c, r);
-			c->listing_off += n;
 		} else if (c->file_left == 0) {
 			return response_done(c);
 		} else if (budget == 0) {
