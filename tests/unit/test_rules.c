@@ -685,7 +685,7 @@ static void test_misdirected(void **state)
 	static const struct {
 		const char *request;
 		enum rules_body body;
-	} rows[] = {
+	} cases[] = {
 	    {GET("/hello.txt", ""), RULES_BODY_BYTES},
 	    {GET("/no-such-file", ""), RULES_BODY_BYTES},
 	    {GET("/docs", ""), RULES_BODY_BYTES},
@@ -700,18 +700,19 @@ static void test_misdirected(void **state)
 				      .misdirected = 1};
 
 	(void)state;
-	for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++) {
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
 		struct http_request req;
 		struct rules_plan p;
-		if (http_parse_request(rows[i].request, strlen(rows[i].request), &req) <= 0) {
-			fail_row("%s: does not parse", line(rows[i].request));
+		if (http_parse_request(cases[i].request, strlen(cases[i].request), &req) <= 0) {
+			fail_row("%s: does not parse", line(cases[i].request));
 			continue;
 		}
 		rules_plan_request(&ctx, &req, &p);
 		if (p.head.status != HTTP_MISDIRECTED || !p.head.keep_alive ||
-		    p.body != rows[i].body || p.file.fd != -1)
-			fail_row("%s: status %d keep-alive %d body %d fd %d", line(rows[i].request),
-				 p.head.status, p.head.keep_alive, p.body, p.file.fd);
+		    p.body != cases[i].body || p.file.fd != -1)
+			fail_row("%s: status %d keep-alive %d body %d fd %d",
+				 line(cases[i].request), p.head.status, p.head.keep_alive, p.body,
+				 p.file.fd);
 	}
 	ASSERT_NO_ROW_FAILURES();
 }
