@@ -66,6 +66,7 @@ static const struct config_site s_redirect = {
     .hsts = "max-age=60; includeSubDomains",
     .redirect_https = 1,
 };
+static const struct config_site s_wild = {.names = "*.w.t", .redirect_https = 1};
 static const struct config_site s_acme = {
     .names = "acme.t",
     .redirect_https = 1,
@@ -395,6 +396,17 @@ static const struct site_row site_rows[] = {
      0},
     {{GET("/.well-known/acme-challenge/nope", ""), 0, 404, BYTES, NULL, 1, {"!Location"}},
      &s_redirect,
+     0},
+    /* no Host, and no exact name to put in Location: 400, never "https://*.w.t" */
+    {{"GET / HTTP/1.0\r\n\r\n", 0, 400, BYTES, NULL, 0, {"!Location"}}, &s_wild, 0},
+    {{"GET / HTTP/1.0\r\nHost: a.w.t\r\n\r\n",
+      0,
+      301,
+      NONE,
+      NULL,
+      0,
+      {"Location: https://a.w.t:8443/\r\n"}},
+     &s_wild,
      0},
     /* --acme-root: the challenges from there only, over HTTP and HTTPS */
     {{GET("/.well-known/acme-challenge/tok2", ""), 0, 200, FILE_, "tok2.thumb", 1, {"!Location"}},
