@@ -397,7 +397,7 @@ static const struct site_row site_rows[] = {
     {{GET("/.well-known/acme-challenge/nope", ""), 0, 404, BYTES, NULL, 1, {"!Location"}},
      &s_redirect,
      0},
-    /* no Host, and no exact name to put in Location: 400, never "https://*.w.t" */
+    /* no Host, and no exact name to put in Location: 400, never a wildcard */
     {{"GET / HTTP/1.0\r\n\r\n", 0, 400, BYTES, NULL, 0, {"!Location"}}, &s_wild, 0},
     {{"GET / HTTP/1.0\r\nHost: a.w.t\r\n\r\n",
       0,
