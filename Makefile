@@ -40,7 +40,7 @@ endif
 
 # Modules with libc only (the pure ones, and procstatus, log, logsink, notify, fcache, file and
 # rules, which open files with openat2): the unit tests link them.
-PURE := http_parse http_response uri range httpdate mime procstatus log logsink notify \
+PURE := http_parse http_response uri range httpdate mime procstatus log logsink notify autoindex \
 	fcache file rules jsonesc site
 SRCS := $(wildcard server/*.c)
 UNIT_SRCS := $(wildcard tests/unit/test_*.c)

@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "config.h"
 #include "log.h"
@@ -27,6 +28,19 @@ static const char usage_text[] =
     "                          --site make the default site; a site without --cert gets its\n"
     "                          certificate. Up to 64 sites\n"
     "  --default               (after --site) this site answers unknown names, not the first\n"
+    "  per-site options (before the first --site: the default site's):\n"
+    "  --redirect-https        HTTP answers 301 to https://HOST[:PORT]/target, except\n"
+    "                          /.well-known/acme-challenge/\n"
+    "  --acme-root DIR         serve /.well-known/acme-challenge/ from DIR (certbot --webroot)\n"
+    "  --hsts 'SECONDS[;includeSubDomains][;preload]'  Strict-Transport-Security on HTTPS\n"
+    "  --error-pages /DIR      404.html, 403.html, ... from DIR within the site (/: the root)\n"
+    "  --fallback /PATH        a missing path gets this file with 200 (single-page apps)\n"
+    "  --fallback-assets       ...paths with an extension too (default: they keep their 404)\n"
+    "  --header 'PATTERN: Name: value'  add a field to 2xx/304 responses whose path matches\n"
+    "                          the glob ('*' crosses '/'); repeatable, 16 per site\n"
+    "  --security-headers      X-Content-Type-Options, Referrer-Policy, CSP frame-ancestors\n"
+    "  --autoindex             list a directory without index.html instead of 403\n"
+    "  server-wide options:\n"
     "  --access-log FILE|off   append the access log to FILE (default stdout)\n"
     "  --log-format combined|site_combined|json  access log lines (default combined)\n"
     "  --user NAME             user to switch to when started as root (default nobody)\n"
@@ -61,6 +75,15 @@ enum {
 	OPT_NO_SANDBOX,
 	OPT_SITE,
 	OPT_DEFAULT,
+	OPT_HSTS,
+	OPT_REDIRECT_HTTPS,
+	OPT_AUTOINDEX,
+	OPT_ACME_ROOT,
+	OPT_HEADER,
+	OPT_SECURITY_HEADERS,
+	OPT_ERROR_PAGES,
+	OPT_FALLBACK,
+	OPT_FALLBACK_ASSETS,
 	OPT_HELP,
 	OPT_VERSION,
 };
@@ -83,6 +106,15 @@ static const struct option options[] = {
     {"no-sandbox", no_argument, NULL, OPT_NO_SANDBOX},
     {"site", required_argument, NULL, OPT_SITE},
     {"default", no_argument, NULL, OPT_DEFAULT},
+    {"hsts", required_argument, NULL, OPT_HSTS},
+    {"redirect-https", no_argument, NULL, OPT_REDIRECT_HTTPS},
+    {"autoindex", no_argument, NULL, OPT_AUTOINDEX},
+    {"acme-root", required_argument, NULL, OPT_ACME_ROOT},
+    {"header", required_argument, NULL, OPT_HEADER},
+    {"security-headers", no_argument, NULL, OPT_SECURITY_HEADERS},
+    {"error-pages", required_argument, NULL, OPT_ERROR_PAGES},
+    {"fallback", required_argument, NULL, OPT_FALLBACK},
+    {"fallback-assets", no_argument, NULL, OPT_FALLBACK_ASSETS},
     {"help", no_argument, NULL, OPT_HELP},
     {"version", no_argument, NULL, OPT_VERSION},
     {NULL, 0, NULL, 0},
@@ -182,6 +214,154 @@ static int open_site(struct config *c, const char *names, char *err, size_t errl
 	return 0;
 }
 
+/* --hsts SECONDS[;includeSubDomains][;preload] into the field's value (RFC 6797 6.1). */
+static int parse_hsts(struct config_site *s, const char *arg, char *err, size_t errlen)
+{
+	char num[16];
+	size_t n = strcspn(arg, ";");
+	const char *rest = arg + n;
+	unsigned secs;
+	int sub = 0, pre = 0;
+
+	if (n >= sizeof num)
+		n = sizeof num - 1;
+	memcpy(num, arg, n);
+	num[n] = '\0';
+	if (parse_uint(num, 0, 1000000000, &secs) < 0)
+		return log_errbuf(err, errlen,
+				  "--hsts %s: expected SECONDS[;includeSubDomains][;preload], e.g. "
+				  "--hsts '31536000;includeSubDomains'",
+				  arg);
+	while (*rest == ';') {
+		size_t k = strcspn(++rest, ";");
+		if (k == 17 && strncasecmp(rest, "includeSubDomains", k) == 0)
+			sub = 1;
+		else if (k == 7 && strncasecmp(rest, "preload", k) == 0)
+			pre = 1;
+		else
+			return log_errbuf(err, errlen,
+					  "--hsts %s: after SECONDS only ;includeSubDomains and "
+					  ";preload may follow",
+					  arg);
+		rest += k;
+	}
+	snprintf(s->hsts, sizeof s->hsts, "max-age=%u%s%s", secs, sub ? "; includeSubDomains" : "",
+		 pre ? "; preload" : "");
+	return 0;
+}
+
+/* A token (RFC 9110 5.6.2). */
+static int is_token(const char *s, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		unsigned char c = (unsigned char)s[i];
+		if (c <= 32 || c >= 127 || strchr("\"(),/:;<=>?@[\\]{}", c))
+			return 0;
+	}
+	return n > 0;
+}
+
+/* A field value dropcap accepts: visible ASCII and spaces (no CR, LF, NUL, tab, obs-text),
+ * not starting or ending with a space. */
+static int is_value(const char *s)
+{
+	size_t n = strlen(s);
+
+	for (size_t i = 0; i < n; i++)
+		if ((unsigned char)s[i] < 32 || (unsigned char)s[i] >= 127)
+			return 0;
+	return n > 0 && n <= CONFIG_HEADER_VALUE_MAX && s[0] != ' ' && s[n - 1] != ' ';
+}
+
+/* The fields dropcap writes itself, or that change how the message is framed or kept:
+ * --header must not set them. */
+static int owned_name(const char *name, size_t n)
+{
+	static const char *const owned[] = {
+	    "Content-Length",
+	    "Content-Type",
+	    "Content-Encoding",
+	    "Content-Range",
+	    "Transfer-Encoding",
+	    "Connection",
+	    "Keep-Alive",
+	    "Upgrade",
+	    "Trailer",
+	    "TE",
+	    "Date",
+	    "Server",
+	    "ETag",
+	    "Last-Modified",
+	    "Location",
+	    "Accept-Ranges",
+	    "Vary",
+	    "Allow",
+	    "Strict-Transport-Security",
+	    "Set-Cookie",
+	};
+
+	for (size_t i = 0; i < sizeof owned / sizeof owned[0]; i++)
+		if (strlen(owned[i]) == n && strncasecmp(name, owned[i], n) == 0)
+			return 1;
+	return 0;
+}
+
+/* --header 'PATTERN: Name: value' */
+static int parse_header(struct config_site *s, const char *arg, char *err, size_t errlen)
+{
+	const char *sep = strstr(arg, ": ");
+	struct config_header *h = &s->headers[s->n_headers];
+	const char *name, *colon;
+
+	if (s->n_headers == CONFIG_MAX_HEADERS)
+		return log_errbuf(err, errlen, "--header %s: at most %d per site", arg,
+				  CONFIG_MAX_HEADERS);
+	if (arg[0] != '/' || !sep || (size_t)(sep - arg) >= sizeof h->pattern)
+		return log_errbuf(err, errlen,
+				  "--header %s: expected 'PATTERN: Name: value' with PATTERN a "
+				  "path glob such as /assets/*",
+				  arg);
+	name = sep + 2;
+	colon = strchr(name, ':');
+	if (!colon || !is_token(name, (size_t)(colon - name)))
+		return log_errbuf(err, errlen,
+				  "--header %s: the field name must be a token (letters, digits, "
+				  "!#$%%&'*+-.^_`|~) followed by ': '",
+				  arg);
+	if (owned_name(name, (size_t)(colon - name)))
+		return log_errbuf(err, errlen,
+				  "--header %s: dropcap sets %.*s itself (see the README's list "
+				  "of fields --header cannot set)",
+				  arg, (int)(colon - name), name);
+	if (colon[1] != ' ' || !is_value(colon + 2))
+		return log_errbuf(err, errlen,
+				  "--header %s: the value must follow ': ', up to %d visible "
+				  "ASCII characters and spaces (no CR, LF, tab or control bytes)",
+				  arg, CONFIG_HEADER_VALUE_MAX);
+	memcpy(h->pattern, arg, (size_t)(sep - arg));
+	h->pattern[sep - arg] = '\0';
+	h->name = name;
+	h->name_len = (size_t)(colon - name);
+	h->value = colon + 2;
+	s->n_headers++;
+	return 0;
+}
+
+/* --fallback and --error-pages: a path within the site, starting with '/', no dot segment
+ * and no hidden one (the same rules as a request's path). */
+static int parse_site_path(const char *opt, const char *arg, const char **out, char *err,
+			   size_t errlen)
+{
+	if (arg[0] != '/' || strstr(arg, "/.") || strchr(arg, '?') || strchr(arg, '%') ||
+	    strlen(arg) > 1024)
+		return log_errbuf(err, errlen,
+				  "--%s %s: expected a path within the site starting with '/', "
+				  "without '.' segments, dotfiles, '?' or '%%'",
+				  opt, arg);
+	*out = arg;
+	return 0;
+}
+
 /* The site options: they go to the site opened last. Returns 1 when opt is not one. */
 static int apply_site(struct config *c, int opt, const char *arg, char *err, size_t errlen)
 {
@@ -193,6 +373,16 @@ static int apply_site(struct config *c, int opt, const char *arg, char *err, siz
 	case OPT_CERT: s->cert = arg; return 0;
 	case OPT_KEY: s->key = arg; return 0;
 	case OPT_DEFAULT: s->is_default = 1; return 0;
+	case OPT_HSTS: return parse_hsts(s, arg, err, errlen);
+	case OPT_REDIRECT_HTTPS: s->redirect_https = 1; return 0;
+	case OPT_AUTOINDEX: s->autoindex = 1; return 0;
+	case OPT_ACME_ROOT: s->acme_root = arg; return 0;
+	case OPT_HEADER: return parse_header(s, arg, err, errlen);
+	case OPT_SECURITY_HEADERS: s->security_headers = 1; return 0;
+	case OPT_ERROR_PAGES:
+		return parse_site_path("error-pages", arg, &s->error_pages, err, errlen);
+	case OPT_FALLBACK: return parse_site_path("fallback", arg, &s->fallback, err, errlen);
+	case OPT_FALLBACK_ASSETS: s->fallback_assets = 1; return 0;
 	}
 	return 1;
 }

@@ -24,6 +24,23 @@ struct config_listen_fd {
 	enum config_kind kind;
 };
 
+/* --header 'PATTERN: Name: value': a field added to the responses whose decoded path matches
+ * PATTERN (fnmatch without FNM_PATHNAME: '*' crosses '/'). name and value point into the
+ * option's argument, which outlives the configuration. */
+#define CONFIG_MAX_HEADERS 16
+#define CONFIG_HEADER_VALUE_MAX 512
+struct config_header {
+	char pattern[128];
+	const char *name; /* name_len bytes, a token */
+	size_t name_len;
+	const char *value; /* to the end of the argument */
+};
+
+/* The directories opened at start, in one array: site i's --root at i, its --acme-root at
+ * CONFIG_ACME_FD(i) (-1 when it has none). */
+#define CONFIG_ACME_FD(i) (CONFIG_MAX_SITES + (i))
+#define CONFIG_ROOT_FDS (2 * CONFIG_MAX_SITES)
+
 /* Sites: more would still work (the lookups are linear scans), but the table is fixed-size so
  * that picking a site never allocates. */
 #define CONFIG_MAX_SITES 64
@@ -40,6 +57,19 @@ struct config_site {
 	const char *cert; /* NULL: HTTPS serves the default site's certificate (as nginx does) */
 	const char *key;
 	int is_default; /* --default in its block */
+	/* --hsts: the Strict-Transport-Security value ("max-age=N[; includeSubDomains][;
+	 * preload]"), "" when off */
+	char hsts[64];
+	int autoindex;		 /* --autoindex: list a directory without index.html (not 403) */
+	int redirect_https;	 /* --redirect-https: HTTP answers 301 to https */
+	const char *acme_root;	 /* --acme-root DIR: /.well-known/acme-challenge/ from there */
+	int security_headers;	 /* --security-headers: the preset (http_response.h) */
+	const char *fallback;	 /* --fallback PATH: "/index.html"; NULL: off */
+	int fallback_assets;	 /* --fallback-assets: paths with an extension fall back too */
+	const char *error_pages; /* --error-pages /DIR: 404.html, ... from DIR within the
+				  * site ("/": its root); NULL: the built-in pages */
+	struct config_header headers[CONFIG_MAX_HEADERS]; /* --header, in order */
+	size_t n_headers;
 };
 
 struct config {

@@ -12,6 +12,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "autoindex.h"
 #include "conn.h"
 #include "http_response.h"
 #include "rules.h"
@@ -38,6 +39,14 @@ struct iobuf {
 	struct iobuf *next;
 	char in[HTTP_MAX_HEAD];
 	char out[TLS_RECORD_MAX];
+};
+
+/* A --autoindex page is generated into a pooled buffer held only while it is sent; at most
+ * CONN_LISTINGS_MAX of them at once (4 MiB), beyond which a listing gets 503. */
+#define CONN_LISTINGS_MAX 64
+struct listing_buf {
+	struct listing_buf *next;
+	char data[AUTOINDEX_PAGE_MAX];
 };
 
 enum conn_state {
@@ -71,7 +80,10 @@ struct conn {
 	size_t head_len;
 	size_t out_off;
 	size_t out_len;
-	struct fcache_ref file; /* the body's file, from the loop's file cache */
+	struct fcache_ref file;	     /* the body's file, from the loop's file cache */
+	struct listing_buf *listing; /* the body's --autoindex page, or NULL */
+	size_t listing_off;
+	size_t listing_len;
 	off_t file_off;
 	uint64_t file_left;
 	uint64_t body_len;
@@ -143,6 +155,34 @@ static void buf_release(struct conn *c)
 	c->buf->next = c->set->free_bufs;
 	c->set->free_bufs = c->buf;
 	c->buf = NULL;
+}
+
+/* The scratch a listing is generated into, or NULL when CONN_LISTINGS_MAX are in use. */
+static char *listing_scratch(struct conn_set *s)
+{
+	if (!s->listing && s->listings_used < CONN_LISTINGS_MAX) {
+		if (s->free_listings) {
+			s->listing = s->free_listings;
+			s->free_listings = s->listing->next;
+		} else {
+			s->listing = malloc(sizeof *s->listing);
+		}
+		s->listings_used += s->listing != NULL;
+	}
+	return s->listing ? s->listing->data : NULL;
+}
+
+static void listing_release(struct conn *c)
+{
+	struct conn_set *s = c->set;
+
+	if (!c->listing)
+		return;
+	c->listing->next = s->free_listings;
+	s->free_listings = c->listing;
+	s->listings_used--;
+	c->listing = NULL;
+	c->listing_off = c->listing_len = 0;
 }
 
 static enum step transport_wait(struct conn *c, enum transport_result r)
@@ -226,11 +266,15 @@ static struct rules_ctx rules_ctx(struct conn *c, const struct http_request *req
 	    .fc = s->fcache,
 	    .site = &s->cfg->sites[site],
 	    .root_fd = s->root_fds[site],
+	    .acme_fd = s->root_fds[CONFIG_ACME_FD(site)],
+	    .listing = s->cfg->sites[site].autoindex ? listing_scratch(s) : NULL,
 	    .misdirected = misdirected,
 	    .now = now,
 	    .date = httpdate_cache_get(&s->date, (time_t)now),
 	    .path = s->path,
 	    .draining = s->draining,
+	    .https = c->kind == LISTEN_HTTPS,
+	    .https_port = s->https_port,
 	};
 }
 
@@ -264,6 +308,11 @@ static enum step start_response(struct conn *c, struct rules_plan *p)
 	c->file_left = p->body == RULES_BODY_FILE ? p->body_len : 0;
 	c->body_len = p->body_len;
 	c->keep_alive = p->head.keep_alive;
+	if (p->body == RULES_BODY_LISTING) { /* the scratch is this connection's until sent */
+		c->listing = c->set->listing;
+		c->set->listing = NULL;
+		c->listing_len = (size_t)p->body_len;
+	}
 	if (n == 0 || n + bytes > sizeof c->buf->out)
 		return STEP_CLOSE;
 	memcpy(c->buf->out + n, p->page, bytes);
@@ -383,6 +432,7 @@ static enum step response_done(struct conn *c)
 	log_request(c);
 	c->responding = 0;
 	fcache_release(s->fcache, &c->file);
+	listing_release(c);
 	if (!c->keep_alive || s->draining)
 		return nothing_to_drain(c) ? STEP_CLOSE : start_linger(c);
 	c->in_len -= c->head_len;
@@ -404,6 +454,17 @@ static enum step response_done(struct conn *c)
 	return STEP_WAIT_READ;
 }
 
+/* The --autoindex page after the head; a write that returned WANT_* is retried the same. */
+static enum transport_result write_listing(struct conn *c, size_t *n)
+{
+	enum transport_result r = c->t.ops->write(&c->t, c->listing->data + c->listing_off,
+						  c->listing_len - c->listing_off, n, 0);
+
+	if (r == TRANSPORT_DONE)
+		c->listing_off += *n;
+	return r;
+}
+
 static enum step step_write(struct conn *c)
 {
 	const struct transport_ops *ops = c->t.ops;
@@ -412,12 +473,16 @@ static enum step step_write(struct conn *c)
 
 	for (;;) {
 		if (c->out_off < c->out_len) {
-			int more = c->file_left > 0 && ops->sendfile != NULL;
+			int more = (c->file_left > 0 && ops->sendfile != NULL) ||
+				   c->listing_off < c->listing_len;
 			r = ops->write(&c->t, c->buf->out + c->out_off, c->out_len - c->out_off, &n,
 				       more);
 			if (r != TRANSPORT_DONE)
 				return transport_wait(c, r);
 			c->out_off += n;
+		} else if (c->listing_off < c->listing_len) {
+			if ((r = write_listing(c, &n)) != TRANSPORT_DONE)
+				return transport_wait(c, r);
 		} else if (c->file_left == 0) {
 			return response_done(c);
 		} else if (budget == 0) {
@@ -546,6 +611,7 @@ static void conn_close(struct conn *c)
 		c->t.ops->shutdown(&c->t);
 	transport_close(&c->t);
 	fcache_release(s->fcache, &c->file);
+	listing_release(c);
 	buf_release(c);
 	if (c->prev)
 		c->prev->next = c->next;
@@ -672,8 +738,10 @@ static size_t trim_list(void **head, size_t keep, size_t next_offset)
 
 size_t conn_trim_pools(struct conn_set *set, size_t keep_conns, size_t keep_bufs)
 {
+	/* listings are rare and large: none is kept */
 	return trim_list((void **)&set->free_conns, keep_conns, offsetof(struct conn, next)) +
-	       trim_list((void **)&set->free_bufs, keep_bufs, offsetof(struct iobuf, next));
+	       trim_list((void **)&set->free_bufs, keep_bufs, offsetof(struct iobuf, next)) +
+	       trim_list((void **)&set->free_listings, 0, offsetof(struct listing_buf, next));
 }
 
 void conn_set_free(struct conn_set *set)
@@ -681,4 +749,6 @@ void conn_set_free(struct conn_set *set)
 	while (set->conns)
 		conn_close(set->conns);
 	conn_trim_pools(set, 0, 0);
+	free(set->listing);
+	set->listing = NULL;
 }

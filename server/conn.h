@@ -26,9 +26,10 @@ struct conn_set {
 	struct ev_loop *loop;
 	const struct config *cfg;
 	struct tls_ctx *tls; /* for HTTPS connections */
-	const int *root_fds; /* each site's root, indexed like cfg->sites */
+	const int *root_fds; /* each site's root, indexed like cfg->sites, then CONFIG_ACME_FD */
 	struct accesslog *log;
 	struct fcache *fcache;
+	unsigned https_port; /* the HTTPS listener's port (getsockname), for --redirect-https */
 	void (*on_closed)(struct conn_set *set); /* a connection closed (nconns is one less) */
 	void (*on_idle)(struct conn_set *set);	 /* a connection became idle */
 	/* conn.c's own */
@@ -37,8 +38,11 @@ struct conn_set {
 	struct conn *conns;	/* live connections */
 	struct conn *idle_head; /* idle keep-alive connections, longest idle first */
 	struct conn *idle_tail;
-	struct conn *free_conns; /* recycled connection structs */
-	struct iobuf *free_bufs; /* recycled request/response buffers */
+	struct conn *free_conns;	   /* recycled connection structs */
+	struct iobuf *free_bufs;	   /* recycled request/response buffers */
+	struct listing_buf *listing;	   /* the scratch for the next --autoindex page */
+	struct listing_buf *free_listings; /* recycled ones */
+	unsigned listings_used;		   /* the scratch and those connections are sending */
 	struct httpdate_cache date;
 	char path[FILE_PATH_MAX]; /* scratch for the request being answered */
 };

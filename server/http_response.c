@@ -135,6 +135,29 @@ static void location(struct out *o, const struct http_response *r)
 	put(o, "\r\n", 2);
 }
 
+/* --redirect-https: the host (from Host, validated by the parser, or the site's name) and
+ * the raw target, which starts with '/' (uri_to_path accepted it): the authority is ours, so
+ * "//evil" in the target stays a path on it. */
+static void location_https(struct out *o, const struct http_response *r)
+{
+	puts_(o, "Location: https://");
+	put(o, r->to_host.ptr, r->to_host.len);
+	if (r->to_port != 443) {
+		put(o, ":", 1);
+		put_u64(o, r->to_port);
+	}
+	put(o, r->location.ptr, r->location.len);
+	put(o, "\r\n", 2);
+}
+
+static void extra_fields(struct out *o, const struct http_response *r)
+{
+	for (size_t i = 0; i < r->n_fields; i++) {
+		put(o, r->fields[i].name.ptr, r->fields[i].name.len);
+		header(o, ": ", r->fields[i].value);
+	}
+}
+
 size_t http_response_head(char *buf, size_t cap, const struct http_response *r)
 {
 	struct out o = {buf, buf + cap, 0};
@@ -155,10 +178,13 @@ size_t http_response_head(char *buf, size_t cap, const struct http_response *r)
 		header(&o, "ETag: ", r->etag);
 	if (r->vary)
 		puts_(&o, "Vary: Accept-Encoding\r\n");
-	if (r->status == HTTP_MOVED)
+	if (r->status == HTTP_MOVED && r->to_https)
+		location_https(&o, r);
+	else if (r->status == HTTP_MOVED)
 		location(&o, r);
 	if (r->allow)
 		puts_(&o, "Allow: GET, HEAD\r\n");
+	extra_fields(&o, r);
 	if (!r->keep_alive)
 		puts_(&o, "Connection: close\r\n");
 	else if (r->http10)

@@ -7,6 +7,13 @@
 
 #include "http_parse.h"
 
+/* A header field dropcap adds from the configuration (HSTS, --header, --security-headers):
+ * slices of configuration strings, never copied. */
+struct http_field {
+	struct http_slice name;
+	const char *value;
+};
+
 struct http_response {
 	enum http_status status;
 	const char *date;	      /* IMF-fixdate, required */
@@ -21,11 +28,18 @@ struct http_response {
 	struct http_slice location; /* 301: the decoded path from uri_to_path (no leading '/'):
 				     * sent percent-encoded between '/' and '/' */
 	struct http_slice query;    /* 301: the request's query (without '?'), kept as sent */
+	/* 301 of --redirect-https: Location is https://to_host[:to_port] then the raw target
+	 * (path and query as sent, from its '/'), instead of the slash form above */
+	struct http_slice to_host;
+	unsigned to_port;		 /* 443: not written */
+	const struct http_field *fields; /* n_fields extra fields, written after the others */
+	size_t n_fields;
 	unsigned keep_alive : 1;
 	unsigned vary : 1;	    /* Vary: Accept-Encoding */
 	unsigned allow : 1;	    /* Allow: GET, HEAD (405) */
 	unsigned accept_ranges : 1; /* Accept-Ranges: bytes */
 	unsigned http10 : 1;	    /* the request was HTTP/1.0: keep-alive must be explicit */
+	unsigned to_https : 1;	    /* 301: the --redirect-https form of Location */
 };
 
 /* The reason phrase of a status, "" when unknown. */

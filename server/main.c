@@ -56,6 +56,19 @@ static const char *site_label(const struct config *c, size_t i, char *buf, size_
 	return buf;
 }
 
+/* --acme-root: opened like the root (the rules resolve beneath it); -1 when not given. */
+static int open_acme_root(const struct config *c, size_t i)
+{
+	const char *dir = c->sites[i].acme_root;
+	int fd = dir ? open(dir, O_PATH | O_DIRECTORY | O_CLOEXEC) : -1;
+	char l[300];
+
+	if (dir && fd < 0)
+		fatalx("cannot serve --acme-root %s%s: %s", dir, site_label(c, i, l, sizeof l),
+		       strerror(errno));
+	return fd;
+}
+
 static int open_root(const struct config *c, size_t i, char *real)
 {
 	const char *root = c->sites[i].root;
@@ -101,7 +114,7 @@ static int has_https(const struct listen_set *ls)
 
 /* What start-up acquires with the identity dropcap was started with, before the drop. */
 struct startup {
-	int root_fds[CONFIG_MAX_SITES]; /* indexed like cfg->sites */
+	int root_fds[CONFIG_ROOT_FDS]; /* indexed like cfg->sites, then the --acme-root ones */
 	char real[CONFIG_MAX_SITES][PATH_MAX];
 	struct tls_ctx *tls;
 	struct listen_set ls;
@@ -113,8 +126,10 @@ static void acquire(const struct config *cfg, struct startup *st)
 {
 	char err[1024];
 
-	for (size_t i = 0; i < cfg->n_sites; i++)
+	for (size_t i = 0; i < cfg->n_sites; i++) {
 		st->root_fds[i] = open_root(cfg, i, st->real[i]);
+		st->root_fds[CONFIG_ACME_FD(i)] = open_acme_root(cfg, i);
+	}
 	st->tls = NULL;
 	if (config_default_site(cfg)->cert && !(st->tls = tls_ctx_new(cfg, err, sizeof err)))
 		fatalx("%s", err);
@@ -184,8 +199,11 @@ int main(int argc, char **argv)
 	server_run(&srv);
 	server_free(&srv);
 	tls_ctx_free(st.tls);
-	for (size_t i = 0; i < cfg.n_sites; i++)
+	for (size_t i = 0; i < cfg.n_sites; i++) {
 		close(st.root_fds[i]);
+		if (st.root_fds[CONFIG_ACME_FD(i)] >= 0)
+			close(st.root_fds[CONFIG_ACME_FD(i)]);
+	}
 	log_close();
 	return 0;
 }

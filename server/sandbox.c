@@ -277,6 +277,11 @@ static int ll_site_rules(int rs, const struct sandbox_paths *p, size_t i, char *
 	if (ll_rule_fd(rs, p->root_fds[i], SANDBOX_FS_READ) < 0)
 		return log_errbuf(err, errlen, "sandbox: Landlock rule for --root %s: %s",
 				  p->root[i], strerror(errno));
+	/* --acme-root: read like a root (certbot --webroot writes the challenges there) */
+	if (p->root_fds[CONFIG_ACME_FD(i)] >= 0 &&
+	    ll_rule_fd(rs, p->root_fds[CONFIG_ACME_FD(i)], SANDBOX_FS_READ) < 0)
+		return log_errbuf(err, errlen, "sandbox: Landlock rule for --acme-root: %s",
+				  strerror(errno));
 	if (p->cert[i][0] &&
 	    ll_rule_path(rs, p->cert[i], LANDLOCK_ACCESS_FS_READ_FILE, err, errlen) < 0)
 		return -1;
@@ -349,6 +354,8 @@ static const int sandbox_allow[] = {
 	/* paths: Landlock decides what they may reach (stat metadata is not confined) */
 	SCMP_SYS(openat), SCMP_SYS(openat2), SCMP_SYS(fstat), SCMP_SYS(newfstatat),
 	SCMP_SYS(readlink), SCMP_SYS(readlinkat),
+	/* --autoindex: a directory's entries (Landlock allows listing beneath the roots only) */
+	SCMP_SYS(getdents64),
 	/* memory: glibc malloc and malloc_trim (mmap and mprotect: see the PROT_EXEC rule) */
 	SCMP_SYS(brk), SCMP_SYS(munmap), SCMP_SYS(mremap), SCMP_SYS(madvise),
 	/* time, randomness, signals, locks, exit */

@@ -377,6 +377,24 @@ static void on_idle(struct ev_loop *loop, ev_prepare *w, int revents)
 	flush_logs(ev_userdata(loop), 0);
 }
 
+/* The port clients reach HTTPS on, for --redirect-https: the first HTTPS listener's own
+ * (getsockname, so inherited sockets and :0 count too), 443 when there is none. */
+static unsigned https_port(const struct listen_set *ls)
+{
+	for (size_t i = 0; i < ls->n; i++) {
+		struct sockaddr_storage ss;
+		socklen_t len = sizeof ss;
+		if (ls->l[i].kind != LISTEN_HTTPS ||
+		    getsockname(ls->l[i].fd, (struct sockaddr *)&ss, &len) < 0)
+			continue;
+		if (ss.ss_family == AF_INET)
+			return ntohs(((struct sockaddr_in *)&ss)->sin_port);
+		if (ss.ss_family == AF_INET6)
+			return ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
+	}
+	return 443;
+}
+
 int server_init(struct server *s, const struct config *cfg, struct listen_set *listeners,
 		struct tls_ctx *tls, const int *root_fds, const struct accesslog *log, char *err,
 		size_t errlen)
@@ -400,6 +418,7 @@ int server_init(struct server *s, const struct config *cfg, struct listen_set *l
 	}
 	ev_set_userdata(s->loop, s);
 	conn_set_init(&s->conns, s->loop, cfg, tls, root_fds, &s->log, &s->fcache);
+	s->conns.https_port = https_port(listeners);
 	s->conns.on_closed = on_conn_closed;
 	s->conns.on_idle = on_conn_idle;
 	for (size_t i = 0; i < listeners->n; i++) {

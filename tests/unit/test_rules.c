@@ -13,6 +13,7 @@
 #include <cmocka.h>
 
 #include "guard.h"
+#include "autoindex.h"
 #include "rules.h"
 
 static const char hello[] = "hello world\n"; /* 12 bytes */
@@ -42,12 +43,51 @@ static const struct tree_file tree[] = {
     {"style.css.br", css_br},
     {"app.js", js},
     {"app.js.zst", js_zst},
+    {"errors", NULL},
+    {"errors/404.html", "<h1>our own 404</h1>\n"},
+    {".well-known", NULL},
+    {".well-known/acme-challenge", NULL},
+    {".well-known/acme-challenge/tok", "tok.thumb"},
+    {"list", NULL},
+    {"list/b.txt", "b"},
+    {"list/a dir", NULL},
+    {"list/<script>\".txt", "x"},
+    {"list/.hidden", "h"},
+    {"acme", NULL},
+    {"acme/.well-known", NULL},
+    {"acme/.well-known/acme-challenge", NULL},
+    {"acme/.well-known/acme-challenge/tok2", "tok2.thumb"},
+};
+
+/* Sites with per-site options: one that redirects HTTP to HTTPS with HSTS, and a single-page
+ * application with a fallback, error pages, the security preset and a --header. */
+static const struct config_site s_redirect = {
+    .names = "www.t,t",
+    .hsts = "max-age=60; includeSubDomains",
+    .redirect_https = 1,
+};
+static const struct config_site s_wild = {.names = "*.w.t", .redirect_https = 1};
+static const struct config_site s_acme = {
+    .names = "acme.t",
+    .redirect_https = 1,
+    .acme_root = "(the test's acme/ directory: acme_fd)",
+};
+static const struct config_site s_index = {.names = "index.t", .autoindex = 1};
+static const struct config_site s_spa = {
+    .names = "spa.t",
+    .fallback = "/index.html",
+    .error_pages = "/errors",
+    .security_headers = 1,
+    .headers = {{"/*.txt", "Cache-Control: no-cache", 13, "no-cache"}},
+    .n_headers = 1,
 };
 
 static char root[64];
 static int root_fd = -1;
+static int acme_fd = -1; /* root/acme, the --acme-root of s_acme */
 static struct fcache fc;
 static char scratch[FILE_PATH_MAX];
+static char listing[AUTOINDEX_PAGE_MAX]; /* ctx->listing */
 
 static void write_file(const char *path, const char *content)
 {
@@ -70,7 +110,11 @@ static int setup(void **state)
 		else if (mkdirat(root_fd, tree[i].path, 0755) < 0)
 			return -1;
 	}
-	if (symlinkat(".secret", root_fd, "link-to-secret") < 0 ||
+	if ((acme_fd = openat(root_fd, "acme", O_PATH | O_DIRECTORY)) < 0 ||
+	    symlinkat(".secret", root_fd, "link-to-secret") < 0 ||
+	    symlinkat("../.secret", root_fd, "list/link-sec") < 0 ||
+	    symlinkat("/etc", root_fd, "list/out") < 0 ||
+	    symlinkat("../hello.txt", root_fd, "list/in") < 0 ||
 	    symlinkat("hello.txt", root_fd, "link-to-hello") < 0)
 		return -1;
 	return fcache_init(&fc);
@@ -82,6 +126,7 @@ static int teardown(void **state)
 
 	(void)state;
 	fcache_free(&fc);
+	close(acme_fd);
 	close(root_fd);
 	snprintf(cmd, sizeof cmd, "rm -rf '%s'", root);
 	return system(cmd) == 0 ? 0 : -1;
@@ -309,21 +354,174 @@ static const struct row rows[] = {
      {"Connection: close\r\n"}},
 };
 
+/* Rows for sites with per-site options, over HTTP (0) or HTTPS (1). */
+struct site_row {
+	struct row r;
+	const struct config_site *site;
+	int https;
+};
+
+static const struct site_row site_rows[] = {
+    /* --redirect-https: the same target on https, the host without its port, the HTTPS
+     * listener's port; not the ACME challenges; HSTS over TLS only, on every status */
+    {{"GET /a/../hello.txt?q=%41 HTTP/1.1\r\nHost: t:8080\r\n\r\n",
+      0,
+      301,
+      NONE,
+      NULL,
+      1,
+      {"Location: https://t:8443/a/../hello.txt?q=%41\r\n", "!Strict-Transport"}},
+     &s_redirect,
+     0},
+    {{"GET //evil.example/ HTTP/1.1\r\nHost: [::1]:80\r\n\r\n",
+      0,
+      301,
+      NONE,
+      NULL,
+      1,
+      {"Location: https://[::1]:8443//evil.example/\r\n"}},
+     &s_redirect,
+     0},
+    {{"GET / HTTP/1.0\r\n\r\n", 0, 301, NONE, NULL, 0, {"Location: https://www.t:8443/\r\n"}},
+     &s_redirect,
+     0},
+    {{GET("/.well-known/acme-challenge/tok", ""),
+      0,
+      200,
+      FILE_,
+      "tok.thumb",
+      1,
+      {"!Location", "!Strict-Transport"}},
+     &s_redirect,
+     0},
+    {{GET("/.well-known/acme-challenge/nope", ""), 0, 404, BYTES, NULL, 1, {"!Location"}},
+     &s_redirect,
+     0},
+    /* no Host, and no exact name to put in Location: 400, never a wildcard */
+    {{"GET / HTTP/1.0\r\n\r\n", 0, 400, BYTES, NULL, 0, {"!Location"}}, &s_wild, 0},
+    {{"GET / HTTP/1.0\r\nHost: a.w.t\r\n\r\n",
+      0,
+      301,
+      NONE,
+      NULL,
+      0,
+      {"Location: https://a.w.t:8443/\r\n"}},
+     &s_wild,
+     0},
+    /* --acme-root: the challenges from there only, over HTTP and HTTPS */
+    {{GET("/.well-known/acme-challenge/tok2", ""), 0, 200, FILE_, "tok2.thumb", 1, {"!Location"}},
+     &s_acme,
+     0},
+    {{GET("/.well-known/acme-challenge/tok2", ""), 0, 200, FILE_, "tok2.thumb", 1, {"!Location"}},
+     &s_acme,
+     1},
+    {{GET("/.well-known/acme-challenge/tok", ""), 0, 404, BYTES, NULL, 1, {"!Location"}},
+     &s_acme,
+     0},
+    {{GET("/hello.txt", ""), 0, 301, NONE, NULL, 1, {"Location: https://t:8443/hello.txt\r\n"}},
+     &s_acme,
+     0},
+    {{"DELETE / HTTP/1.1\r\nHost: t\r\n\r\n", 0, 405, BYTES, NULL, 1, {"!Location"}},
+     &s_redirect,
+     0},
+    {{GET("/hello.txt", ""),
+      0,
+      200,
+      FILE_,
+      hello,
+      1,
+      {"Strict-Transport-Security: max-age=60; includeSubDomains\r\n", "!Location"}},
+     &s_redirect,
+     1},
+    {{GET("/missing", ""), 0, 404, BYTES, NULL, 1, {"Strict-Transport-Security: "}},
+     &s_redirect,
+     1},
+    {{GET("/docs", ""), 0, 301, NONE, NULL, 1, {"Location: /docs/\r\n", "Strict-Transport"}},
+     &s_redirect,
+     1},
+    /* --fallback: missing non-asset paths get the shell; assets, dotfiles keep their 404 */
+    {{GET("/route/42", ""), 0, 200, FILE_, index_page, 1, {"ETag: \"", "Content-Type: text/html"}},
+     &s_spa,
+     1},
+    {{HEAD("/route/42", ""), 0, 200, NONE, NULL, 1, {"Content-Length: 35\r\n"}}, &s_spa, 1},
+    {{GET("/route/42", "If-None-Match: *\r\n"), 0, 304, NONE, NULL, 1, {"ETag: "}}, &s_spa, 1},
+    /* --error-pages: the site's page with the error's status, no validators, no range */
+    {{GET("/missing.png", "Range: bytes=0-1\r\n"),
+      0,
+      404,
+      FILE_,
+      "<h1>our own 404</h1>\n",
+      1,
+      {"Content-Length: 21\r\n", "!ETag", "!Last-Modified", "!Accept-Ranges", "!Content-Range"}},
+     &s_spa,
+     1},
+    {{HEAD("/missing.png", ""), 0, 404, NONE, NULL, 1, {"Content-Length: 21\r\n"}}, &s_spa, 1},
+    {{GET("/.secret", ""), 0, 404, FILE_, "<h1>our own 404</h1>\n", 1, {"!ETag"}}, &s_spa, 1},
+    {{GET("/empty/", ""), 0, 403, BYTES, NULL, 1, {"Content-Type: text/html"}}, &s_spa, 1},
+    /* --autoindex: sorted in byte order, escaped, no dotfiles, no symlink out of the root or
+     * to a dotfile; index.html still wins; without the option, 403 */
+    {{GET("/list/", ""),
+      0,
+      200,
+      RULES_BODY_LISTING,
+      "<!DOCTYPE html>\n<meta charset=\"utf-8\">\n<title>Index of /list/</title>\n"
+      "<h1>Index of /list/</h1>\n<ul>\n<li><a href=\"../\">../</a>\n"
+      "<li><a href=\"./%3Cscript%3E%22.txt\">&lt;script&gt;&quot;.txt</a>\n"
+      "<li><a href=\"./a%20dir/\">a dir/</a>\n<li><a href=\"./b.txt\">b.txt</a>\n"
+      "<li><a href=\"./in\">in</a>\n</ul>\n",
+      1,
+      {"Content-Type: text/html; charset=utf-8\r\n", "!ETag", "!Last-Modified"}},
+     &s_index,
+     0},
+    {{HEAD("/list/", ""), 0, 200, NONE, NULL, 1, {"Content-Length: 291\r\n"}}, &s_index, 0},
+    {{GET("/list", ""), 0, 301, NONE, NULL, 1, {"Location: /list/\r\n"}}, &s_index, 0},
+    {{GET("/docs/", ""), 0, 200, FILE_, index_page, 1, {"ETag: "}}, &s_index, 0},
+    {{GET("/list/", ""), 0, 403, BYTES, NULL, 1, {"!ETag"}}, &s_spa, 0},
+    /* --header on 2xx/304 whose path matches, the preset on every status */
+    {{GET("/hello.txt", ""),
+      0,
+      200,
+      FILE_,
+      hello,
+      1,
+      {"Cache-Control: no-cache\r\n", "X-Content-Type-Options: nosniff\r\n",
+       "Referrer-Policy: strict-origin-when-cross-origin\r\n",
+       "Content-Security-Policy: frame-ancestors 'self'\r\n"}},
+     &s_spa,
+     1},
+    {{GET("/nope.txt", ""),
+      0,
+      404,
+      FILE_,
+      NULL,
+      1,
+      {"!Cache-Control", "X-Content-Type-Options: nosniff\r\n"}},
+     &s_spa,
+     1},
+    {{GET("/style.css", ""), 0, 200, FILE_, css, 1, {"!Cache-Control"}}, &s_spa, 1},
+};
+
 /* The request line of a raw head, for messages. */
 static const char *line(const char *request)
 {
 	return show(request, strcspn(request, "\r"));
 }
 
-static int plan_row(const struct row *r, struct rules_plan *p, struct http_request *req)
+static int plan_row(const struct row *r, const struct config_site *site, int https,
+		    struct rules_plan *p, struct http_request *req)
 {
 	const struct rules_ctx ctx = {
 	    .fc = &fc,
 	    .root_fd = root_fd,
+	    .acme_fd = acme_fd,
+	    .listing = listing,
 	    .now = (double)time(NULL),
 	    .date = "Sun, 06 Nov 1994 08:49:37 GMT",
 	    .path = scratch,
 	    .draining = r->draining,
+	    .site = site,
+	    .https = https,
+	    .https_port = 8443,
 	};
 	int n = http_parse_request(r->request, strlen(r->request), req);
 
@@ -341,6 +539,10 @@ static size_t plan_body(const struct rules_plan *p, char *buf, size_t cap)
 		return 0;
 	if (p->body == RULES_BODY_BYTES) {
 		memcpy(buf, p->page, p->body_len);
+		return p->body_len;
+	}
+	if (p->body == RULES_BODY_LISTING) {
+		memcpy(buf, listing, p->body_len);
 		return p->body_len;
 	}
 	if (p->body == RULES_BODY_FILE &&
@@ -383,27 +585,84 @@ static void check_head(const struct row *r, const struct rules_plan *p)
 	}
 }
 
+/* Plans one row and checks status, body kind, keep-alive, body and head. */
+static void check_row(const struct row *r, const struct config_site *site, int https)
+{
+	struct http_request req;
+	struct rules_plan p;
+
+	if (plan_row(r, site, https, &p, &req) == 0) {
+		fail_row("%s: incomplete head", line(r->request));
+		return;
+	}
+	if (p.head.status != r->status || p.body != r->body ||
+	    (int)p.head.keep_alive != r->keep_alive)
+		fail_row("%s: status %d body %d keep-alive %d, want %d %d %d", line(r->request),
+			 p.head.status, p.body, p.head.keep_alive, r->status, r->body,
+			 r->keep_alive);
+	check_body(r, &p);
+	check_head(r, &p);
+	fcache_release(&fc, &p.file);
+}
+
 static void test_plans(void **state)
 {
 	(void)state;
-	for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++) {
-		const struct row *r = &rows[i];
-		struct http_request req;
-		struct rules_plan p;
+	for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++)
+		check_row(&rows[i], NULL, 0);
+	ASSERT_NO_ROW_FAILURES();
+}
 
-		if (plan_row(r, &p, &req) == 0) {
-			fail_row("%s: incomplete head", line(r->request));
-			continue;
-		}
-		if (p.head.status != r->status || p.body != r->body ||
-		    (int)p.head.keep_alive != r->keep_alive)
-			fail_row("%s: status %d body %d keep-alive %d, want %d %d %d",
-				 line(r->request), p.head.status, p.body, p.head.keep_alive,
-				 r->status, r->body, r->keep_alive);
-		check_body(r, &p);
-		check_head(r, &p);
-		fcache_release(&fc, &p.file);
+/* --redirect-https, --acme-root, --hsts, --fallback, --error-pages, --header and
+ * --security-headers: each option's plans, in the sites above. */
+static void test_site_options(void **state)
+{
+	(void)state;
+	for (size_t i = 0; i < sizeof site_rows / sizeof site_rows[0]; i++)
+		check_row(&site_rows[i].r, site_rows[i].site, site_rows[i].https);
+	ASSERT_NO_ROW_FAILURES();
+}
+
+/* Whether the listing's entries "./file-NNNN" come in increasing order; counts them. */
+static int ascending(const char *page, size_t len, int *count)
+{
+	const char *p = page, *end = page + len;
+	int last = -1;
+
+	*count = 0;
+	while ((p = memmem(p, (size_t)(end - p), "\"./file-", 8)) != NULL) {
+		int v = atoi(p + 8);
+		if (v <= last)
+			return 0;
+		last = v;
+		++*count;
+		p += 8;
 	}
+	return 1;
+}
+
+/* --autoindex stays bounded: 3,000 entries with long names make a page that stops within
+ * AUTOINDEX_PAGE_MAX with the note; the entries it shows are in byte order. Which ones are
+ * shown follows the directory's own order (a truncated listing is a sample, not a prefix). */
+static void test_autoindex_bounds(void **state)
+{
+	char name[96];
+	int count = 0;
+	long n;
+
+	(void)state;
+	if (mkdirat(root_fd, "big", 0755) < 0)
+		fail_row("mkdir big");
+	for (int i = 0; i < 3000; i++) {
+		snprintf(name, sizeof name, "big/file-%04d-with-a-rather-long-name-to-fill.txt", i);
+		write_file(name, "x");
+	}
+	n = autoindex_page(&fc, (double)time(NULL), root_fd, "big", listing, sizeof listing);
+	if (n <= 0 || (size_t)n > sizeof listing)
+		fail_row("big: length %ld", n);
+	else if (!memmem(listing, (size_t)n, "</ul>\n<p>listing truncated</p>\n", 31) ||
+		 !ascending(listing, (size_t)n, &count) || count < 500 || count >= 3000)
+		fail_row("big: %d entries, no note or not in byte order:\n%.300s", count, listing);
 	ASSERT_NO_ROW_FAILURES();
 }
 
@@ -473,9 +732,8 @@ static void test_misdirected(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    ROW_TEST(test_plans),
-	    ROW_TEST(test_unparsed),
-	    ROW_TEST(test_misdirected),
+	    ROW_TEST(test_plans),    ROW_TEST(test_site_options), ROW_TEST(test_autoindex_bounds),
+	    ROW_TEST(test_unparsed), ROW_TEST(test_misdirected),
 	};
 
 	return cmocka_run_group_tests_name("rules", tests, setup, teardown);
