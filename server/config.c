@@ -419,7 +419,8 @@ static int file_section(struct file_ctx *f, const char *section, unsigned line, 
 				  "server-wide keys go above the first section",
 				  section);
 	f->in_site = 1;
-	name += 5;
+	if (!(name = arena_put(f->c, name + 5))) /* a copy: f->section stays as libinih gives it */
+		return log_errbuf(err, errlen, "out of configuration memory");
 	squeeze_blanks(name); /* [site a.example, b.example] templates more easily */
 	if (open_site(f->c, name, err, errlen) < 0)
 		return -1;
