@@ -353,7 +353,8 @@ static int check(struct config *c, char *err, size_t errlen)
 #define N_OPTIONS (sizeof options / sizeof options[0] - 1)
 #define ARENA_SLACK 16384 /* room for the certificate paths reloads change */
 
-/* A record in the arena: a [section] line or a key, with its value and the site it went to. */
+/* A record in the arena: a section (then its name and its site names, or "", follow) or a key
+ * (then the key and its value follow), with its line and the site it went to. */
 struct rec {
 	unsigned line;
 	char kind; /* 'S' section (name follows), 'K' key (key, then value follow) */
@@ -405,23 +406,26 @@ static void squeeze_blanks(char *s)
 static int file_section(struct file_ctx *f, const char *section, unsigned line, char *err,
 			size_t errlen)
 {
-	char *name;
+	char *name, names[256]; /* a line holds fewer than 200 characters (conffile.c) */
 
 	memset(f->seen, 0, sizeof f->seen);
 	if (arena_rec(f->c, 'S', line, err, errlen) < 0 || !(name = arena_put(f->c, section)))
 		return log_errbuf(err, errlen, "out of configuration memory");
 	f->section = name;
-	if (!*section)
-		return 0;
+	if (!*section) /* every record holds two strings: here no site names */
+		return arena_put(f->c, "") ? 0 : log_errbuf(err, errlen, "out of memory");
 	if (strncmp(name, "site ", 5) != 0 || !name[5 + strspn(name + 5, " ")])
 		return log_errbuf(err, errlen,
 				  "unknown section [%s]: a site is [site NAME[,NAME...]], and "
 				  "server-wide keys go above the first section",
 				  section);
 	f->in_site = 1;
-	if (!(name = arena_put(f->c, name + 5))) /* a copy: f->section stays as libinih gives it */
+	/* [site a.example, b.example] templates more easily; squeezed before the copy, so that
+	 * the record's strings stay back to back */
+	snprintf(names, sizeof names, "%s", name + 5);
+	squeeze_blanks(names);
+	if (!(name = arena_put(f->c, names)))
 		return log_errbuf(err, errlen, "out of configuration memory");
-	squeeze_blanks(name); /* [site a.example, b.example] templates more easily */
 	if (open_site(f->c, name, err, errlen) < 0)
 		return -1;
 	f->c->sites[f->c->n_sites - 1].line = line;
@@ -651,14 +655,14 @@ void config_free(struct config *c)
 
 /* --- SIGHUP: the file again ----------------------------------------------------------- */
 
-/* Walks a record: its header, then its strings. Returns the next offset. */
+/* Walks a record: its header, then its two strings. Returns the next offset. */
 static size_t rec_next(const struct config *c, size_t off, struct rec *r, const char **a,
 		       const char **b)
 {
 	memcpy(r, c->arena + off, sizeof *r);
 	*a = c->arena + off + sizeof *r;
 	*b = *a + strlen(*a) + 1;
-	return (size_t)((r->kind == 'K' ? *b + strlen(*b) + 1 : *b) - c->arena);
+	return (size_t)(*b + strlen(*b) + 1 - c->arena);
 }
 
 static int is_cred(const char *key)

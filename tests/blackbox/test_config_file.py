@@ -278,3 +278,26 @@ def test_sighup_with_a_broken_file_keeps_serving(make_server, files):
     assert len(lines) == 1 and f"{files.path}:15: unknown key 'rot'" in lines[0], lines
     assert "still serving the running configuration" in lines[0]
     assert get(files.http, "b.test")[:2] == (200, b"site b\n")
+
+
+@pytest.mark.parametrize("change,line,what", [
+    (lambda f, t: t.replace(f.root["b"], f.root["a"]), 12, "'root' changed"),
+    (lambda f, t: t.replace("[site b.test, *.b.test]", "[site b.test]"), 12,
+     "sections or keys were added, removed or reordered"),
+    (lambda f, t: t + "default = true\n", 15, "sections or keys were added or removed"),
+    (lambda f, t: t.replace("access-log = off\n", ""), 6,
+     "sections or keys were added, removed or reordered"),
+])
+def test_sighup_names_the_first_change_that_needs_an_upgrade(make_server, files, change, line,
+                                                              what):
+    """Each change in a site section, a section name, an added or a removed key: the line (a
+    section's is the line of its first key) and what changed; the sites still serve their own
+    roots."""
+    files.write(files.text())
+    s = make_server(["--config", files.path])
+    files.write(change(files, files.text()))
+    lines = sighup(s)
+    assert len(lines) == 1, lines
+    assert f"SIGHUP: {files.path}:{line}: {what}: that needs an upgrade" in lines[0], lines
+    assert get(files.http, "x.b.test")[:2] == (200, b"site b\n")
+    assert get(files.http, "a.test")[:2] == (200, b"site a\n")
