@@ -23,6 +23,8 @@
 struct reader {
 	const char *p, *end;
 	unsigned line;
+	unsigned section_line; /* the last [section] line, and how many keys followed it */
+	unsigned section_keys;
 	int failed; /* err is set: stop */
 	conffile_key_fn fn;
 	void *user;
@@ -41,12 +43,29 @@ static long control_byte(const char *s, size_t n)
 	return -1;
 }
 
+/* libinih calls the handler for keys only: a section without any would vanish unseen (a site
+ * whose keys were left out). Called at each [section] line and at the end. */
+static int empty_section(struct reader *r)
+{
+	if (r->section_line && !r->section_keys) {
+		r->failed = 1;
+		return log_errbuf(
+		    r->err, r->errlen,
+		    "%u: a section without keys: give it its keys (root = DIR ...) or "
+		    "remove it",
+		    r->section_line);
+	}
+	r->section_line = r->line;
+	r->section_keys = 0;
+	return 0;
+}
+
 /* libinih's fgets-like reader: one line per call, so that r->line is the handler's line. */
 static char *read_line(char *str, int num, void *stream)
 {
 	struct reader *r = stream;
 	const char *nl;
-	size_t n;
+	size_t n, blanks;
 	long bad;
 
 	if (r->failed || r->p >= r->end)
@@ -68,8 +87,14 @@ static char *read_line(char *str, int num, void *stream)
 			   r->line, LINE_MAX_CHARS);
 		return NULL;
 	}
-	memcpy(str, r->p, n);
-	str[n] = '\0';
+	/* Leading blanks go: libinih would take an indented line for the continuation of the
+	 * previous value, and templates indent. */
+	blanks = strspn(r->p, " \t");
+	blanks = blanks < n ? blanks : n;
+	if (r->p[blanks] == '[' && empty_section(r) < 0)
+		return NULL;
+	memcpy(str, r->p + blanks, n - blanks);
+	str[n - blanks] = '\0';
 	r->p += n;
 	return str;
 }
@@ -81,6 +106,7 @@ static int on_key(void *user, const char *section, const char *name, const char 
 
 	if (r->failed)
 		return 0;
+	r->section_keys++;
 	if (r->fn(r->user, section, name, value, r->line, why, sizeof why) < 0) {
 		r->failed = 1;
 		log_errbuf(r->err, r->errlen, "%u: %s", r->line, why);
@@ -135,6 +161,8 @@ int conffile_parse(const char *path, const char *buf, size_t len, conffile_key_f
 	r.p = buf;
 	r.end = buf + len;
 	bad = ini_parse_stream(read_line, &r, on_key, &r);
+	if (!r.failed && bad == 0)
+		empty_section(&r);
 	if (r.failed)
 		return log_errbuf(err, errlen, "%s:%s", path, why);
 	if (bad > 0)

@@ -2,8 +2,8 @@
  * test_conffile.c — the --config reader (server/conffile.h) apart from the options: which
  * line each key comes from (Debian's libinih gives none), sections, comments, the lines it
  * refuses with FILE:LINE (too long for libinih's buffer, control bytes, neither key nor
- * section), the flag values and the "did you mean" suggestions. Each file is put right before
- * an unreadable page, so a read past its end faults.
+ * section, a section without keys), the flag values and the "did you mean" suggestions. Each file
+ * is put right before an unreadable page, so a read past its end faults.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -46,7 +46,14 @@ static const struct {
     {"# c\n; c\n\nhttp = :80\n[site x]\nroot = /srv\n", 0, 1, "4 [] http=:80|6 [site x] root=/srv"},
     {"a=1\r\nb = two words \n", 0, 1, "1 [] a=1|2 [] b=two words"},
     {"a = 1", 0, 1, "1 [] a=1"}, /* no final newline */
+    /* indented keys are keys, not libinih's continuation lines of the previous value */
+    {"[site a]\n  root = /a\n\tcert = /c\n  key = /k\n", 0, 1,
+     "2 [site a] root=/a|3 [site a] cert=/c|4 [site a] key=/k"},
     {"a = 1\nb = 2\nc = 3\n", 2, 0, "f.conf:2: refused b"},
+    {"[site a]\n[site b]\nroot = /b\n", 0, 0,
+     "f.conf:1: a section without keys: give it its keys (root = DIR ...) or remove it"},
+    {"[site a]\nroot = /a\n  [site b]\n; nothing\n", 0, 0,
+     "f.conf:3: a section without keys: give it its keys (root = DIR ...) or remove it"},
     {"a = 1\nnot a pair\n", 0, 0,
      "f.conf:2: neither 'key = value' nor a [section] line (a comment starts with ; or #)"},
     {"a = 1\nb = \x01\n", 0, 0,
