@@ -26,7 +26,7 @@ LDFLAGS += -pie -Wl,-z,relro -Wl,-z,now -Wl,--as-needed
 # The libraries dropcap links, besides libc. LINK=static (the default) links these from their .a
 # files into a PIE, so build/dropcap needs only glibc (scripts/glibc-needs says which);
 # LINK=shared links their .so files (distributions; make deb uses build/shared/dropcap).
-LINK_LIBS := ev mbedtls mbedx509 mbedcrypto cap seccomp
+LINK_LIBS := ev mbedtls mbedx509 mbedcrypto cap seccomp inih
 LINK ?= static
 libs_shared := $(LINK_LIBS:%=-l%)
 libs_static := -Wl,-Bstatic $(libs_shared) -Wl,-Bdynamic
@@ -41,7 +41,7 @@ endif
 # Modules with libc only (the pure ones, and procstatus, log, logsink, notify, fcache, file and
 # rules, which open files with openat2): the unit tests link them.
 PURE := http_parse http_response uri range httpdate mime procstatus log logsink notify autoindex \
-	fcache file rules jsonesc site
+	fcache file rules jsonesc site conffile
 SRCS := $(wildcard server/*.c)
 UNIT_SRCS := $(wildcard tests/unit/test_*.c)
 
@@ -83,7 +83,7 @@ build/san/%.o: server/%.c | build/san/tests
 # Unit tests run under the sanitizers, linked with the pure objects only.
 build/san/tests/%: tests/unit/%.c $(PURE:%=build/san/%.o) | build/san/tests
 	$(CC) $(CPPFLAGS) -U_FORTIFY_SOURCE $(CFLAGS) $(SAN_FLAGS) -Iserver -o $@ $< \
-		$(PURE:%=build/san/%.o) -lcmocka
+		$(PURE:%=build/san/%.o) -lcmocka -linih
 
 build build/san/tests build/shared:
 	mkdir -p $@

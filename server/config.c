@@ -5,12 +5,15 @@
 #include <string.h>
 #include <strings.h>
 
+#include "conffile.h"
 #include "config.h"
 #include "log.h"
 #include "site.h"
 
 static const char usage_text[] =
     "usage: dropcap --root DIR [options] [--site NAME[,NAME...] --root DIR [site options]]...\n"
+    "       dropcap --config FILE      the same options from an INI file, [site NAME] sections\n"
+    "       dropcap check --config FILE | check [options]   validate, serve nothing\n"
     "       dropcap doctor [options]   check how each listener can be acquired here; change "
     "nothing\n"
     "\n"
@@ -51,6 +54,9 @@ static const char usage_text[] =
     "  --keepalive-timeout SEC idle time before a keep-alive connection is closed (default 60)\n"
     "  --core-dumps            stay dumpable after dropping privileges (off by default)\n"
     "  --no-sandbox            no Landlock, no seccomp filter (debugging only; warns)\n"
+    "  --config FILE           every option from FILE (INI: keys are the option names, one\n"
+    "                          [site NAME[,NAME...]] section per site); only --no-sandbox and\n"
+    "                          --core-dumps may join it. SIGHUP reads it again\n"
     "  --help, --version\n"
     "\n"
     "Ports below 1024 need one of: the file capability (sudo dropcap-setcap BINARY), systemd "
@@ -86,6 +92,7 @@ enum {
 	OPT_FALLBACK_ASSETS,
 	OPT_HELP,
 	OPT_VERSION,
+	OPT_CONFIG,
 };
 
 static const struct option options[] = {
@@ -117,6 +124,7 @@ static const struct option options[] = {
     {"fallback-assets", no_argument, NULL, OPT_FALLBACK_ASSETS},
     {"help", no_argument, NULL, OPT_HELP},
     {"version", no_argument, NULL, OPT_VERSION},
+    {"config", required_argument, NULL, OPT_CONFIG},
     {NULL, 0, NULL, 0},
 };
 
@@ -530,10 +538,229 @@ static int check(struct config *c, char *err, size_t errlen)
 	return check_https(c, err, errlen);
 }
 
-enum config_result config_parse(struct config *c, int argc, char **argv, char *err, size_t errlen)
-{
-	int opt, r;
+/* --- the configuration file: each key goes through apply(), as its option would ---------- */
 
+#define N_OPTIONS (sizeof options / sizeof options[0] - 1)
+#define ARENA_SLACK 16384 /* room for the certificate paths reloads change */
+
+/* A record in the arena: a section (then its name and its site names, or "", follow) or a key
+ * (then the key and its value follow), with its line and the site it went to. */
+struct rec {
+	unsigned line;
+	char kind; /* 'S' section (name follows), 'K' key (key, then value follow) */
+	unsigned char site;
+};
+
+struct file_ctx {
+	struct config *c;
+	const char *section; /* the current section's name (in the arena) */
+	int in_site;
+	unsigned seen[N_OPTIONS]; /* the line each key was given on in this section */
+};
+
+static char *arena_put(struct config *c, const char *s)
+{
+	size_t n = strlen(s) + 1;
+	char *p = c->arena + c->arena_used;
+
+	if (n > c->arena_size - c->arena_used)
+		return NULL; /* cannot happen for a file: the arena is sized from it */
+	memcpy(p, s, n);
+	c->arena_used += n;
+	return p;
+}
+
+static int arena_rec(struct config *c, char kind, unsigned line, char *err, size_t errlen)
+{
+	struct rec r = {.line = line, .kind = kind, .site = (unsigned char)(c->n_sites - 1)};
+
+	if (sizeof r > c->arena_size - c->arena_used)
+		return log_errbuf(err, errlen, "out of configuration memory");
+	memcpy(c->arena + c->arena_used, &r, sizeof r);
+	c->arena_used += sizeof r;
+	return 0;
+}
+
+/* Removes spaces and tabs (no host name has any) in place. */
+static void squeeze_blanks(char *s)
+{
+	char *w = s;
+
+	for (; *s; s++)
+		if (*s != ' ' && *s != '\t')
+			*w++ = *s;
+	*w = '\0';
+}
+
+/* "[site NAMES]" opens a site, as --site NAMES does; keys before any section are global. */
+static int file_section(struct file_ctx *f, const char *section, unsigned line, char *err,
+			size_t errlen)
+{
+	char *name, names[256]; /* a line holds fewer than 200 characters (conffile.c) */
+
+	memset(f->seen, 0, sizeof f->seen);
+	if (arena_rec(f->c, 'S', line, err, errlen) < 0 || !(name = arena_put(f->c, section)))
+		return log_errbuf(err, errlen, "out of configuration memory");
+	f->section = name;
+	if (!*section) /* every record holds two strings: here no site names */
+		return arena_put(f->c, "") ? 0 : log_errbuf(err, errlen, "out of memory");
+	if (strncmp(name, "site ", 5) != 0 || !name[5 + strspn(name + 5, " ")])
+		return log_errbuf(err, errlen,
+				  "unknown section [%s]: a site is [site NAME[,NAME...]], and "
+				  "server-wide keys go above the first section",
+				  section);
+	f->in_site = 1;
+	/* [site a.example, b.example] templates more easily; squeezed before the copy, so that
+	 * the record's strings stay back to back */
+	snprintf(names, sizeof names, "%s", name + 5);
+	squeeze_blanks(names);
+	if (!(name = arena_put(f->c, names)))
+		return log_errbuf(err, errlen, "out of configuration memory");
+	if (open_site(f->c, name, err, errlen) < 0)
+		return -1;
+	f->c->sites[f->c->n_sites - 1].line = line;
+	return 0;
+}
+
+/* The option a key names, or -1 (with err saying why and what may have been meant). */
+static int file_lookup(const char *key, char *err, size_t errlen)
+{
+	const char *names[N_OPTIONS];
+
+	for (size_t i = 0; i < N_OPTIONS; i++) {
+		names[i] = options[i].name;
+		if (strcmp(key, names[i]) != 0)
+			continue;
+		if (options[i].val == OPT_SITE)
+			return log_errbuf(err, errlen,
+					  "'site' is not a key: open a [site %s] section instead",
+					  "NAME[,NAME...]");
+		if (options[i].val != OPT_HELP && options[i].val != OPT_VERSION &&
+		    options[i].val != OPT_CONFIG)
+			return (int)i;
+	}
+	const char *near = conffile_suggest(key, names, N_OPTIONS);
+	log_errbuf(err, errlen, "unknown key '%s'%s%s%s", key, near ? " (did you mean '" : "",
+		   near ? near : "",
+		   near ? "'?)" : " (the keys are the long options of dropcap --help)");
+	return -1;
+}
+
+static int repeatable(const char *key)
+{
+	return strcmp(key, "listen-fd") == 0 || strcmp(key, "header") == 0;
+}
+
+/* The argument the option gets: a copy in the arena, or for a flag NULL (and *off when false). */
+static int file_arg(struct file_ctx *f, int i, const char *key, const char *value, char **arg,
+		    int *off, char *err, size_t errlen)
+{
+	int b;
+
+	*off = 0;
+	if (options[i].has_arg == no_argument) {
+		if ((b = conffile_bool(value)) < 0)
+			return log_errbuf(err, errlen,
+					  "'%s = %s': a flag: write %s = true or %s = false", key,
+					  value, key, key);
+		*off = !b;
+		*arg = arena_put(f->c, b ? "1" : "0");
+	} else {
+		if (!*value)
+			return log_errbuf(err, errlen, "'%s' needs a value: %s = VALUE", key, key);
+		*arg = arena_put(f->c, value);
+	}
+	return *arg ? 0 : log_errbuf(err, errlen, "out of configuration memory");
+}
+
+static int file_key(void *user, const char *section, const char *key, const char *value,
+		    unsigned line, char *err, size_t errlen)
+{
+	struct file_ctx *f = user;
+	char why[600], *arg = NULL;
+	int i, off, r;
+
+	if ((!f->section || strcmp(section, f->section) != 0) &&
+	    file_section(f, section, line, err, errlen) < 0)
+		return -1;
+	if ((i = file_lookup(key, why, sizeof why)) < 0)
+		return log_errbuf(err, errlen, "%s in [%s]", why, *section ? section : "global");
+	if (f->seen[i] && !repeatable(key))
+		return log_errbuf(err, errlen,
+				  "'%s' given twice in [%s] (first on line %u): keep one", key,
+				  *section ? section : "global", f->seen[i]);
+	f->seen[i] = line;
+	if (arena_rec(f->c, 'K', line, err, errlen) < 0 || !arena_put(f->c, key) ||
+	    file_arg(f, i, key, value, &arg, &off, err, errlen) < 0)
+		return -1;
+	if (off)
+		return 0;
+	if (options[i].has_arg == no_argument)
+		arg = NULL;
+	r = f->in_site ? apply_site(f->c, options[i].val, arg, why, sizeof why)
+		       : apply(f->c, options[i].val, arg, why, sizeof why);
+	if (r == 1)
+		return log_errbuf(err, errlen,
+				  "'%s' is server-wide, not per site: move it above the first "
+				  "[site] section",
+				  key);
+	if (r < 0)
+		return log_errbuf(err, errlen, "key '%s' in [%s]: %s", key,
+				  *section ? section : "global", why);
+	return 0;
+}
+
+/* Prefixes err with FILE:LINE (or FILE:) for the checks made once every key is read. */
+static int file_err(const struct config *c, unsigned line, char *err, size_t errlen)
+{
+	char msg[1024];
+
+	snprintf(msg, sizeof msg, "%s", err);
+	if (line)
+		return log_errbuf(err, errlen, "%s:%u: %s", c->config_file, line, msg);
+	return log_errbuf(err, errlen, "%s: %s", c->config_file, msg);
+}
+
+/* check() for a file: a site's errors name its [site] line. */
+static int file_check(struct config *c, char *err, size_t errlen)
+{
+	for (size_t i = 0; i < c->n_sites; i++) {
+		if (check_site(&c->sites[i], err, errlen) < 0 ||
+		    site_check_names(c->sites, i + 1, err, errlen) < 0)
+			return file_err(c, c->sites[i].line, err, errlen);
+	}
+	return check(c, err, errlen) < 0 ? file_err(c, 0, err, errlen) : 0;
+}
+
+/* Reads c->config_file into c (defaults already set): the arena holds every string. */
+static int file_load(struct config *c, char *err, size_t errlen)
+{
+	struct file_ctx *f;
+	size_t len;
+	char *buf = conffile_read(c->config_file, &len, err, errlen);
+	int r;
+
+	if (!buf)
+		return -1;
+	/* a record per line at most, and each string no longer than its line */
+	c->arena_size = 2 * len + (len / 2 + 2) * (sizeof(struct rec) + 2) + ARENA_SLACK;
+	c->arena = malloc(c->arena_size);
+	f = calloc(1, sizeof *f);
+	if (!c->arena || !f) {
+		free(buf);
+		free(f);
+		return log_errbuf(err, errlen, "out of memory");
+	}
+	f->c = c;
+	r = conffile_parse(c->config_file, buf, len, file_key, f, err, errlen);
+	free(buf);
+	free(f);
+	c->records_end = c->arena_used;
+	return r < 0 ? -1 : file_check(c, err, errlen);
+}
+
+static void defaults(struct config *c)
+{
 	*c = (struct config){
 	    .https = ":443",
 	    .http = ":80",
@@ -543,12 +770,40 @@ enum config_result config_parse(struct config *c, int argc, char **argv, char *e
 	    .keepalive_timeout = 60,
 	    .n_sites = 1, /* the unnamed site, for the options before any --site */
 	};
-	if (argc > 1 && strcmp(argv[1], "doctor") == 0) {
+}
+
+/* --config FILE takes every option from the file; the debugging flags may join it. */
+static int config_alone(int opt, const char **other)
+{
+	if (opt == OPT_NO_SANDBOX || opt == OPT_CORE_DUMPS || opt == OPT_CONFIG)
+		return 1;
+	for (size_t i = 0; i < N_OPTIONS; i++)
+		if (options[i].val == opt && !*other)
+			*other = options[i].name;
+	return 0;
+}
+
+static int subcommand(struct config *c, int *argc, char ***argv)
+{
+	if (*argc > 1 && strcmp((*argv)[1], "doctor") == 0)
 		c->doctor = 1;
-		argv[1] = argv[0];
-		argv++;
-		argc--;
-	}
+	else if (*argc > 1 && strcmp((*argv)[1], "check") == 0)
+		c->check_only = 1;
+	else
+		return 0;
+	(*argv)[1] = (*argv)[0];
+	(*argv)++;
+	(*argc)--;
+	return 1;
+}
+
+enum config_result config_parse(struct config *c, int argc, char **argv, char *err, size_t errlen)
+{
+	const char *other = NULL;
+	int opt, r;
+
+	defaults(c);
+	subcommand(c, &argc, &argv);
 	opterr = 0;
 	optind = 1;
 	while ((opt = getopt_long(argc, argv, ":", options, NULL)) != -1) {
@@ -560,12 +815,135 @@ enum config_result config_parse(struct config *c, int argc, char **argv, char *e
 			log_errbuf(err, errlen, "unknown option %s", argv[optind - 1]);
 			return CONFIG_ERROR;
 		}
-		if ((r = apply(c, opt, optarg, err, errlen)) != 0)
+		config_alone(opt, &other);
+		if (opt == OPT_CONFIG)
+			c->config_file = optarg;
+		else if ((r = apply(c, opt, optarg, err, errlen)) != 0)
 			return r > 0 ? CONFIG_EXIT : CONFIG_ERROR;
 	}
 	if (optind < argc) {
 		log_errbuf(err, errlen, "unexpected argument '%s'", argv[optind]);
 		return CONFIG_ERROR;
 	}
+	if (c->config_file && other) {
+		log_errbuf(err, errlen,
+			   "--config %s and --%s: with --config every option comes from the file "
+			   "(only --no-sandbox and --core-dumps may join it): move %s into it",
+			   c->config_file, other, other);
+		return CONFIG_ERROR;
+	}
+	if (c->config_file)
+		return file_load(c, err, errlen) < 0 ? CONFIG_ERROR : CONFIG_OK;
 	return check(c, err, errlen) < 0 ? CONFIG_ERROR : CONFIG_OK;
+}
+
+void config_free(struct config *c)
+{
+	free(c->arena);
+	c->arena = NULL;
+}
+
+/* --- SIGHUP: the file again ----------------------------------------------------------- */
+
+/* Walks a record: its header, then its two strings. Returns the next offset. */
+static size_t rec_next(const struct config *c, size_t off, struct rec *r, const char **a,
+		       const char **b)
+{
+	memcpy(r, c->arena + off, sizeof *r);
+	*a = c->arena + off + sizeof *r;
+	*b = *a + strlen(*a) + 1;
+	return (size_t)(*b + strlen(*b) + 1 - c->arena);
+}
+
+static int is_cred(const char *key)
+{
+	return strcmp(key, "cert") == 0 || strcmp(key, "key") == 0;
+}
+
+static int changed(char *msg, size_t msglen, const struct config *c, unsigned line,
+		   const char *what)
+{
+	if (line)
+		snprintf(msg, msglen, "%s:%u: %s", c->config_file, line, what);
+	else
+		snprintf(msg, msglen, "%s: %s", c->config_file, what);
+	return 1;
+}
+
+/* Compares the records of the running file and the new one. Returns 1 (msg names the first
+ * difference) when anything but a site's certificate or key path changed, else 0. */
+static int reload_diff(const struct config *old, const struct config *new, char *msg, size_t msglen)
+{
+	size_t o = 0, n = 0;
+	struct rec ro, rn = {.line = 1};
+	const char *oa, *ob, *na, *nb;
+	char what[300];
+
+	while (o < old->records_end && n < new->records_end) {
+		o = rec_next(old, o, &ro, &oa, &ob);
+		n = rec_next(new, n, &rn, &na, &nb);
+		if (ro.kind != rn.kind || ro.site != rn.site || strcmp(oa, na) != 0)
+			return changed(msg, msglen, new, rn.line,
+				       "sections or keys were added, removed or reordered");
+		if (rn.kind == 'K' && !is_cred(na) && strcmp(ob, nb) != 0) {
+			snprintf(what, sizeof what, "'%s' changed", na);
+			return changed(msg, msglen, new, rn.line, what);
+		}
+	}
+	if (o == old->records_end && n == new->records_end)
+		return 0;
+	if (n < new->records_end)
+		rec_next(new, n, &rn, &na, &nb);
+	return changed(msg, msglen, new, rn.line, "sections or keys were added or removed");
+}
+
+static int differs(const char *a, const char *b)
+{
+	return (a == NULL) != (b == NULL) || (a && strcmp(a, b) != 0);
+}
+
+/* Points the running sites at the new certificate and key paths, in the arena's spare room.
+ * The structure is the same (reload_diff), so site i is site i. */
+static int reload_creds(struct config *live, const struct config *new, char *msg, size_t msglen)
+{
+	size_t need = 0, nchanged = 0;
+
+	for (size_t i = 0; i < live->n_sites; i++)
+		if (differs(live->sites[i].cert, new->sites[i].cert) ||
+		    differs(live->sites[i].key, new->sites[i].key))
+			need += strlen(new->sites[i].cert) + strlen(new->sites[i].key) + 2;
+	if (need > live->arena_size - live->arena_used)
+		return changed(msg, msglen, new, 0,
+			       "too many certificate path changes since start: upgrade to apply");
+	for (size_t i = 0; i < live->n_sites; i++) {
+		struct config_site *s = &live->sites[i];
+		if (!differs(s->cert, new->sites[i].cert) && !differs(s->key, new->sites[i].key))
+			continue;
+		s->cert = arena_put(live, new->sites[i].cert);
+		s->key = arena_put(live, new->sites[i].key);
+		nchanged++;
+	}
+	msg[0] = '\0';
+	if (nchanged)
+		snprintf(msg, msglen, "%s: new certificate and key paths for %zu site%s",
+			 live->config_file, nchanged, nchanged == 1 ? "" : "s");
+	return 0;
+}
+
+int config_reload(struct config *live, char *msg, size_t msglen)
+{
+	struct config *n = malloc(sizeof *n);
+	int r;
+
+	if (!n)
+		return log_errbuf(msg, msglen, "out of memory");
+	defaults(n);
+	n->config_file = live->config_file;
+	if (file_load(n, msg, msglen) < 0)
+		r = -1;
+	else if ((r = reload_diff(live, n, msg, msglen)) == 0)
+		r = reload_creds(live, n, msg, msglen);
+	config_free(n);
+	free(n);
+	return r;
 }

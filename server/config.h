@@ -70,6 +70,7 @@ struct config_site {
 				  * site ("/": its root); NULL: the built-in pages */
 	struct config_header headers[CONFIG_MAX_HEADERS]; /* --header, in order */
 	size_t n_headers;
+	unsigned line; /* --config FILE: the line of its section's first key (0: command line) */
 };
 
 struct config {
@@ -92,6 +93,13 @@ struct config {
 	int doctor;		    /* "dropcap doctor": report, bind nothing */
 	int core_dumps;		    /* --core-dumps: stay dumpable after the drop */
 	int no_sandbox;		    /* --no-sandbox: neither Landlock nor seccomp (debugging) */
+	int check_only;		    /* "dropcap check": validate, serve nothing */
+	const char *config_file;    /* --config FILE, or NULL */
+	/* --config: one allocation owning every string the file gave, as records (section and
+	 * key lines, compared by a reload) up to records_end, then room for the certificate
+	 * paths reloads change (a reload never frees what connections may still point at) */
+	char *arena;
+	size_t arena_size, arena_used, records_end;
 };
 
 enum config_result {
@@ -103,6 +111,15 @@ enum config_result {
 /* Parses argv into *c (defaults first). On CONFIG_ERROR err names the problem.
  * Strings in *c point into argv. */
 enum config_result config_parse(struct config *c, int argc, char **argv, char *err, size_t errlen);
+
+/* Frees what config_parse allocated (the --config arena). */
+void config_free(struct config *c);
+
+/* SIGHUP with --config: reads the file again. Returns 0 when the running configuration now
+ * matches it (only certificate and key paths may have changed: they are applied, and msg says
+ * which, or is ""), 1 when something else changed (msg names it: that needs an upgrade; nothing
+ * was applied), -1 when the file is invalid (msg says why; nothing was applied). */
+int config_reload(struct config *live, char *msg, size_t msglen);
 
 /* The default site: the one for unknown names, no name, and the certificate of HTTPS sites that
  * have none. */

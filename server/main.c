@@ -147,6 +147,28 @@ static void acquire(const struct config *cfg, struct startup *st)
 		log_warnx("stderr: %s: messages may block", err);
 }
 
+/* "dropcap check": what start-up would read, read now; nothing bound, no privilege needed.
+ * Each failure is one line and exit 1 (fatalx). */
+static int check_only(const struct config *cfg)
+{
+	char err[1024], real[PATH_MAX];
+	struct tls_ctx *tls = NULL;
+
+	for (size_t i = 0; i < cfg->n_sites; i++) {
+		const struct config_site *s = &cfg->sites[i];
+		int fd = open(s->root, O_PATH | O_DIRECTORY | O_CLOEXEC);
+		if (fd < 0 && cfg->config_file)
+			fatalx("%s:%u: cannot serve root %s%s: %s", cfg->config_file, s->line,
+			       s->root, site_label(cfg, i, err, sizeof err), strerror(errno));
+		close(fd >= 0 ? fd : open_root(cfg, i, real));
+	}
+	if (config_default_site(cfg)->cert && !(tls = tls_ctx_new(cfg, err, sizeof err)))
+		fatalx("%s", err);
+	tls_ctx_free(tls);
+	puts("ok");
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	static struct server srv;
@@ -159,12 +181,23 @@ int main(int argc, char **argv)
 	switch (config_parse(&cfg, argc, argv, err, sizeof err)) {
 	case CONFIG_OK: break;
 	case CONFIG_EXIT: return 0;
-	case CONFIG_ERROR: fprintf(stderr, "dropcap: %s\nTry 'dropcap --help'.\n", err); return 2;
+	case CONFIG_ERROR:
+		fprintf(stderr, "dropcap: %s\nTry 'dropcap --help'.\n", err);
+		config_free(&cfg);
+		return cfg.check_only ? 1 : 2;
+	}
+	if (cfg.check_only) {
+		int r = check_only(&cfg);
+		config_free(&cfg);
+		return r;
 	}
 	if (listen_close_inherited(&cfg, err, sizeof err) < 0)
 		fatalx("%s", err);
-	if (cfg.doctor)
-		return priv_doctor(&cfg);
+	if (cfg.doctor) {
+		int r = priv_doctor(&cfg);
+		config_free(&cfg);
+		return r;
+	}
 	signal(SIGPIPE, SIG_IGN);
 	/* before the drop and the sandbox: later, only send() on this socket is allowed */
 	if (notify_open(err, sizeof err) < 0)
@@ -204,6 +237,7 @@ int main(int argc, char **argv)
 		if (st.root_fds[CONFIG_ACME_FD(i)] >= 0)
 			close(st.root_fds[CONFIG_ACME_FD(i)]);
 	}
+	config_free(&cfg);
 	log_close();
 	return 0;
 }

@@ -233,7 +233,8 @@ struct sandbox_paths {
 	char root[CONFIG_MAX_SITES][PATH_MAX]; /* --root (for the probe; rules use root_fds) */
 	char cert[CONFIG_MAX_SITES][PATH_MAX]; /* the directory of the real --cert file */
 	char key[CONFIG_MAX_SITES][PATH_MAX];
-	char log[PATH_MAX]; /* the directory of the real --access-log file */
+	char log[PATH_MAX];  /* the directory of the real --access-log file */
+	char conf[PATH_MAX]; /* the directory of the real --config file (SIGHUP reads it) */
 };
 
 static int paths_get(const struct config *c, const int *root_fds, struct sandbox_paths *p,
@@ -257,6 +258,8 @@ static int paths_get(const struct config *c, const int *root_fds, struct sandbox
 	}
 	if (c->access_log && strcmp(c->access_log, "off") != 0)
 		real_dir(c->access_log, p->log);
+	if (c->config_file)
+		real_dir(c->config_file, p->conf);
 	return 0;
 }
 
@@ -297,6 +300,8 @@ static int ll_rules(int rs, const struct sandbox_paths *p, char *err, size_t err
 		if (ll_site_rules(rs, p, i, err, errlen) < 0)
 			return -1;
 	if (p->log[0] && ll_rule_path(rs, p->log, SANDBOX_FS_LOG, err, errlen) < 0)
+		return -1;
+	if (p->conf[0] && ll_rule_path(rs, p->conf, LANDLOCK_ACCESS_FS_READ_FILE, err, errlen) < 0)
 		return -1;
 #ifdef SANDBOX_SANITIZER
 	char exe[PATH_MAX];

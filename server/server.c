@@ -1,5 +1,6 @@
 /* server.c — the event loop: accept, signals, graceful drain, per-loop caches. */
 #include <errno.h>
+#include <stdint.h>
 #include <grp.h>
 #include <malloc.h>
 #include <signal.h>
@@ -327,6 +328,36 @@ static int reload_site(struct server *s, size_t i, char *info, size_t infolen, c
 	return r < 0 ? -1 : 0;
 }
 
+/* SIGHUP with --config: the file again. Only certificate and key paths change live; anything
+ * else needs an upgrade, and then nothing of the new file is applied. Returns -1 when the
+ * reload stops here. */
+static int reload_file(struct server *s)
+{
+	char msg[1536];
+	int r;
+
+	if (!s->cfg->config_file)
+		return 0;
+	/* main owns the configuration, writable; this is its one writer after start-up */
+	r = config_reload((struct config *)(uintptr_t)s->cfg, msg, sizeof msg);
+	if (r < 0) {
+		log_warnx("SIGHUP: %s; still serving the running configuration", msg);
+		notify_ready("reload failed, still serving the running configuration: %s", msg);
+		return -1;
+	}
+	if (r > 0) {
+		log_warnx("SIGHUP: %s: that needs an upgrade (systemctl kill -s USR2 "
+			  "--kill-who=main dropcap, or kill -USR2 the main process: no connection "
+			  "is dropped); still serving the running configuration",
+			  msg);
+		notify_ready("needs an upgrade (SIGUSR2): %s", msg);
+		return -1;
+	}
+	if (msg[0])
+		log_info("SIGHUP: %s", msg);
+	return 0;
+}
+
 /* SIGHUP: read each site's certificate and key again, as the run user and under the sandbox.
  * New handshakes get the new ones; open connections keep theirs. A failure keeps that site's
  * old ones, and the other sites still reload. */
@@ -339,6 +370,8 @@ static void on_reload_signal(struct ev_loop *loop, ev_signal *w, int revents)
 	(void)w;
 	(void)revents;
 	notify_reloading();
+	if (reload_file(s) < 0)
+		return;
 	if (!s->tls) {
 		log_info("SIGHUP: no --cert, nothing to reload");
 		notify_ready("reloaded: nothing to reload (no --cert)");

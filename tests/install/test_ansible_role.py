@@ -122,3 +122,87 @@ def test_role_choice_is_explained():
     assert "dropcap-setcap" in tasks and "--install" in tasks
     assert os.path.samefile(os.path.join(ANSIBLE_ROLES, "dropcap", "files", "dropcap-setcap"),
                             os.path.join(REPO, "install", "dropcap-setcap"))
+
+
+# --- configuration-file mode: two sites ------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def deployed_sites(dropcap_bin, tls_files, docroot):
+    """The role with dropcap_sites (two sites, the first with a certificate): two runs."""
+    if not dc.is_root():
+        pytest.skip("needs root (users, setcap, network namespaces)")
+    base = dc.world_tmpdir("dropcap-ansible-sites-")
+    src = copy_binary(base, "dropcap.src")
+    for d in ("bin", "sbin"):
+        os.mkdir(os.path.join(base, d))
+        os.chmod(os.path.join(base, d), 0o755)
+    docs = os.path.join(base, "docs")
+    v = {
+        "dropcap_binary_src": src,
+        "dropcap_bin_path": f"{base}/bin/dropcap",
+        "dropcap_setcap_path": f"{base}/sbin/dropcap-setcap",
+        "dropcap_stage_path": f"{base}/cache/dropcap",
+        "dropcap_conf_dir": f"{base}/etc",
+        "dropcap_unit_path": f"{base}/dropcap.service",
+        "dropcap_user": USER,
+        "dropcap_group": USER,
+        "dropcap_cert_src": tls_files.ec_cert,
+        "dropcap_key_src": tls_files.ec_key,
+        "dropcap_manage_service": False,
+        "dropcap_server_options": {"max-conns": 500, "core-dumps": False},
+        "dropcap_sites": [
+            {"names": "example.test,www.example.test", "root": docroot,
+             "cert": f"{base}/etc/cert.pem", "key": f"{base}/etc/key.pem"},
+            {"names": "docs.example.test", "root": docs, "options": {"default": False}},
+        ],
+    }
+    with removes_user_afterwards(USER):
+        first, out1 = playbook(base, v)
+        os.chmod(docs, 0o755)
+        second, out2 = playbook(base, v)
+        yield v, first, second, out2
+
+
+def test_two_sites_second_run_changes_nothing(deployed_sites):
+    v, first, second, out2 = deployed_sites
+    assert first["failed"] == 0 and first["changed"] >= 8, first
+    assert second == {**second, "changed": 0, "failed": 0}, out2
+
+
+def test_two_sites_file_is_valid_and_the_unit_runs_it(deployed_sites):
+    v = deployed_sites[0]
+    conf = os.path.join(v["dropcap_conf_dir"], "dropcap.conf")
+    text = open(conf).read()
+    assert "[site example.test,www.example.test]" in text and "[site docs.example.test]" in text
+    assert "max-conns = 500" in text and "core-dumps = false" in text
+    assert not os.path.exists(os.path.join(v["dropcap_conf_dir"], "dropcap.env"))
+    r = run([v["dropcap_bin_path"], "check", "--config", conf])
+    assert (r.returncode, r.stdout) == (0, "ok\n"), r.stderr
+    st = os.stat(conf)
+    assert stat.S_IMODE(st.st_mode) == 0o640
+    unit = open(v["dropcap_unit_path"]).read()
+    assert f"ExecStart={v['dropcap_bin_path']} --config {conf}\n" in unit
+    assert "EnvironmentFile" not in unit.split("[Service]")[1].split("ExecReload")[0]
+
+
+def test_two_sites_installed_binary_serves_443_from_the_file(deployed_sites):
+    v = deployed_sites[0]
+    conf = os.path.join(v["dropcap_conf_dir"], "dropcap.conf")
+    err, https, http = serve_443(v["dropcap_bin_path"], USER, None, None,
+                                 args=["--config", conf])
+    assert https == http == dc.DOCROOT_FILES["index.html"].decode()  # the first site: default
+    assert "serving" in err and "(site docs.example.test)" in err
+
+
+def test_a_file_dropcap_check_refuses_never_goes_in_place(deployed_sites):
+    v = dict(deployed_sites[0])
+    conf = os.path.join(v["dropcap_conf_dir"], "dropcap.conf")
+    before = open(conf).read()
+    v["dropcap_sites"] = v["dropcap_sites"][:1] + [
+        {"names": "docs.example.test", "root": v["dropcap_sites"][1]["root"],
+         "options": {"rot": "/srv"}}]
+    with pytest.raises(AssertionError) as e:
+        playbook(os.path.dirname(v["dropcap_unit_path"]), v)
+    assert "unknown key 'rot' (did you mean 'root'?)" in str(e.value)
+    assert open(conf).read() == before

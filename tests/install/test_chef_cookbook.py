@@ -8,6 +8,8 @@ import os
 
 from install_common import INSTALL, run
 
+import dropcap_fixture as dc
+
 COOKBOOK = os.path.join(INSTALL, "chef", "dropcap")
 
 
@@ -22,7 +24,7 @@ def test_ruby_files_parse():
 
 def test_templates_parse():
     templates = glob.glob(os.path.join(COOKBOOK, "templates", "**", "*.erb"), recursive=True)
-    assert len(templates) == 2
+    assert len(templates) == 3  # the unit, dropcap.env, dropcap.conf
     for t in templates:
         src = run(["erb", "-x", "-T", "-", t], timeout=30, check=True).stdout
         r = run(["ruby", "-c"], input=src, timeout=30)
@@ -62,3 +64,48 @@ def test_rendered_unit_is_the_shipped_unit():
     rendered = r.stdout.splitlines()
     assert rendered[0].startswith("# Managed by Chef")
     assert rendered[1:] == shipped.splitlines()
+
+
+def test_rendered_unit_in_config_file_mode_runs_the_file():
+    r = run(["ruby", "-e", RENDER.replace("'env_path' => '/etc/x/dropcap.env' }",
+                                          "'env_path' => '/etc/x/dropcap.env', "
+                                          "'config_path' => '/etc/x/dropcap.conf' }"),
+             os.path.join(COOKBOOK, "templates", "default", "dropcap.service.erb")],
+            timeout=30, check=True)
+    assert "\nExecStart=/opt/b/dropcap --config /etc/x/dropcap.conf\n" in r.stdout
+    assert "\nEnvironmentFile=" not in r.stdout
+
+
+RENDER_CONF = r"""
+require 'erb'
+require 'json'
+ctx = Object.new
+JSON.parse(ARGV[1]).each { |k, v| ctx.instance_variable_set("@#{k}", v) }
+print ERB.new(File.read(ARGV[0]), trim_mode: '-').result(ctx.instance_eval { binding })
+"""
+
+
+def test_two_site_file_renders_and_dropcap_check_accepts_it(dropcap_bin, tls_files, docroot,
+                                                           world_tmp):
+    """The recipe's verify command, run on the template rendered with two sites."""
+    import json
+    docs = os.path.join(world_tmp, "docs")
+    os.mkdir(docs)
+    v = {"https": ":443", "http": ":80", "access_log": None,
+         "server_options": {"max-conns": 500},
+         "sites": [{"names": "example.test,www.example.test", "root": docroot,
+                    "cert": tls_files.ec_cert, "key": tls_files.ec_key},
+                   {"names": "docs.example.test", "root": docs, "cert": tls_files.rsa_cert,
+                    "key": tls_files.rsa_key, "options": {"default": True}}]}
+    r = run(["ruby", "-e", RENDER_CONF,
+             os.path.join(COOKBOOK, "templates", "default", "dropcap.conf.erb"), json.dumps(v)],
+            timeout=30, check=True)
+    conf = os.path.join(world_tmp, "dropcap.conf")
+    with open(conf, "w") as f:
+        f.write(r.stdout)
+    assert "[site docs.example.test]\nroot = " + docs + "\n" in r.stdout
+    assert r.stdout.endswith("\ndefault = true\n") and "max-conns = 500\n" in r.stdout
+    with open(os.path.join(COOKBOOK, "recipes", "default.rb")) as f:
+        assert "verify \"#{Shellwords.escape(bin)} check --config %{path}\"" in f.read()
+    c = run([dc.BIN, "check", "--config", conf], timeout=30)
+    assert (c.returncode, c.stdout) == (0, "ok\n"), c.stderr

@@ -201,7 +201,8 @@ def test_packages_declare_what_their_binary_links(dropcap_bin):
     the portable build and requires nothing but glibc."""
     deb = os.path.join(REPO, make("deb").stdout.strip().splitlines()[-1])
     depends = run(["dpkg-deb", "-f", deb, "Depends"], check=True).stdout
-    for pkg in ("libc6", "libev4", "libmbedtls14", "libmbedx509-1", "libmbedcrypto7", "libcap2 "):
+    for pkg in ("libc6", "libev4", "libmbedtls14", "libmbedx509-1", "libmbedcrypto7", "libcap2 ",
+                "libinih1"):
         assert pkg in depends, depends
     if linked_shared():
         return

@@ -28,5 +28,19 @@ default['dropcap']['key_source'] = nil
 default['dropcap']['access_log'] = nil # nil: stdout, into the journal
 default['dropcap']['extra_args'] = []
 
+# Configuration-file mode: a non-empty list of sites writes config_path (INI, see dropcap(8)
+# "CONFIGURATION FILE"), verified with `dropcap check --config` before it goes in place, and the
+# unit runs `dropcap --config` (root, extra_args and the env file are then unused; https, http
+# and access_log still apply). Each site: 'names' (NAME[,NAME...]), 'root', optionally 'cert'
+# and 'key' (paths on the node) and 'options' (more keys of the site; an array repeats the key).
+# The first site is the default one. For example:
+#   [{ 'names' => 'example.org,www.example.org', 'root' => '/srv/www',
+#      'cert' => '/etc/letsencrypt/live/example.org/fullchain.pem',
+#      'key' => '/etc/letsencrypt/live/example.org/privkey.pem' },
+#    { 'names' => 'docs.example.org', 'root' => '/srv/docs', 'options' => { 'autoindex' => true } }]
+default['dropcap']['sites'] = []
+default['dropcap']['config_path'] = '/etc/dropcap/dropcap.conf'
+default['dropcap']['server_options'] = {} # more server-wide keys, e.g. { 'max-conns' => 2000 }
+
 # false on nodes without systemd as PID 1: the unit is written, nothing is started.
 default['dropcap']['manage_service'] = true

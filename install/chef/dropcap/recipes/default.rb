@@ -82,23 +82,49 @@ end
   end
 end
 
-directory conf['root'] do
-  action :create
-  not_if { ::File.directory?(conf['root']) }
-end
+sites = conf['sites'].to_a
+config_path = sites.empty? ? nil : conf['config_path']
 
-opts = ['--root', conf['root'], '--https', conf['https'], '--http', conf['http']]
-opts += ['--cert', conf['cert_path'], '--key', conf['key_path']] unless conf['https'] == 'off'
-opts += ['--access-log', conf['access_log']] if conf['access_log']
-opts += conf['extra_args'].to_a
+if config_path
+  sites.each do |site|
+    directory site['root'] do
+      action :create
+      not_if { ::File.directory?(site['root']) }
+    end
+  end
 
-template conf['env_path'] do
-  source 'dropcap.env.erb'
-  owner 'root'
-  group 'root'
-  mode '0644'
-  variables(opts: opts.join(' '))
-  notifies :restart, 'service[dropcap]', :delayed if manage_service
+  # In place only when `dropcap check` accepts it (every key and value, the roots, the
+  # certificates and keys): a bad attribute fails the run and the running file stays. Readable by
+  # the dropcap group: dropcap reads it again on SIGHUP, as the dropcap user.
+  template config_path do
+    source 'dropcap.conf.erb'
+    owner 'root'
+    group conf['group']
+    mode '0640'
+    variables(https: conf['https'], http: conf['http'], access_log: conf['access_log'],
+              server_options: conf['server_options'].to_h, sites: sites)
+    verify "#{Shellwords.escape(bin)} check --config %{path}"
+    notifies :restart, 'service[dropcap]', :delayed if manage_service
+  end
+else
+  directory conf['root'] do
+    action :create
+    not_if { ::File.directory?(conf['root']) }
+  end
+
+  opts = ['--root', conf['root'], '--https', conf['https'], '--http', conf['http']]
+  opts += ['--cert', conf['cert_path'], '--key', conf['key_path']] unless conf['https'] == 'off'
+  opts += ['--access-log', conf['access_log']] if conf['access_log']
+  opts += conf['extra_args'].to_a
+
+  template conf['env_path'] do
+    source 'dropcap.env.erb'
+    owner 'root'
+    group 'root'
+    mode '0644'
+    variables(opts: opts.join(' '))
+    notifies :restart, 'service[dropcap]', :delayed if manage_service
+  end
 end
 
 # Written even when manage_service is false, so that it can be enabled later.
@@ -107,7 +133,8 @@ template conf['unit_path'] do
   owner 'root'
   group 'root'
   mode '0644'
-  variables(bin_path: bin, user: conf['user'], group: conf['group'], env_path: conf['env_path'])
+  variables(bin_path: bin, user: conf['user'], group: conf['group'], env_path: conf['env_path'],
+            config_path: config_path)
   notifies :run, 'execute[systemctl daemon-reload]', :immediately if manage_service
   notifies :restart, 'service[dropcap]', :delayed if manage_service
 end
