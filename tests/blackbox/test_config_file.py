@@ -301,3 +301,34 @@ def test_sighup_names_the_first_change_that_needs_an_upgrade(make_server, files,
     assert f"SIGHUP: {files.path}:{line}: {what}: that needs an upgrade" in lines[0], lines
     assert get(files.http, "x.b.test")[:2] == (200, b"site b\n")
     assert get(files.http, "a.test")[:2] == (200, b"site a\n")
+
+
+def test_readme_example_passes_dropcap_check(dropcap_bin, world_tmp):
+    """The two-site example in the README, with its paths pointed at a scratch tree, is a valid
+    configuration: `dropcap check` opens both roots, loads both certificates and says ok. So the
+    README's per-site keys (redirect-https, acme-root, hsts, error-pages, header, fallback, ...)
+    are the ones dropcap takes."""
+    readme = os.path.join(os.path.dirname(__file__), "..", "..", "README.md")
+    with open(readme) as f:
+        text = f.read()
+    start = text.index("# /etc/dropcap/dropcap.conf")
+    example = text[start:text.index("```", start)]
+    t = world_tmp
+    for d in ("www/errors", "docs", "acme", "tls"):
+        os.makedirs(os.path.join(t, d))
+    for name in ("example.org", "docs.example.org"):
+        subprocess.run(["openssl", "req", "-x509", "-nodes", "-days", "3", "-subj", f"/CN={name}",
+                        "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256",
+                        "-keyout", f"{t}/tls/{name}.key", "-out", f"{t}/tls/{name}.pem"],
+                       check=True, capture_output=True)
+    for old, new in (("/srv/www", f"{t}/www"), ("/srv/docs", f"{t}/docs"),
+                     ("/var/lib/dropcap/acme", f"{t}/acme"), ("/etc/dropcap/", f"{t}/tls/"),
+                     ("/var/log/dropcap/", f"{t}/")):
+        assert old in example, old
+        example = example.replace(old, new)
+    conf = os.path.join(t, "dropcap.conf")
+    with open(conf, "w") as f:
+        f.write(example)
+    r = subprocess.run([dropcap_bin, "check", "--config", conf], capture_output=True, text=True,
+                       timeout=30)
+    assert (r.returncode, r.stdout.strip()) == (0, "ok"), r.stdout + r.stderr
