@@ -23,7 +23,7 @@
 #define EMFILE_PAUSE 1.0
 #define TRIM_INTERVAL 5.0  /* seconds between checks for memory to give back */
 #define TRIM_KEEP_CONNS 64 /* recycled connection structs kept for the next burst */
-#define TRIM_KEEP_BUFS 16  /* recycled 24 KiB request/response buffers kept */
+#define TRIM_KEEP_BUFS 16  /* recycled 32 KiB request/response buffers kept */
 
 static void accepting(struct server *s, int on)
 {

@@ -31,8 +31,9 @@ RSS_RETURN_KIB = 8 * 1024
 RSS_RETURN_SECONDS = 12.0  # two of the server's 5 s trim intervals, and some room
 
 # What the server holds for one attacking connection, read from the code, x ~1.5 for the
-# allocator. Plain: struct conn (~1 KiB) + one pooled iobuf (8 KiB head + 16 KiB record buffer)
-# while a head is incomplete or a response is in flight. TLS: what mbedTLS 2.28 allocates at
+# allocator. Plain: struct conn (~1 KiB) + one pooled iobuf (16 KiB head + 16 KiB record buffer,
+# of which an incomplete head or a sendfile response touches only the first pages) while a head
+# is incomplete or a response is in flight. TLS: what mbedTLS 2.28 allocates at
 # accept (two 16 KiB record buffers + the session and handshake state; measured 35-37 KiB per
 # connection here, see README) + struct conn.
 PLAIN_CONN_KIB = 40
