@@ -541,7 +541,7 @@ static int check(struct config *c, char *err, size_t errlen)
 /* --- the configuration file: each key goes through apply(), as its option would ---------- */
 
 #define N_OPTIONS (sizeof options / sizeof options[0] - 1)
-#define ARENA_SLACK 16384 /* room for the certificate paths reloads change */
+#define ARENA_SLACK 1024
 
 /* A record in the arena: a section (then its name and its site names, or "", follow) or a key
  * (then the key and its value follow), with its line and the site it went to. */
@@ -855,11 +855,6 @@ static size_t rec_next(const struct config *c, size_t off, struct rec *r, const 
 	return (size_t)(*b + strlen(*b) + 1 - c->arena);
 }
 
-static int is_cred(const char *key)
-{
-	return strcmp(key, "cert") == 0 || strcmp(key, "key") == 0;
-}
-
 static int changed(char *msg, size_t msglen, const struct config *c, unsigned line,
 		   const char *what)
 {
@@ -870,31 +865,31 @@ static int changed(char *msg, size_t msglen, const struct config *c, unsigned li
 	return 1;
 }
 
-/* Compares the records of the running file and the new one. Returns 1 (msg names the first
- * difference) when anything but a site's certificate or key path changed, else 0. */
-static int reload_diff(const struct config *old, const struct config *new, char *msg, size_t msglen)
+unsigned config_key_line(const struct config *c, size_t site, const char *key)
 {
-	size_t o = 0, n = 0;
-	struct rec ro, rn = {.line = 1};
-	const char *oa, *ob, *na, *nb;
-	char what[300];
+	struct rec r;
+	const char *a, *b;
 
-	while (o < old->records_end && n < new->records_end) {
-		o = rec_next(old, o, &ro, &oa, &ob);
-		n = rec_next(new, n, &rn, &na, &nb);
-		if (ro.kind != rn.kind || ro.site != rn.site || strcmp(oa, na) != 0)
-			return changed(msg, msglen, new, rn.line,
-				       "sections or keys were added, removed or reordered");
-		if (rn.kind == 'K' && !is_cred(na) && strcmp(ob, nb) != 0) {
-			snprintf(what, sizeof what, "'%s' changed", na);
-			return changed(msg, msglen, new, rn.line, what);
-		}
+	for (size_t off = 0; off < c->records_end;) {
+		off = rec_next(c, off, &r, &a, &b);
+		if (r.kind == 'K' && r.site == site && strcmp(a, key) == 0)
+			return r.line;
 	}
-	if (o == old->records_end && n == new->records_end)
-		return 0;
-	if (n < new->records_end)
-		rec_next(new, n, &rn, &na, &nb);
-	return changed(msg, msglen, new, rn.line, "sections or keys were added or removed");
+	return site < c->n_sites ? c->sites[site].line : 0;
+}
+
+/* The value a global key was given in the file, or NULL. */
+static const char *key_value(const struct config *c, const char *key)
+{
+	struct rec r;
+	const char *a, *b;
+
+	for (size_t off = 0; off < c->records_end;) {
+		off = rec_next(c, off, &r, &a, &b);
+		if (r.kind == 'K' && strcmp(a, key) == 0)
+			return b;
+	}
+	return NULL;
 }
 
 static int differs(const char *a, const char *b)
@@ -902,48 +897,58 @@ static int differs(const char *a, const char *b)
 	return (a == NULL) != (b == NULL) || (a && strcmp(a, b) != 0);
 }
 
-/* Points the running sites at the new certificate and key paths, in the arena's spare room.
- * The structure is the same (reload_diff), so site i is site i. */
-static int reload_creds(struct config *live, const struct config *new, char *msg, size_t msglen)
+/* The first server-wide key whose value differs (NULL: none): the listeners, the run user, the
+ * log and the limits are set up once, before the privilege drop and the sandbox. */
+static const char *server_wide_change(const struct config *o, const struct config *n)
 {
-	size_t need = 0, nchanged = 0;
-
-	for (size_t i = 0; i < live->n_sites; i++)
-		if (differs(live->sites[i].cert, new->sites[i].cert) ||
-		    differs(live->sites[i].key, new->sites[i].key))
-			need += strlen(new->sites[i].cert) + strlen(new->sites[i].key) + 2;
-	if (need > live->arena_size - live->arena_used)
-		return changed(msg, msglen, new, 0,
-			       "too many certificate path changes since start: upgrade to apply");
-	for (size_t i = 0; i < live->n_sites; i++) {
-		struct config_site *s = &live->sites[i];
-		if (!differs(s->cert, new->sites[i].cert) && !differs(s->key, new->sites[i].key))
-			continue;
-		s->cert = arena_put(live, new->sites[i].cert);
-		s->key = arena_put(live, new->sites[i].key);
-		nchanged++;
-	}
-	msg[0] = '\0';
-	if (nchanged)
-		snprintf(msg, msglen, "%s: new certificate and key paths for %zu site%s",
-			 live->config_file, nchanged, nchanged == 1 ? "" : "s");
-	return 0;
+	if (differs(o->https, n->https) || o->https_given != n->https_given)
+		return "https";
+	if (differs(o->http, n->http) || o->http_given != n->http_given)
+		return "http";
+	if (o->n_listen_fds != n->n_listen_fds ||
+	    memcmp(o->listen_fds, n->listen_fds, n->n_listen_fds * sizeof n->listen_fds[0]))
+		return "listen-fd";
+	if (differs(o->user, n->user))
+		return "user";
+	if (differs(o->group, n->group))
+		return "group";
+	if (differs(o->access_log, n->access_log))
+		return "access-log";
+	if (o->log_format != n->log_format)
+		return "log-format";
+	if (o->header_timeout != n->header_timeout)
+		return "header-timeout";
+	if (o->keepalive_timeout != n->keepalive_timeout)
+		return "keepalive-timeout";
+	return NULL;
 }
 
-int config_reload(struct config *live, char *msg, size_t msglen)
+struct config *config_reload(const struct config *live, int *rc, char *msg, size_t msglen)
 {
 	struct config *n = malloc(sizeof *n);
-	int r;
+	const char *key;
+	char what[200];
 
-	if (!n)
-		return log_errbuf(msg, msglen, "out of memory");
+	*rc = -1;
+	if (!n) {
+		log_errbuf(msg, msglen, "out of memory");
+		return NULL;
+	}
 	defaults(n);
 	n->config_file = live->config_file;
-	if (file_load(n, msg, msglen) < 0)
-		r = -1;
-	else if ((r = reload_diff(live, n, msg, msglen)) == 0)
-		r = reload_creds(live, n, msg, msglen);
+	n->no_sandbox = live->no_sandbox; /* command-line flags, never in the file */
+	n->core_dumps = live->core_dumps;
+	if (file_load(n, msg, msglen) == 0) {
+		if (!(key = server_wide_change(live, n)) &&
+		    differs(key_value(live, "max-conns"), key_value(n, "max-conns")))
+			key = "max-conns";
+		n->max_conns = live->max_conns; /* fitted to the open-file limit at start */
+		if (!key)
+			return n;
+		snprintf(what, sizeof what, "'%s' changed", key);
+		*rc = changed(msg, msglen, n, config_key_line(n, 0, key), what);
+	}
 	config_free(n);
 	free(n);
-	return r;
+	return NULL;
 }

@@ -96,8 +96,7 @@ struct config {
 	int check_only;		    /* "dropcap check": validate, serve nothing */
 	const char *config_file;    /* --config FILE, or NULL */
 	/* --config: one allocation owning every string the file gave, as records (section and
-	 * key lines, compared by a reload) up to records_end, then room for the certificate
-	 * paths reloads change (a reload never frees what connections may still point at) */
+	 * key lines, which name the line of a key in a reload's messages) up to records_end */
 	char *arena;
 	size_t arena_size, arena_used, records_end;
 };
@@ -115,11 +114,16 @@ enum config_result config_parse(struct config *c, int argc, char **argv, char *e
 /* Frees what config_parse allocated (the --config arena). */
 void config_free(struct config *c);
 
-/* SIGHUP with --config: reads the file again. Returns 0 when the running configuration now
- * matches it (only certificate and key paths may have changed: they are applied, and msg says
- * which, or is ""), 1 when something else changed (msg names it: that needs an upgrade; nothing
- * was applied), -1 when the file is invalid (msg says why; nothing was applied). */
-int config_reload(struct config *live, char *msg, size_t msglen);
+/* SIGHUP with --config: reads the file again into a new configuration (heap, with its own
+ * arena: config_free, then free). Returns it with *rc 0 when it can replace live (only the
+ * sites and their options differ); NULL with *rc 1 when a server-wide key changed (msg names
+ * it and its line: that needs an upgrade), or with *rc -1 when the file is invalid (msg says
+ * why). */
+struct config *config_reload(const struct config *live, int *rc, char *msg, size_t msglen);
+
+/* The line of the file that gave site's key (0: the global keys), else the site's section line
+ * (0 when there is none). */
+unsigned config_key_line(const struct config *c, size_t site, const char *key);
 
 /* The default site: the one for unknown names, no name, and the certificate of HTTPS sites that
  * have none. */

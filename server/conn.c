@@ -14,6 +14,7 @@
 
 #include "autoindex.h"
 #include "conn.h"
+#include "gen.h"
 #include "http_response.h"
 #include "rules.h"
 #include "site.h"
@@ -66,6 +67,8 @@ enum step {
 struct conn {
 	struct conn_set *set;
 	const struct config_site *site; /* the site of the response in progress, for its log */
+	struct gen *gen; /* the configuration the response in progress started with (site, and
+			  * the plan's header values, point into it); NULL between responses */
 	struct conn *next;
 	struct conn *prev;
 	struct conn *idle_next; /* the set's idle queue, oldest first */
@@ -252,22 +255,40 @@ static enum step step_handshake(struct conn *c)
 	return STEP_NEXT;
 }
 
+/* The response about to be planned keeps the current configuration until it is done, however
+ * many reloads come meanwhile: a reference, no allocation. */
+static void gen_hold(struct conn *c)
+{
+	gen_put(c->gen); /* none: a response is planned once */
+	c->gen = c->set->gen;
+	gen_get(c->gen);
+}
+
+/* The response is logged: its configuration may go (with the last response that uses it). */
+static void gen_drop(struct conn *c)
+{
+	gen_put(c->gen);
+	c->gen = NULL;
+	c->site = NULL;
+}
+
 /* The context of the rules for a response now: req's site (the default one without req). */
 static struct rules_ctx rules_ctx(struct conn *c, const struct http_request *req)
 {
 	struct conn_set *s = c->set;
 	ev_tstamp now = ev_now(s->loop);
-	int sni = tls_transport_sni_site(&c->t), misdirected = 0;
-	size_t site = req ? site_for_request(s->cfg, req->host.ptr, req->host.len, req->has_host,
+	const struct gen *g = c->gen;
+	int sni = tls_transport_sni_site(&c->t, g->cfg), misdirected = 0;
+	size_t site = req ? site_for_request(g->cfg, req->host.ptr, req->host.len, req->has_host,
 					     sni, &misdirected)
-			  : s->cfg->default_site;
+			  : g->cfg->default_site;
 
 	return (struct rules_ctx){
 	    .fc = s->fcache,
-	    .site = &s->cfg->sites[site],
-	    .root_fd = s->root_fds[site],
-	    .acme_fd = s->root_fds[CONFIG_ACME_FD(site)],
-	    .listing = s->cfg->sites[site].autoindex ? listing_scratch(s) : NULL,
+	    .site = &g->cfg->sites[site],
+	    .root_fd = g->root_fds[site],
+	    .acme_fd = g->root_fds[CONFIG_ACME_FD(site)],
+	    .listing = g->cfg->sites[site].autoindex ? listing_scratch(s) : NULL,
 	    .misdirected = misdirected,
 	    .now = now,
 	    .date = httpdate_cache_get(&s->date, (time_t)now),
@@ -321,7 +342,7 @@ static enum step start_response(struct conn *c, struct rules_plan *p)
 	c->status = p->head.status;
 	c->responding = 1;
 	c->state = CONN_WRITE;
-	set_timer(c, c->set->cfg->keepalive_timeout);
+	set_timer(c, c->set->gen->cfg->keepalive_timeout);
 	if (!c->t.ops->sendfile && fill_from_file(c) < 0)
 		return STEP_CLOSE;
 	return STEP_NEXT;
@@ -329,9 +350,11 @@ static enum step start_response(struct conn *c, struct rules_plan *p)
 
 static enum step respond(struct conn *c, size_t head_len)
 {
-	struct rules_ctx ctx = rules_ctx(c, &c->req);
+	struct rules_ctx ctx;
 	struct rules_plan p;
 
+	gen_hold(c);
+	ctx = rules_ctx(c, &c->req);
 	c->head_len = head_len;
 	c->have_req = 1;
 	c->site = ctx.site;
@@ -342,9 +365,11 @@ static enum step respond(struct conn *c, size_t head_len)
 /* The error page for a request that did not parse or never completed; closes after it. */
 static enum step respond_unparsed(struct conn *c, enum http_status status)
 {
-	struct rules_ctx ctx = rules_ctx(c, NULL);
+	struct rules_ctx ctx;
 	struct rules_plan p;
 
+	gen_hold(c);
+	ctx = rules_ctx(c, NULL);
 	c->have_req = 0; /* logged as received */
 	c->site = NULL;	 /* no Host was read: no site is named */
 	rules_plan_unparsed(&ctx, status, &p);
@@ -363,7 +388,7 @@ static enum step fill(struct conn *c)
 	if (r == TRANSPORT_DONE) {
 		if (c->idle) { /* the first byte of a next request starts its head timeout */
 			set_idle(c, 0);
-			set_timer(c, c->set->cfg->header_timeout);
+			set_timer(c, c->set->gen->cfg->header_timeout);
 		}
 		c->in_len += n;
 		return STEP_NEXT;
@@ -430,6 +455,7 @@ static enum step response_done(struct conn *c)
 	struct conn_set *s = c->set;
 
 	log_request(c);
+	gen_drop(c);
 	c->responding = 0;
 	fcache_release(s->fcache, &c->file);
 	listing_release(c);
@@ -443,10 +469,10 @@ static enum step response_done(struct conn *c)
 	c->state = CONN_READ;
 	if (c->in_len > 0) {
 		c->pipelined = 1;
-		set_timer(c, s->cfg->header_timeout);
+		set_timer(c, s->gen->cfg->header_timeout);
 		return STEP_NEXT;
 	}
-	set_timer(c, s->cfg->keepalive_timeout);
+	set_timer(c, s->gen->cfg->keepalive_timeout);
 	set_idle(c, 1);
 	if (c->t.ops->pending(&c->t))
 		return STEP_NEXT;
@@ -604,6 +630,8 @@ static void conn_close(struct conn *c)
 
 	if (c->responding)
 		log_request(c);
+	if (c->gen)
+		gen_drop(c);
 	set_idle(c, 0);
 	ev_io_stop(s->loop, &c->io);
 	ev_timer_stop(s->loop, &c->timer);
@@ -625,15 +653,13 @@ static void conn_close(struct conn *c)
 	s->on_closed(s);
 }
 
-void conn_set_init(struct conn_set *set, struct ev_loop *loop, const struct config *cfg,
-		   struct tls_ctx *tls, const int *root_fds, struct accesslog *log,
-		   struct fcache *fc)
+void conn_set_init(struct conn_set *set, struct ev_loop *loop, struct gen *gen, struct tls_ctx *tls,
+		   struct accesslog *log, struct fcache *fc)
 {
 	memset(set, 0, sizeof *set);
 	set->loop = loop;
-	set->cfg = cfg;
+	set->gen = gen;
 	set->tls = tls;
-	set->root_fds = root_fds;
 	set->log = log;
 	set->fcache = fc;
 	httpdate_cache_init(&set->date);
@@ -667,7 +693,7 @@ void conn_accept(struct conn_set *s, int fd, enum listen_kind kind,
 	c->io.data = c;
 	ev_init(&c->timer, on_timeout);
 	c->timer.data = c;
-	set_timer(c, s->cfg->header_timeout);
+	set_timer(c, s->gen->cfg->header_timeout);
 	c->next = s->conns;
 	if (s->conns)
 		s->conns->prev = c;

@@ -13,6 +13,7 @@
 #include "listen.h"
 
 struct conn;
+struct gen;
 struct ev_loop;
 struct iobuf;
 struct tls_ctx;
@@ -24,9 +25,8 @@ struct tls_ctx;
  */
 struct conn_set {
 	struct ev_loop *loop;
-	const struct config *cfg;
+	struct gen *gen;     /* the current configuration (gen.h): the owner swaps it on reload */
 	struct tls_ctx *tls; /* for HTTPS connections */
-	const int *root_fds; /* each site's root, indexed like cfg->sites, then CONFIG_ACME_FD */
 	struct accesslog *log;
 	struct fcache *fcache;
 	unsigned https_port; /* the HTTPS listener's port (getsockname), for --redirect-https */
@@ -48,9 +48,8 @@ struct conn_set {
 };
 
 /* Sets set up empty; the callbacks and the objects it points at are the caller's. */
-void conn_set_init(struct conn_set *set, struct ev_loop *loop, const struct config *cfg,
-		   struct tls_ctx *tls, const int *root_fds, struct accesslog *log,
-		   struct fcache *fc);
+void conn_set_init(struct conn_set *set, struct ev_loop *loop, struct gen *gen, struct tls_ctx *tls,
+		   struct accesslog *log, struct fcache *fc);
 
 /* Takes ownership of the accepted non-blocking socket fd. Closes it on failure. */
 void conn_accept(struct conn_set *set, int fd, enum listen_kind kind,

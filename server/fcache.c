@@ -293,6 +293,17 @@ int fcache_open_optional(struct fcache *fc, int root_fd, const char *path, doubl
 	return cache_open(fc, root_fd, path, now, st, ref, 1);
 }
 
+void fcache_forget_root(struct fcache *fc, int root_fd)
+{
+	struct fcache_entry *e = fc->lru_head, *next;
+
+	for (; e; e = next) {
+		next = e->next;
+		if (e->root_fd == root_fd)
+			retire(fc, e);
+	}
+}
+
 void fcache_release(struct fcache *fc, struct fcache_ref *ref)
 {
 	struct fcache_entry *e = ref->entry;

@@ -35,6 +35,10 @@ int fcache_init(struct fcache *fc);
 /* Closes every cached descriptor. */
 void fcache_free(struct fcache *fc);
 
+/* Forgets every file cached beneath root_fd, before it is closed (a reload replaced it): a
+ * later directory may get its number. Those in use close at their last release. */
+void fcache_forget_root(struct fcache *fc, int root_fd);
+
 /*
  * Opens path beneath root_fd (openat2 RESOLVE_BENEATH, O_NONBLOCK) and fstat()s it, or
  * returns the entry cached less than FCACHE_TTL ago whose inode has not changed since

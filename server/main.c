@@ -230,14 +230,8 @@ int main(int argc, char **argv)
 	notify_ready("serving %s", st.real[cfg.default_site]);
 	upgrade_ready();
 	server_run(&srv);
-	server_free(&srv);
+	server_free(&srv); /* and the configuration and roots, which the server took over */
 	tls_ctx_free(st.tls);
-	for (size_t i = 0; i < cfg.n_sites; i++) {
-		close(st.root_fds[i]);
-		if (st.root_fds[CONFIG_ACME_FD(i)] >= 0)
-			close(st.root_fds[CONFIG_ACME_FD(i)]);
-	}
-	config_free(&cfg);
 	log_close();
 	return 0;
 }

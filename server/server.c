@@ -7,11 +7,13 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <pwd.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include "conn.h"
+#include "gen.h"
 #include "log.h"
 #include "notify.h"
 #include "server.h"
@@ -45,11 +47,11 @@ static void accepting(struct server *s, int on)
  */
 static int take_slot(struct server *s, int first)
 {
-	if (s->conns.nconns < s->cfg->max_conns)
+	if (s->conns.nconns < s->gen->cfg->max_conns)
 		return 1;
 	if (!first || !conn_reclaim_idle(&s->conns))
 		return 0;
-	if (s->conns.nconns < s->cfg->max_conns)
+	if (s->conns.nconns < s->gen->cfg->max_conns)
 		return 1;
 	accepting(s, 0); /* it lingers: its close resumes accepting */
 	return 0;
@@ -83,7 +85,7 @@ static void on_accept(struct ev_loop *loop, ev_io *w, int revents)
 		(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
 		conn_accept(&s->conns, fd, l->kind, &peer);
 	}
-	if (s->conns.nconns >= s->cfg->max_conns && !s->conns.idle_head)
+	if (s->conns.nconns >= s->gen->cfg->max_conns && !s->conns.idle_head)
 		accepting(s, 0); /* every slot is busy: wait for a close, or an idle one */
 }
 
@@ -107,7 +109,8 @@ static void on_conn_closed(struct conn_set *set)
 			ev_break(s->loop, EVBREAK_ALL);
 		return;
 	}
-	if (!s->accepting && s->conns.nconns < s->cfg->max_conns && !ev_is_active(&s->resume_w))
+	if (!s->accepting && s->conns.nconns < s->gen->cfg->max_conns &&
+	    !ev_is_active(&s->resume_w))
 		accepting(s, 1);
 }
 
@@ -316,10 +319,10 @@ static int reload_site(struct server *s, size_t i, char *info, size_t infolen, c
 		       size_t errlen)
 {
 	const struct tls_reader who = {s->run_user, s->run_group};
-	const struct config_site *site = &s->cfg->sites[i];
+	const struct config_site *site = &s->gen->cfg->sites[i];
 	char buf[300];
 	int r = tls_ctx_reload(s->tls, i, &who, info, infolen, err, errlen);
-	const char *label = site_label(s->cfg, i, buf, sizeof buf);
+	const char *label = site_label(s->gen->cfg, i, buf, sizeof buf);
 
 	if (r < 0)
 		log_warnx("SIGHUP: %s; still serving the previous certificate%s", err, label);
@@ -328,34 +331,75 @@ static int reload_site(struct server *s, size_t i, char *info, size_t infolen, c
 	return r < 0 ? -1 : 0;
 }
 
-/* SIGHUP with --config: the file again. Only certificate and key paths change live; anything
- * else needs an upgrade, and then nothing of the new file is applied. Returns -1 when the
- * reload stops here. */
-static int reload_file(struct server *s)
+/* Logs and tells systemd why a reload stops here (r < 0: the file, r > 0: an upgrade). */
+static int reload_refused(int r, const char *msg)
 {
-	char msg[1536];
-	int r;
-
-	if (!s->cfg->config_file)
-		return 0;
-	/* main owns the configuration, writable; this is its one writer after start-up */
-	r = config_reload((struct config *)(uintptr_t)s->cfg, msg, sizeof msg);
 	if (r < 0) {
 		log_warnx("SIGHUP: %s; still serving the running configuration", msg);
 		notify_ready("reload failed, still serving the running configuration: %s", msg);
 		return -1;
 	}
-	if (r > 0) {
-		log_warnx("SIGHUP: %s: that needs an upgrade (systemctl kill -s USR2 "
-			  "--kill-who=main dropcap, or kill -USR2 the main process: no connection "
-			  "is dropped); still serving the running configuration",
-			  msg);
-		notify_ready("needs an upgrade (SIGUSR2): %s", msg);
+	log_warnx("SIGHUP: %s: that needs an upgrade (systemctl kill -s USR2 --kill-who=main "
+		  "dropcap, or kill -USR2 the main process: no connection is dropped); still "
+		  "serving the running configuration",
+		  msg);
+	notify_ready("needs an upgrade (SIGUSR2): %s", msg);
+	return -1;
+}
+
+/* Makes n (with its open roots and, with TLS, its credentials) the current generation; the old
+ * one goes with the last response that started with it. */
+static int reload_swap(struct server *s, struct config *n, int *fds, struct tls_cred **creds,
+		       char *msg, size_t msglen)
+{
+	struct gen *g = gen_new(n, fds, &s->fcache), *old = s->gen;
+
+	if (!g) {
+		snprintf(msg, msglen, "out of memory");
 		return -1;
 	}
-	if (msg[0])
-		log_info("SIGHUP: %s", msg);
+	if (s->tls)
+		tls_ctx_commit(s->tls, n, creds);
+	s->gen = s->conns.gen = g;
+	gen_put(old);
 	return 0;
+}
+
+/* SIGHUP with --config: the whole file again, applied all or nothing. The new configuration,
+ * its roots and its credentials are all made before the swap; any failure frees them and the
+ * running configuration stays. Server-wide keys, and paths the sandbox does not allow, need an
+ * upgrade. */
+static void reload_file(struct server *s)
+{
+	const struct tls_reader who = {s->run_user, s->run_group};
+	struct tls_cred *creds[CONFIG_MAX_SITES] = {0};
+	int fds[CONFIG_ROOT_FDS], r;
+	char msg[1536];
+	struct config *n = config_reload(s->gen->cfg, &r, msg, sizeof msg);
+
+	if (!n) {
+		reload_refused(r, msg);
+		return;
+	}
+	if ((r = gen_open_roots(n, fds, msg, sizeof msg)) == 0 && s->tls &&
+	    tls_ctx_prepare(s->tls, n, &who, creds, msg, sizeof msg) < 0)
+		r = -1;
+	if (r == 0 && reload_swap(s, n, fds, creds, msg, sizeof msg) == 0) {
+		log_info("SIGHUP: reloaded %s: %zu site%s", n->config_file, n->n_sites,
+			 n->n_sites == 1 ? "" : "s");
+		notify_ready("reloaded %s", n->config_file);
+		return;
+	}
+	if (r == 0) {
+		tls_ctx_discard(creds);
+		gen_close_roots(n, fds);
+		r = -1;
+	} else if (fds[0] >= 0) {
+		gen_close_roots(n, fds); /* the credentials failed: the roots were open */
+	}
+	config_free(n);
+	free(n);
+	reload_refused(r, msg);
 }
 
 /* SIGHUP: read each site's certificate and key again, as the run user and under the sandbox.
@@ -370,14 +414,16 @@ static void on_reload_signal(struct ev_loop *loop, ev_signal *w, int revents)
 	(void)w;
 	(void)revents;
 	notify_reloading();
-	if (reload_file(s) < 0)
+	if (s->gen->cfg->config_file) {
+		reload_file(s);
 		return;
+	}
 	if (!s->tls) {
 		log_info("SIGHUP: no --cert, nothing to reload");
 		notify_ready("reloaded: nothing to reload (no --cert)");
 		return;
 	}
-	for (size_t i = 0; i < s->cfg->n_sites; i++)
+	for (size_t i = 0; i < s->gen->cfg->n_sites; i++)
 		if (reload_site(s, i, info, sizeof info, err, sizeof err) < 0 && failed++ == 0)
 			snprintf(first_err, sizeof first_err, "%s", err);
 	if (failed)
@@ -432,16 +478,21 @@ int server_init(struct server *s, const struct config *cfg, struct listen_set *l
 		struct tls_ctx *tls, const int *root_fds, const struct accesslog *log, char *err,
 		size_t errlen)
 {
+	struct config *own = malloc(sizeof *own);
+
 	memset(s, 0, sizeof *s);
-	s->cfg = cfg;
 	s->tls = tls;
-	s->root_fds = root_fds;
 	s->listeners = listeners;
 	s->log = *log;
-	if (fcache_init(&s->fcache) < 0) {
+	if (own)
+		*own = *cfg; /* the arena's pointer moves with it: the generation frees it */
+	if (!own || fcache_init(&s->fcache) < 0 || !(s->gen = gen_new(own, root_fds, &s->fcache))) {
+		free(own);
 		snprintf(err, errlen, "out of memory");
 		return -1;
 	}
+	if (tls)
+		tls_ctx_use_config(tls, own);
 	/* not the default loop: that one reaps children on SIGCHLD (wait4, outside the sandbox's
 	 * allow-list) when the upgrade helper exits; nothing here is a child libev should reap */
 	s->loop = ev_loop_new(EVFLAG_AUTO | EVFLAG_NOENV);
@@ -450,7 +501,7 @@ int server_init(struct server *s, const struct config *cfg, struct listen_set *l
 		return -1;
 	}
 	ev_set_userdata(s->loop, s);
-	conn_set_init(&s->conns, s->loop, cfg, tls, root_fds, &s->log, &s->fcache);
+	conn_set_init(&s->conns, s->loop, s->gen, tls, &s->log, &s->fcache);
 	s->conns.https_port = https_port(listeners);
 	s->conns.on_closed = on_conn_closed;
 	s->conns.on_idle = on_conn_idle;
@@ -497,6 +548,7 @@ void server_run(struct server *s)
 void server_free(struct server *s)
 {
 	conn_set_free(&s->conns);
+	gen_put(s->gen); /* the last reference: every connection is closed */
 	fcache_free(&s->fcache);
 	accesslog_close(&s->log);
 	if (s->upgrade_fd >= 0)

@@ -15,12 +15,11 @@ struct tls_ctx;
 /* Everything one loop needs; no mutable globals, so loops can later run side by side. */
 struct server {
 	struct ev_loop *loop;
-	const struct config *cfg;
+	struct gen *gen; /* the current configuration; responses in flight may hold older ones */
 	struct tls_ctx *tls;
-	ev_signal sighup_w;  /* reload the certificate and key into tls */
-	char run_user[64];   /* who reads them in a reload, for its messages (resolved */
-	char run_group[64];  /* before the sandbox, which forbids /etc/passwd) */
-	const int *root_fds; /* each site's root, indexed like cfg->sites */
+	ev_signal sighup_w; /* reload the certificate and key into tls */
+	char run_user[64];  /* who reads them in a reload, for its messages (resolved */
+	char run_group[64]; /* before the sandbox, which forbids /etc/passwd) */
 	struct listen_set *listeners;
 	ev_io accept_w[LISTEN_MAX];
 	ev_signal sigterm_w;
@@ -47,7 +46,9 @@ struct server {
 };
 
 /* Sets the loop up over the acquired listeners; log is opened already (stdout before the
- * privilege drop, a file after it, as the run user). Returns 0, or -1 with err. */
+ * privilege drop, a file after it, as the run user). The server takes over cfg's arena and
+ * root_fds (server_free frees and closes them; cfg and root_fds may be read until then).
+ * Returns 0, or -1 with err. */
 int server_init(struct server *s, const struct config *cfg, struct listen_set *listeners,
 		struct tls_ctx *tls, const int *root_fds, const struct accesslog *log, char *err,
 		size_t errlen);

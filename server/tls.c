@@ -99,6 +99,10 @@ struct tls_conn {
 	struct tls_cred *cred; /* the configuration ssl points at, held until the session ends */
 	struct tls_cred *sni_cred; /* the named site's certificate and key, when not cred's */
 	int sni_site;		   /* the site the server name picked; -1: no name */
+	/* the name itself: a reload between the handshake and a request may renumber the sites,
+	 * so a request finds it again in the configuration it is answered with */
+	char sni_name[256];
+	size_t sni_len;
 	int fd;
 	int shut;
 };
@@ -186,6 +190,8 @@ static int tls_sni(void *arg, mbedtls_ssl_context *ssl, const unsigned char *nam
 	struct tls_cred *cr;
 
 	tc->sni_site = site == SITE_NONE ? (int)cfg->default_site : site;
+	tc->sni_len = len < sizeof tc->sni_name ? len : sizeof tc->sni_name - 1;
+	memcpy(tc->sni_name, name, tc->sni_len);
 	cr = ctx->cred[tc->sni_site];
 	if (!cr || cr == tc->cred || tc->sni_cred)
 		return 0;
@@ -351,6 +357,54 @@ int tls_ctx_reload(struct tls_ctx *ctx, size_t site, const struct tls_reader *wh
 	return 0;
 }
 
+int tls_ctx_prepare(struct tls_ctx *ctx, const struct config *cfg, const struct tls_reader *who,
+		    struct tls_cred **creds, char *err, size_t errlen)
+{
+	char e[1024];
+
+	memset(creds, 0, CONFIG_MAX_SITES * sizeof *creds);
+	for (size_t i = 0; i < cfg->n_sites; i++) {
+		const struct config_site *s = &cfg->sites[i];
+		if (!s->cert)
+			continue;
+		if ((creds[i] = cred_new(ctx, s->cert, s->key, who, e, sizeof e)))
+			continue;
+		snprintf(err, errlen, "%s:%u: %s", cfg->config_file ? cfg->config_file : "",
+			 s->line, e);
+		tls_ctx_discard(creds);
+		return -1;
+	}
+	if (!creds[cfg->default_site]) {
+		snprintf(err, errlen, "the default site has no certificate");
+		tls_ctx_discard(creds);
+		return -1;
+	}
+	return 0;
+}
+
+void tls_ctx_discard(struct tls_cred **creds)
+{
+	for (size_t i = 0; i < CONFIG_MAX_SITES; i++) {
+		cred_put(creds[i]);
+		creds[i] = NULL;
+	}
+}
+
+void tls_ctx_commit(struct tls_ctx *ctx, const struct config *cfg, struct tls_cred **creds)
+{
+	for (size_t i = 0; i < CONFIG_MAX_SITES; i++) {
+		cred_put(ctx->cred[i]); /* freed now, or by the last session that uses it */
+		ctx->cred[i] = creds[i];
+		creds[i] = NULL;
+	}
+	tls_ctx_use_config(ctx, cfg);
+}
+
+void tls_ctx_use_config(struct tls_ctx *ctx, const struct config *cfg)
+{
+	ctx->cfg = cfg;
+}
+
 void tls_ctx_free(struct tls_ctx *ctx)
 {
 	if (!ctx)
@@ -407,6 +461,7 @@ static struct tls_conn *tls_conn_new(struct tls_ctx *ctx, int fd)
 	tc->cred->refs++;
 	tc->sni_cred = NULL;
 	tc->sni_site = -1;
+	tc->sni_len = 0;
 	tc->fd = fd;
 	tc->shut = 0;
 	mbedtls_ssl_set_bio(&tc->ssl, tc, tls_bio_send, tls_bio_recv, NULL);
@@ -500,9 +555,15 @@ const struct transport_ops tls_transport_ops = {
     .free = tls_op_free,
 };
 
-int tls_transport_sni_site(const struct transport *t)
+int tls_transport_sni_site(const struct transport *t, const struct config *cfg)
 {
-	return t->ops == &tls_transport_ops && t->tls ? t->tls->sni_site : -1;
+	const struct tls_conn *tc = t->ops == &tls_transport_ops ? t->tls : NULL;
+	int site;
+
+	if (!tc || tc->sni_site < 0)
+		return -1;
+	site = site_find(cfg->sites, cfg->n_sites, tc->sni_name, tc->sni_len);
+	return site == SITE_NONE ? (int)cfg->default_site : site;
 }
 
 int tls_transport_open(struct transport *t, struct tls_ctx *ctx, int fd)

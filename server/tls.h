@@ -33,6 +33,22 @@ void tls_ctx_free(struct tls_ctx *ctx);
 int tls_ctx_reload(struct tls_ctx *ctx, size_t site, const struct tls_reader *who, char *info,
 		   size_t infolen, char *err, size_t errlen);
 
+/* A reload of the whole configuration, in two steps so that it applies all or nothing:
+ * tls_ctx_prepare reads every site's certificate and key of cfg (as who, under the sandbox)
+ * into creds (CONFIG_MAX_SITES slots), or returns -1 with err naming the file's line and
+ * having read nothing; tls_ctx_commit then makes them the context's and points the server-name
+ * callback at cfg, which must stay alive until the next commit (the handshakes in progress keep
+ * the credentials they hold; the old ones go with their last session). tls_ctx_discard drops
+ * prepared ones instead. */
+struct tls_cred;
+int tls_ctx_prepare(struct tls_ctx *ctx, const struct config *cfg, const struct tls_reader *who,
+		    struct tls_cred **creds, char *err, size_t errlen);
+void tls_ctx_commit(struct tls_ctx *ctx, const struct config *cfg, struct tls_cred **creds);
+void tls_ctx_discard(struct tls_cred **creds);
+/* Points the server-name callback at cfg, a copy of the one the context was made with (the
+ * server's own, which outlives main's). */
+void tls_ctx_use_config(struct tls_ctx *ctx, const struct config *cfg);
+
 /* The TLS transport: handshake, read, write, pending and shutdown map DONE, WANT_READ/WANT_WRITE
  * (call again with the same arguments when the socket is ready), CLOSE (the peer closed) or
  * ERROR (never call again but close); pending also counts decrypted input held by mbedTLS;
@@ -43,10 +59,10 @@ extern const struct transport_ops tls_transport_ops;
  * memory (t is then plain, fd still the caller's). */
 int tls_transport_open(struct transport *t, struct tls_ctx *ctx, int fd);
 
-/* The site the client's server name (SNI) picked in the handshake of t: its index in
- * cfg->sites (the default site's for an unknown name), or -1 when the client sent no name or t
- * is not TLS. */
-int tls_transport_sni_site(const struct transport *t);
+/* The site the client's server name (SNI) names in cfg (the configuration the request is
+ * answered with, which a reload may have changed since the handshake): its index in cfg->sites
+ * (the default site's for an unknown name), or -1 when the client sent no name or t is not TLS. */
+int tls_transport_sni_site(const struct transport *t, const struct config *cfg);
 
 /* Largest plaintext record: a write of up to this many bytes is one record. */
 #define TLS_RECORD_MAX 16384
