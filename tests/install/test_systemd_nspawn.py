@@ -153,10 +153,10 @@ class Container:
                 stdin=subprocess.DEVNULL, stdout=out, stderr=out)
         self.leader = self._find_leader()
         deadline = time.monotonic() + BOOT_SECONDS
-        while True:  # until systemd's own socket exists, systemctl cannot connect
+        while True:  # until systemd's own socket exists, systemctl says nothing or "offline"
             r = self.run(["systemctl", "is-system-running", "--wait"], timeout=BOOT_SECONDS,
                          check=False)
-            if r.stdout.strip() or time.monotonic() > deadline:
+            if r.stdout.strip() not in ("", "offline") or time.monotonic() > deadline:
                 break
             time.sleep(0.1)
         # "degraded" (some unit of the minimal system failed) still runs ours
