@@ -34,13 +34,7 @@ DEFAULT_SANS = ["main.example.test", "localhost"]
 def make_cert(directory, name, sans):
     """A self-signed P-256 certificate CN=name with these DNS names; returns (crt, key, der)."""
     crt, key = os.path.join(directory, name + ".crt"), os.path.join(directory, name + ".key")
-    san = ",".join("DNS:" + s for s in sans)
-    subprocess.run(["openssl", "req", "-x509", "-nodes", "-days", "30", "-subj", f"/CN={name}",
-                    "-addext", f"subjectAltName={san}", "-newkey", "ec", "-pkeyopt",
-                    "ec_paramgen_curve:P-256", "-keyout", key, "-out", crt],
-                   check=True, capture_output=True)
-    for f in (crt, key):
-        os.chmod(f, 0o644)
+    dc.self_signed(crt, key, name, sans)
     with open(crt) as f:
         return crt, key, ssl.PEM_cert_to_DER_cert(f.read())
 

@@ -181,16 +181,12 @@ def _url(t, scheme, path):
     return f"{scheme}://127.0.0.1:{t.ports[scheme]}{path}"
 
 
-@pytest.mark.parametrize("scheme", ["http", "https"])
-def test_slow_headers_do_not_stall_the_normal_client(target, scale, tmp_path, scheme):
-    """slowhttptest -H (Slowloris): N connections each sending a head one line every 2 s."""
-    t = target()
-    n = scale.slow_headers
-    with Scenario(t, scale, f"slow headers, {scheme} ({n})") as sc:
+def _slowhttptest_scenario(t, scale, tmp_path, scheme, label, n, args):
+    """Runs slowhttptest with args against t for the scale's window while the normal client is
+    measured; returns the scenario's problems."""
+    with Scenario(t, scale, f"{label}, {scheme} ({n})") as sc:
         length = scale.setup + scale.window + 10
-        with hostile.Slowhttptest(["-H", "-c", n, "-r", max(100, n // 2), "-i", 2, "-x", 24,
-                                   "-p", 5, "-u", _url(t, scheme, t.probe_path)],
-                                  str(tmp_path), length) as sh:
+        with hostile.Slowhttptest(args, str(tmp_path), length) as sh:
             sc.wait_fds(int(n * 0.95))
             sc.settle()
             sc.attacking()
@@ -198,7 +194,18 @@ def test_slow_headers_do_not_stall_the_normal_client(target, scale, tmp_path, sc
             sh.stop()
             sc.notes.append(f"slowhttptest peak connected: {sh.peak_connected()}")
         sc.released()
-        problems = sc.finish(n, BUSY_CONN_KIB[scheme])
+        return sc.finish(n, BUSY_CONN_KIB[scheme])
+
+
+@pytest.mark.parametrize("scheme", ["http", "https"])
+def test_slow_headers_do_not_stall_the_normal_client(target, scale, tmp_path, scheme):
+    """slowhttptest -H (Slowloris): N connections each sending a head one line every 2 s."""
+    t = target()
+    n = scale.slow_headers
+    problems = _slowhttptest_scenario(
+        t, scale, tmp_path, scheme, "slow headers", n,
+        ["-H", "-c", n, "-r", max(100, n // 2), "-i", 2, "-x", 24, "-p", 5,
+         "-u", _url(t, scheme, t.probe_path)])
     assert not problems, "\n".join(problems)
 
 
@@ -208,20 +215,10 @@ def test_slow_read_does_not_stall_the_normal_client(target, scale, tmp_path, sch
     1 KiB, reading 32 bytes every 2 s, so the server's send buffers stay full."""
     t = target()
     n = scale.slow_read
-    with Scenario(t, scale, f"slow read, {scheme} ({n})") as sc:
-        length = scale.setup + scale.window + 10
-        with hostile.Slowhttptest(["-X", "-c", n, "-r", max(100, n // 2), "-w", 512, "-y", 1024,
-                                   "-n", 2, "-z", 32, "-k", 1, "-p", 5,
-                                   "-u", _url(t, scheme, t.large_path)],
-                                  str(tmp_path), length) as sh:
-            sc.wait_fds(int(n * 0.95))
-            sc.settle()
-            sc.attacking()
-            sc.held = f"{held_fds(sc)} conns"
-            sh.stop()
-            sc.notes.append(f"slowhttptest peak connected: {sh.peak_connected()}")
-        sc.released()
-        problems = sc.finish(n, BUSY_CONN_KIB[scheme])
+    problems = _slowhttptest_scenario(
+        t, scale, tmp_path, scheme, "slow read", n,
+        ["-X", "-c", n, "-r", max(100, n // 2), "-w", 512, "-y", 1024, "-n", 2, "-z", 32,
+         "-k", 1, "-p", 5, "-u", _url(t, scheme, t.large_path)])
     assert not problems, "\n".join(problems)
 
 

@@ -8,7 +8,6 @@ import os
 import re
 import shutil
 import signal
-import subprocess
 import time
 
 import pytest
@@ -22,12 +21,7 @@ def make_cert(directory, name):
     os.makedirs(directory, mode=0o755)
     os.chmod(directory, 0o755)
     crt, key = os.path.join(directory, "cert.pem"), os.path.join(directory, "key.pem")
-    subprocess.run(["openssl", "req", "-x509", "-nodes", "-days", "30", "-subj", f"/CN={name}",
-                    "-addext", f"subjectAltName=DNS:{name}", "-newkey", "ec", "-pkeyopt",
-                    "ec_paramgen_curve:P-256", "-keyout", key, "-out", crt],
-                   check=True, capture_output=True)
-    for f in (crt, key):
-        os.chmod(f, 0o644)
+    dc.self_signed(crt, key, name, [name])
     return crt, key
 
 
