@@ -1,4 +1,4 @@
-/* accesslog.c — the combined log format (optionally after the site's name) or one JSON object
+/* accesslog.c — the combined log format with the site (last, or first), or one JSON object
  * per line, with client-supplied text escaped, queued in a logsink
  * so that a blocked log output drops lines instead of stalling every client. The file is opened
  * as the user dropcap serves as, never as root: a log directory that user controls must not lead
@@ -253,6 +253,12 @@ static void write_combined(struct accesslog *log, struct out *o, const struct ac
 	put_quoted(o, r ? r->referer : (struct http_slice){0});
 	put_str(o, " ");
 	put_quoted(o, r ? r->user_agent : (struct http_slice){0});
+	if (log->format == CONFIG_LOG_COMBINED) {
+		/* the site last, quoted, as nginx configurations append "$host": parsers that
+		 * read the standard fields as a prefix (GoAccess COMBINED) keep working */
+		put_str(o, " ");
+		put_quoted(o, e->site.len ? e->site : (struct http_slice){0});
+	}
 	put_str(o, "\n");
 }
 

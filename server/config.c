@@ -45,7 +45,8 @@ static const char usage_text[] =
     "  --autoindex             list a directory without index.html instead of 403\n"
     "  server-wide options:\n"
     "  --access-log FILE|off   append the access log to FILE (default stdout)\n"
-    "  --log-format combined|site_combined|json  access log lines (default combined)\n"
+    "  --log-format combined|site_combined|combined_nosite|json\n"
+    "                         access log lines (default combined: the site last)\n"
     "  --user NAME             user to switch to when started as root (default nobody)\n"
     "  --group NAME            group to switch to (default: the user's primary group)\n"
     "  --listen-fd N[:https|:http]  serve an inherited listening socket (repeatable)\n"
@@ -189,6 +190,7 @@ static int parse_log_format(struct config *c, const char *arg, char *err, size_t
 	    [CONFIG_LOG_COMBINED] = "combined",
 	    [CONFIG_LOG_SITE_COMBINED] = "site_combined",
 	    [CONFIG_LOG_JSON] = "json",
+	    [CONFIG_LOG_COMBINED_NOSITE] = "combined_nosite",
 	};
 
 	for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
@@ -196,7 +198,9 @@ static int parse_log_format(struct config *c, const char *arg, char *err, size_t
 			c->log_format = (enum config_log_format)i;
 			return 0;
 		}
-	return log_errbuf(err, errlen, "--log-format %s: expected combined, site_combined or json",
+	return log_errbuf(err, errlen,
+			  "--log-format %s: expected combined, site_combined, "
+			  "combined_nosite or json",
 			  arg);
 }
 

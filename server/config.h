@@ -14,9 +14,10 @@ enum config_kind {
 
 /* --log-format: the access log's line layout */
 enum config_log_format {
-	CONFIG_LOG_COMBINED,	  /* the standard combined format, no site */
-	CONFIG_LOG_SITE_COMBINED, /* the site's name, a space, then the combined format */
+	CONFIG_LOG_COMBINED,	  /* the combined format, then the site in quotes */
+	CONFIG_LOG_SITE_COMBINED, /* the site's name, a space, then the standard combined format */
 	CONFIG_LOG_JSON,	  /* one JSON object per line */
+	CONFIG_LOG_COMBINED_NOSITE, /* the standard combined format alone, for strict parsers */
 };
 
 struct config_listen_fd {

@@ -5,7 +5,9 @@ import datetime
 import json
 import os
 import re
+import shutil
 import signal
+import subprocess
 import time
 
 import dropcap_fixture as dc
@@ -15,10 +17,12 @@ KEYS = ["time", "epoch", "remote_addr", "site", "method", "target", "protocol", 
         "status", "body_bytes", "referer", "user_agent", "truncated"]
 FIELD_MAX = 4096  # accesslog.c: escaped bytes one client string may take
 
-COMBINED = re.compile(
+STANDARD = (
     r'^(?P<addr>\S+) - - \[(?P<time>\d{2}/[A-Z][a-z]{2}/\d{4}:\d{2}:\d{2}:\d{2} [+-]\d{4})\] '
     r'"(?P<request>(?:[^"\\]|\\.)*)" (?P<status>\d{3}) (?P<bytes>\d+|-) '
-    r'"(?P<referer>(?:[^"\\]|\\.)*)" "(?P<agent>(?:[^"\\]|\\.)*)"$')
+    r'"(?P<referer>(?:[^"\\]|\\.)*)" "(?P<agent>(?:[^"\\]|\\.)*)"')
+STANDARD_COMBINED = re.compile(STANDARD + "$")  # combined_nosite, site_combined's rest
+COMBINED = re.compile(STANDARD + r' "(?P<site>(?:[^"\\]|\\.)*)"$')  # the default
 
 
 def lines_of(text):
@@ -166,11 +170,12 @@ def test_json_reopened_on_sigusr1(make_server, docroot, world_tmp):
     assert "warning" not in s.stderr_text()
 
 
-def test_combined_is_the_default_and_standard(make_server, docroot):
-    """--log-format combined writes exactly what no option writes: the standard combined
-    format, no site field (existing parsers keep working)."""
+def test_combined_is_the_default_and_records_the_site(make_server, docroot):
+    """--log-format combined writes exactly what no option writes: the standard combined fields,
+    then the site in quotes ("-": the default site has no name); combined_nosite writes the
+    standard combined format alone, for parsers that want nothing after the user agent."""
     outs = []
-    for extra in ((), ("--log-format", "combined")):
+    for extra in ((), ("--log-format", "combined"), ("--log-format", "combined_nosite")):
         port = dc.free_port()
         s = make_server(["--root", docroot, "--http", f"127.0.0.1:{port}", "--https", "off",
                          *extra])
@@ -178,9 +183,10 @@ def test_combined_is_the_default_and_standard(make_server, docroot):
             c.request("GET", "/hello.txt", headers={"User-Agent": 'a"b\\c'})
         text = s.wait_stdout(lambda t: len(lines_of(t)) >= 1, timeout=5)
         (line,) = lines_of(text)
-        assert COMBINED.match(line), line
+        assert (STANDARD_COMBINED if "combined_nosite" in extra else COMBINED).match(line), line
         outs.append(line.split("] ", 1)[1])  # all but the address and the time
-    assert outs[0] == outs[1] == '"GET /hello.txt HTTP/1.1" 200 12 "-" "a\\x22b\\x5cc"'
+    standard = '"GET /hello.txt HTTP/1.1" 200 12 "-" "a\\x22b\\x5cc"'
+    assert outs == [standard + ' "-"', standard + ' "-"', standard]
 
 
 def test_site_combined(make_server, docroot):
@@ -191,7 +197,36 @@ def test_site_combined(make_server, docroot):
         c.request("GET", "/hello.txt")
     (line,) = lines_of(s.wait_stdout(lambda t: len(lines_of(t)) >= 1, timeout=5))
     site, rest = line.split(" ", 1)
-    assert site == "-" and COMBINED.match(rest), line
+    assert site == "-" and STANDARD_COMBINED.match(rest), line
+
+
+GOACCESS_FORMATS = {  # the format GoAccess reads each of ours with, as the README says
+    "combined": ["--log-format=COMBINED"],
+    "site_combined": ["--log-format=%v %h %^[%d:%t %^] \"%r\" %s %b \"%R\" \"%u\"",
+                      "--date-format=%d/%b/%Y", "--time-format=%T"],
+    "combined_nosite": ["--log-format=COMBINED"],
+}
+
+
+def test_goaccess_reads_each_combined_format(make_server, docroot, tmp_path):
+    """A real log analyser, GoAccess, reads every line of each combined layout as the README
+    tells it to: none is invalid, and the statuses come out as sent."""
+    if not shutil.which("goaccess"):
+        raise AssertionError("goaccess missing: scripts/deps.sh test installs it")
+    for fmt, args in GOACCESS_FORMATS.items():
+        s, port = server(make_server, docroot, fmt)
+        with dc.HttpConn("127.0.0.1", port) as c:
+            c.request("GET", "/hello.txt", headers={"User-Agent": 'odd "agent" \\'})
+            c.request("GET", "/nope")
+        text = s.wait_stdout(lambda t: len(lines_of(t)) >= 2, timeout=5)
+        log, out = tmp_path / f"{fmt}.log", tmp_path / f"{fmt}.json"
+        log.write_text("\n".join(lines_of(text)) + "\n")
+        subprocess.run(["goaccess", str(log), *args, "-o", str(out)], check=True,
+                       capture_output=True, timeout=60)
+        general = json.loads(out.read_text())["general"]
+        assert (general["total_requests"], general["failed_requests"]) == (2, 0), (fmt, text)
+        codes = json.loads(out.read_text())["status_codes"]["data"]
+        assert sorted(d["data"][:3] for d in codes) == ["2xx", "4xx"], (fmt, codes)
 
 
 def test_bad_log_format(dropcap_bin, docroot):

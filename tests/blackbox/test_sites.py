@@ -409,9 +409,10 @@ def test_a_bad_certificate_names_its_site(sites, world_tmp):
 
 
 def test_access_log_records_each_requests_site(make_server, sites):
-    """json and site_combined name the site each request went to: its first name (the default
-    site without --site has none: null / "-"). The site is the Host's, on both listeners."""
-    for fmt in ("json", "site_combined"):
+    """Every format but combined_nosite names the site each request went to: its first name
+    (the default site without --site has none: null / "-"). The site is the Host's, on both
+    listeners. combined (the default) puts it last, in quotes; site_combined first."""
+    for fmt in ("json", "site_combined", "combined"):
         http, https = dc.free_port(), dc.free_port()
         s = make_server(sites.args(http, https) + ["--log-format", fmt])
         assert get(http, "docs.example.net").body == who("docs")
@@ -422,6 +423,9 @@ def test_access_log_records_each_requests_site(make_server, sites):
         if fmt == "json":
             assert [json.loads(ln)["site"] for ln in lines] == \
                 ["docs.example.test", "*.blog.test", None], lines
-        else:
+        elif fmt == "site_combined":
             assert [ln.split(" ", 1)[0] for ln in lines] == \
                 ["docs.example.test", "*.blog.test", "-"], lines
+        else:
+            assert [ln.rsplit(" ", 1)[1] for ln in lines] == \
+                ['"docs.example.test"', '"*.blog.test"', '"-"'], lines

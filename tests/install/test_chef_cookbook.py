@@ -85,13 +85,18 @@ print ERB.new(File.read(ARGV[0]), trim_mode: '-').result(ctx.instance_eval { bin
 """
 
 
-def test_two_site_file_renders_and_dropcap_check_accepts_it(dropcap_bin, tls_files, docroot,
-                                                           world_tmp):
-    """The recipe's verify command, run on the template rendered with two sites."""
+def test_two_site_file_renders_checks_and_serves_both_sites(dropcap_bin, tls_files, docroot,
+                                                           world_tmp, make_server):
+    """The recipe's verify command, run on the template rendered with two sites; then dropcap
+    serves that very file: each site by its name over HTTPS (SNI) and HTTP (Host). What no
+    Debian package can show is chef-client running the recipe's resources."""
     import json
     docs = os.path.join(world_tmp, "docs")
     os.mkdir(docs)
-    v = {"https": ":443", "http": ":80", "access_log": None,
+    with open(os.path.join(docs, "index.html"), "w") as f:
+        f.write("the docs site\n")
+    https, http = dc.free_port(), dc.free_port()
+    v = {"https": f"127.0.0.1:{https}", "http": f"127.0.0.1:{http}", "access_log": None,
          "server_options": {"max-conns": 500},
          "sites": [{"names": "example.test,www.example.test", "root": docroot,
                     "cert": tls_files.ec_cert, "key": tls_files.ec_key},
@@ -109,3 +114,11 @@ def test_two_site_file_renders_and_dropcap_check_accepts_it(dropcap_bin, tls_fil
         assert "verify \"#{Shellwords.escape(bin)} check --config %{path}\"" in f.read()
     c = run([dc.BIN, "check", "--config", conf], timeout=30)
     assert (c.returncode, c.stdout) == (0, "ok\n"), c.stderr
+    make_server(["--config", conf])
+    for url, port, name, want in (
+            ("https://docs.example.test", https, "docs.example.test", "the docs site\n"),
+            ("http://docs.example.test", http, "docs.example.test", "the docs site\n"),
+            ("https://www.example.test/hello.txt", https, "www.example.test", "hello world\n")):
+        r = run(["curl", "-sSk", "--resolve", f"{name}:{port}:127.0.0.1",
+                 url.replace(name, f"{name}:{port}")], timeout=30)
+        assert (r.returncode, r.stdout) == (0, want), (url, r.stderr)
