@@ -337,6 +337,23 @@ static int doctor_site_files(const struct doctor_who *w, const struct config *c,
 	return ok;
 }
 
+/* A SIGHUP with --config reads the file again as the run user, inside the sandbox: a file
+ * only root may read starts a root-started server, but every reload then fails. */
+static void doctor_config_file(const struct doctor_who *w, const struct config *c)
+{
+	if (!c->config_file)
+		return;
+	if (doctor_readable(w, "configuration file", c->config_file))
+		printf("reload (SIGHUP): configuration file readable by %s: yes\n", w->name);
+	else
+		printf("reload (SIGHUP): configuration file readable by %s: NO: %s (see the fix "
+		       "above)\n",
+		       w->name,
+		       getuid() == 0 ? "a reload reads it as the run user and keeps the running "
+				       "configuration"
+				     : "dropcap cannot start, nor reload");
+}
+
 static int doctor_who_get(const struct config *c, struct doctor_who *w)
 {
 	char err[256];
@@ -374,6 +391,7 @@ int priv_doctor(const struct config *c)
 	if (doctor_who_get(c, &w) == 0) {
 		int any, ok = doctor_site_files(&w, c, &any);
 		doctor_reload(&w, any, ok);
+		doctor_config_file(&w, c);
 	} else {
 		user_failed = 1;
 	}

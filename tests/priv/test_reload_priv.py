@@ -125,3 +125,38 @@ def test_root_start_with_a_root_only_key_reload_fails_cleanly(netns, unpriv_user
     assert f"reload (SIGHUP): certificate and key readable by {unpriv_user[0]}: yes" in doctor
     assert "SIGHUP: reloaded" in s.reload()
     assert subject(netns) == "reload-b"
+
+
+def test_root_start_with_a_root_only_config_file_doctor_warns_and_reload_keeps_serving(
+        netns, unpriv_user, world_tmp, make_server):
+    """--config FILE only root can read: started as root it serves (read before the drop), but
+    a SIGHUP reads it as the run user and cannot. The doctor says so beforehand and names the
+    fix; the reload fails cleanly and the running configuration keeps serving; once the file is
+    readable by the run user's group, the next SIGHUP applies it."""
+    le = Certbot(world_tmp)
+    conf_dir = os.path.join(world_tmp, "etc")
+    os.mkdir(conf_dir, 0o755)
+    os.chmod(conf_dir, 0o755)
+    conf = os.path.join(conf_dir, "dropcap.conf")
+    with open(conf, "w") as f:
+        f.write(f"https = :443\nhttp = :80\nuser = {unpriv_user[0]}\n"
+                f"root = {le.root}\ncert = {le.cert}\nkey = {le.key}\n")
+    os.chmod(conf, 0o600)  # root:root
+    binary = dc.cap_binary(world_tmp, "")
+    doctor = subprocess.run([binary, "doctor", "--config", conf], capture_output=True,
+                            text=True, timeout=30).stdout
+    assert f"configuration file {conf}: NOT readable by {unpriv_user[0]}" in doctor, doctor
+    assert f"reload (SIGHUP): configuration file readable by {unpriv_user[0]}: NO" in doctor
+    s = make_server(["--config", conf], netns=netns, binary=binary)
+    assert subject(netns) == "reload-a"
+    le.renew(2)
+    line = s.reload()
+    assert "warning" in line and conf in line and "Permission denied" in line, line
+    assert subject(netns) == "reload-a" and s.alive()
+    os.chown(conf, 0, unpriv_user[2])
+    os.chmod(conf, 0o640)
+    doctor = subprocess.run([binary, "doctor", "--config", conf], capture_output=True,
+                            text=True, timeout=30).stdout
+    assert f"reload (SIGHUP): configuration file readable by {unpriv_user[0]}: yes" in doctor
+    assert "SIGHUP: reloaded" in s.reload()
+    assert subject(netns) == "reload-b"
