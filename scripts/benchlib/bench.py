@@ -95,11 +95,14 @@ def read(path):
 # ---------------------------------------------------------------- /proc
 
 def proc_stat(pid):
-    """(pgrp, utime+stime ticks of every thread) of a process, or None if it is gone."""
+    """(pgrp, utime+stime ticks of every thread) of a process, or None if it is gone (or a
+    zombie: its time is already in nobody's group)."""
     s = read(f"/proc/{pid}/stat")
     if not s:
         return None
     fields = s[s.rfind(")") + 2:].split()
+    if fields[0] == "Z":
+        return None
     return int(fields[2]), int(fields[11]) + int(fields[12])
 
 
@@ -844,8 +847,8 @@ class Report:
 
     def servers_table(self):
         lines = ["| server | how | protocol | cipher | key exchange | ticket resumes | ALPN (h2load) | "
-                 "idle RSS | procs | per idle TLS conn (RSS / PSS) |",
-                 "|---|---|---|---|---|---|---|---:|---:|---:|"]
+                 "idle RSS | idle PSS | procs | per idle TLS conn (RSS / PSS) |",
+                 "|---|---|---|---|---|---|---|---:|---:|---:|---:|"]
         for s in self.per_core:
             i = s.info
             ic = i.get("idle_conns", {})
@@ -854,6 +857,7 @@ class Report:
             lines.append(f"| {s.name} | {s.note} | {i.get('protocol', 'n/a')} | {i.get('cipher', 'n/a')} | "
                          f"{i.get('kex', 'n/a')} | {'yes' if i.get('ticket_resumes') else 'no'} | "
                          f"{i.get('alpn', 'n/a')} | {i['idle']['rss_kb'] / 1024:.1f} MiB | "
+                         f"{i['idle']['pss_kb'] / 1024:.1f} MiB | "
                          f"{i['idle']['procs']} | {per} |")
         return lines
 
@@ -964,10 +968,11 @@ def parse_args(argv):
     ap.add_argument("--command", default="scripts/bench", help=argparse.SUPPRESS)
     a = ap.parse_args(argv)
     q = a.quick
-    a.rounds = a.rounds or (1 if q else 5)
-    a.large_rounds = a.large_rounds or (1 if q else 3)
-    a.duration = a.duration or (2 if q else 5)
-    a.idle_conns = a.idle_conns if a.idle_conns is not None else (200 if q else 1000)
+    dflt = lambda v, quick, full: v if v is not None else (quick if q else full)  # noqa: E731
+    a.rounds = dflt(a.rounds, 1, 5)
+    a.large_rounds = dflt(a.large_rounds, 1, 3)
+    a.duration = dflt(a.duration, 2, 5)
+    a.idle_conns = dflt(a.idle_conns, 200, 1000)
     a.speed_seconds = 0.25 if q else 1
     for v, name, hi in ((a.rounds, "--rounds", 20), (a.large_rounds, "--large-rounds", 20),
                         (a.duration, "--duration", 60), (a.idle_conns, "--idle-conns", 5000)):

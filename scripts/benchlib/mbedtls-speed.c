@@ -52,7 +52,12 @@ static void die(const char *what, int ret)
 	exit(1);
 }
 
-#define CHECK(what, expr) do { int ret_ = (expr); if (ret_ != 0) die(what, ret_); } while (0)
+#define CHECK(what, expr)                                                                          \
+	do {                                                                                       \
+		int ret_ = (expr);                                                                 \
+		if (ret_ != 0)                                                                     \
+			die(what, ret_);                                                           \
+	} while (0)
 
 /* Run fn(arg) in batches until seconds_per_test elapsed; return calls/s. */
 static double rate(void (*fn)(void *), void *arg)
@@ -86,15 +91,17 @@ static void gcm_one(void *arg)
 {
 	mbedtls_gcm_context *gcm = arg;
 	iv[11]++;
-	CHECK("gcm_crypt_and_tag", mbedtls_gcm_crypt_and_tag(gcm, MBEDTLS_GCM_ENCRYPT, RECORD, iv,
-		sizeof iv, aad, sizeof aad, plain, cipher, sizeof tag, tag));
+	CHECK("gcm_crypt_and_tag",
+	      mbedtls_gcm_crypt_and_tag(gcm, MBEDTLS_GCM_ENCRYPT, RECORD, iv, sizeof iv, aad,
+					sizeof aad, plain, cipher, sizeof tag, tag));
 }
 
 static void chachapoly_one(void *arg)
 {
 	iv[11]++;
-	CHECK("chachapoly_encrypt_and_tag", mbedtls_chachapoly_encrypt_and_tag(arg, RECORD, iv, aad,
-		sizeof aad, plain, cipher, tag));
+	CHECK("chachapoly_encrypt_and_tag",
+	      mbedtls_chachapoly_encrypt_and_tag(arg, RECORD, iv, aad, sizeof aad, plain, cipher,
+						 tag));
 }
 
 static void bench_symmetric(void)
@@ -108,7 +115,8 @@ static void bench_symmetric(void)
 		mbedtls_gcm_context gcm;
 		char name[64];
 		mbedtls_gcm_init(&gcm);
-		CHECK("gcm_setkey", mbedtls_gcm_setkey(&gcm, MBEDTLS_CIPHER_ID_AES, key, (unsigned)bits));
+		CHECK("gcm_setkey",
+		      mbedtls_gcm_setkey(&gcm, MBEDTLS_CIPHER_ID_AES, key, (unsigned)bits));
 		snprintf(name, sizeof name, "aes-%d-gcm encrypt 16KiB records", bits);
 		report(name, rate(gcm_one, &gcm) * RECORD / 1e6, "MB/s");
 		mbedtls_gcm_free(&gcm);
@@ -117,7 +125,8 @@ static void bench_symmetric(void)
 	mbedtls_chachapoly_context cp;
 	mbedtls_chachapoly_init(&cp);
 	CHECK("chachapoly_setkey", mbedtls_chachapoly_setkey(&cp, key));
-	report("chacha20-poly1305 encrypt 16KiB records", rate(chachapoly_one, &cp) * RECORD / 1e6, "MB/s");
+	report("chacha20-poly1305 encrypt 16KiB records", rate(chachapoly_one, &cp) * RECORD / 1e6,
+	       "MB/s");
 	mbedtls_chachapoly_free(&cp);
 }
 
@@ -135,14 +144,14 @@ static void pk_sign_one(void *arg)
 	struct sig_state *s = arg;
 	s->hash[0]++;
 	CHECK("pk_sign", mbedtls_pk_sign(s->pk, MBEDTLS_MD_SHA256, s->hash, sizeof s->hash, s->sig,
-		&s->siglen, mbedtls_ctr_drbg_random, &drbg));
+					 &s->siglen, mbedtls_ctr_drbg_random, &drbg));
 }
 
 static void pk_verify_one(void *arg)
 {
 	struct sig_state *s = arg;
-	CHECK("pk_verify", mbedtls_pk_verify(s->pk, MBEDTLS_MD_SHA256, s->hash, sizeof s->hash, s->sig,
-		s->siglen));
+	CHECK("pk_verify", mbedtls_pk_verify(s->pk, MBEDTLS_MD_SHA256, s->hash, sizeof s->hash,
+					     s->sig, s->siglen));
 }
 
 static int load_or_generate(mbedtls_pk_context *pk, const char *path, mbedtls_pk_type_t type)
@@ -161,17 +170,19 @@ static int load_or_generate(mbedtls_pk_context *pk, const char *path, mbedtls_pk
 	}
 	CHECK("pk_setup", mbedtls_pk_setup(pk, mbedtls_pk_info_from_type(type)));
 	if (type == MBEDTLS_PK_ECKEY)
-		CHECK("ecp_gen_key", mbedtls_ecp_gen_key(MBEDTLS_ECP_DP_SECP256R1, mbedtls_pk_ec(*pk),
-			mbedtls_ctr_drbg_random, &drbg));
+		CHECK("ecp_gen_key",
+		      mbedtls_ecp_gen_key(MBEDTLS_ECP_DP_SECP256R1, mbedtls_pk_ec(*pk),
+					  mbedtls_ctr_drbg_random, &drbg));
 	else
-		CHECK("rsa_gen_key", mbedtls_rsa_gen_key(mbedtls_pk_rsa(*pk), mbedtls_ctr_drbg_random,
-			&drbg, 2048, 65537));
+		CHECK("rsa_gen_key",
+		      mbedtls_rsa_gen_key(mbedtls_pk_rsa(*pk), mbedtls_ctr_drbg_random, &drbg, 2048,
+					  65537));
 	return 0;
 }
 
 static double bench_sign(const char *label, mbedtls_pk_context *pk, int verify_too)
 {
-	struct sig_state s = { .pk = pk };
+	struct sig_state s = {.pk = pk};
 	char name[96];
 	double sign;
 	snprintf(name, sizeof name, "%s sign", label);
@@ -194,14 +205,15 @@ struct ecdh_state {
 static void ecdh_gen_one(void *arg)
 {
 	struct ecdh_state *s = arg;
-	CHECK("ecdh_gen_public", mbedtls_ecdh_gen_public(&s->grp, &s->d, &s->q, mbedtls_ctr_drbg_random, &drbg));
+	CHECK("ecdh_gen_public",
+	      mbedtls_ecdh_gen_public(&s->grp, &s->d, &s->q, mbedtls_ctr_drbg_random, &drbg));
 }
 
 static void ecdh_shared_one(void *arg)
 {
 	struct ecdh_state *s = arg;
 	CHECK("ecdh_compute_shared", mbedtls_ecdh_compute_shared(&s->grp, &s->z, &s->peer_q, &s->d,
-		mbedtls_ctr_drbg_random, &drbg));
+								 mbedtls_ctr_drbg_random, &drbg));
 }
 
 static double bench_ecdh(const char *label, mbedtls_ecp_group_id id)
@@ -216,7 +228,8 @@ static double bench_ecdh(const char *label, mbedtls_ecp_group_id id)
 	mbedtls_ecp_point_init(&s.q);
 	mbedtls_ecp_point_init(&s.peer_q);
 	CHECK("ecp_group_load", mbedtls_ecp_group_load(&s.grp, id));
-	CHECK("ecdh_gen_public", mbedtls_ecdh_gen_public(&s.grp, &s.peer_d, &s.peer_q, mbedtls_ctr_drbg_random, &drbg));
+	CHECK("ecdh_gen_public", mbedtls_ecdh_gen_public(&s.grp, &s.peer_d, &s.peer_q,
+							 mbedtls_ctr_drbg_random, &drbg));
 	ecdh_gen_one(&s);
 	snprintf(name, sizeof name, "ecdh %s keygen", label);
 	report(name, gen = rate(ecdh_gen_one, &s), "ops/s");
@@ -248,16 +261,18 @@ int main(int argc, char **argv)
 	if (i < argc)
 		rsa_path = argv[i++];
 	if (i < argc || (argc > 1 && argv[1][0] == '-' && strcmp(argv[1], "-t") != 0)) {
-		fprintf(stderr, "usage: mbedtls-speed [-t SECONDS_PER_TEST] [EC_KEY.pem [RSA_KEY.pem]]\n");
+		fprintf(stderr,
+			"usage: mbedtls-speed [-t SECONDS_PER_TEST] [EC_KEY.pem [RSA_KEY.pem]]\n");
 		return 2;
 	}
 
 	mbedtls_entropy_init(&entropy);
 	mbedtls_ctr_drbg_init(&drbg);
 	CHECK("ctr_drbg_seed", mbedtls_ctr_drbg_seed(&drbg, mbedtls_entropy_func, &entropy,
-		(const unsigned char *)"mbedtls-speed", 13));
+						     (const unsigned char *)"mbedtls-speed", 13));
 
-	printf("# %s, %.1f s per test, one thread\n", MBEDTLS_VERSION_STRING_FULL, seconds_per_test);
+	printf("# %s, %.1f s per test, one thread\n", MBEDTLS_VERSION_STRING_FULL,
+	       seconds_per_test);
 	fflush(stdout);
 	bench_symmetric();
 
@@ -278,10 +293,12 @@ int main(int argc, char **argv)
 	/* Server-side public-key work of one full TLS 1.2 ECDHE handshake:
 	 * one signature plus one ECDHE keygen and one shared secret. */
 	printf("# implied full-handshake ceiling for one core (public-key crypto only):\n");
-	report("handshake ceiling ecdsa-p256 + x25519", 1.0 / (1.0 / ec_sign + 1.0 / x25519), "hs/s");
+	report("handshake ceiling ecdsa-p256 + x25519", 1.0 / (1.0 / ec_sign + 1.0 / x25519),
+	       "hs/s");
 	report("handshake ceiling ecdsa-p256 + p-256", 1.0 / (1.0 / ec_sign + 1.0 / p256), "hs/s");
 	report("handshake ceiling ecdsa-p256 + p-384", 1.0 / (1.0 / ec_sign + 1.0 / p384), "hs/s");
-	report("handshake ceiling rsa-2048 + x25519", 1.0 / (1.0 / rsa_sign + 1.0 / x25519), "hs/s");
+	report("handshake ceiling rsa-2048 + x25519", 1.0 / (1.0 / rsa_sign + 1.0 / x25519),
+	       "hs/s");
 
 	mbedtls_pk_free(&ec);
 	mbedtls_pk_free(&rsa);
