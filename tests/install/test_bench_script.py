@@ -61,3 +61,13 @@ def test_the_bench_needs_nothing_outside_the_repository():
             text = f.read()
         for outside in ("shared/bench", "/work/", "BENCH_HARNESS"):
             assert outside not in text, f"{os.path.relpath(path, REPO)} refers to {outside}"
+
+
+def test_a_run_without_root_says_why_and_starts_nothing():
+    if os.geteuid() != 0:
+        r = bench("--quick", timeout=30)
+    else:
+        r = run(["setpriv", "--reuid", "nobody", "--regid", "nogroup", "--clear-groups", BENCH,
+                 "--quick"], timeout=30, cwd=REPO)
+    assert r.returncode == 2, r.stdout + r.stderr
+    assert "run as root" in r.stderr and "network namespace" in r.stderr, r.stderr
