@@ -23,14 +23,15 @@ fence 'ev\.h' server.h
 fence 'seccomp\.h' sandbox.c
 fence 'linux/landlock\.h' sandbox.c
 
-command -v clang-format >/dev/null && for f in server/*.c server/*.h tests/unit/*.c; do
+command -v clang-format >/dev/null && for f in server/*.c server/*.h tests/unit/*.c scripts/benchlib/*.c; do
 	clang-format --dry-run -Werror "$f" >/dev/null 2>&1 || fail "$f: not clang-formatted (clang-format -i $f)"
 done
 command -v cppcheck >/dev/null &&
 	{ cppcheck -q --error-exitcode=1 --enable=warning,performance,portability --std=c11 \
 		-D_GNU_SOURCE --inline-suppr server/ || fail "cppcheck found problems"; }
 command -v shellcheck >/dev/null &&
-	{ shellcheck scripts/*.sh scripts/bench scripts/glibc-needs .ci/run install/dropcap-setcap install/debian/postinst \
+	{ shellcheck scripts/*.sh scripts/bench scripts/benchlib/*.sh scripts/benchlib/peers/*.sh \
+		scripts/glibc-needs .ci/run install/dropcap-setcap install/debian/postinst \
 		install/debian/prerm install/debian/postrm install/debian/build-deb install/rpm/build-rpm \
 		tests/fuzz/run.sh ||
 		fail "shellcheck found problems"; }
