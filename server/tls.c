@@ -336,6 +336,12 @@ static int ticket_open_error(const char *path, int e, const struct tls_reader *w
 			 "cannot read ticket key file %s%s: %s (the run user must be able to read "
 			 "it: chown %s %s; chmod 0600 %s, or chgrp %s %s; chmod 0640 %s)",
 			 path, as, strerror(e), who->user, path, path, who->group, path, path);
+	else if (e == EACCES || e == EPERM)
+		snprintf(err, errlen,
+			 "cannot read ticket key file %s: %s (dropcap reads it at start, and as "
+			 "the run user on SIGHUP: chown that user and chmod 0600, or chgrp its "
+			 "group and chmod 0640)",
+			 path, strerror(e));
 	else
 		snprintf(err, errlen, "cannot read ticket key file %s%s: %s", path, as,
 			 strerror(e));
@@ -387,6 +393,9 @@ static int ticket_file_read(const char *path, const struct tls_reader *who, unsi
 		int e = errno;
 		if (fd >= 0)
 			close(fd);
+		/* the sandbox lets files be read, not directories: say what the path is */
+		if (fd < 0 && e == EACCES && lstat(path, &st) == 0 && !S_ISREG(st.st_mode))
+			return ticket_file_check(path, &st, err, errlen);
 		return ticket_open_error(path, e, who, err, errlen);
 	}
 	if (ticket_file_check(path, &st, err, errlen) < 0) {
