@@ -17,7 +17,6 @@ cache: a "Reused" here is the ticket's doing."""
 
 import os
 import pwd
-import re
 import subprocess
 
 import pytest
@@ -27,7 +26,6 @@ import dropcap_fixture as dc
 pytestmark = pytest.mark.usefixtures("need_root")
 
 KEY_LEN = 80
-ENV = dict(os.environ, OPENSSL_CONF="/dev/null")
 KEPT = "still using the previous ticket keys"
 RELOADED = "SIGHUP: reloaded the ticket keys from "
 NOBODY = pwd.getpwnam("nobody")
@@ -68,37 +66,7 @@ def serve(make_server, docroot, tls_files, *extra):
     return s, port
 
 
-def s_client(port, *args):
-    out = subprocess.run(["openssl", "s_client", "-tls1_2", "-connect", f"127.0.0.1:{port}",
-                          "-servername", "localhost", *args],
-                         input=b"", capture_output=True, timeout=20, env=ENV)
-    return (out.stdout + out.stderr).decode("latin-1")
-
-
-def new_session(port, path):
-    """A full handshake with port; its session (with the ticket) saved to path."""
-    out = s_client(port, "-sess_out", path)
-    assert "New, TLSv1.2" in out, out
-    return path
-
-
-def resumes(port, sess):
-    out = s_client(port, "-sess_in", sess)
-    assert "New, TLSv1.2" in out or "Reused, TLSv1.2" in out, out
-    return "Reused, TLSv1.2" in out
-
-
-def ticket(sess):
-    """The ticket bytes in a saved session, from openssl sess_id's dump."""
-    text = subprocess.run(["openssl", "sess_id", "-in", sess, "-noout", "-text"], check=True,
-                          capture_output=True, text=True).stdout
-    dump = text.split("TLS session ticket:")[1]
-    data = b""
-    for m in re.finditer(r"^\s+[0-9a-f]{4} - ((?:[0-9a-f]{2}[ -]){0,15}[0-9a-f]{2})", dump,
-                         re.M):
-        data += bytes.fromhex(m.group(1).replace("-", " "))
-    assert len(data) > 60, text
-    return data
+new_session, resumes, ticket = dc.tls12_new_session, dc.tls12_resumes, dc.session_ticket
 
 
 def tampered(sess, at, out_path):
