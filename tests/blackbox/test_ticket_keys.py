@@ -17,6 +17,7 @@ cache: a "Reused" here is the ticket's doing."""
 
 import os
 import pwd
+import signal
 import subprocess
 
 import pytest
@@ -291,3 +292,55 @@ def test_the_upgrade_helper_holds_no_ticket_key(fleet):
         "the search does not find the ticket key in the server itself"
     assert not memory_holds(helpers[0], secret), "the upgrade helper holds the key file's bytes"
     assert not memory_holds(helpers[0], derived), "the upgrade helper holds the AES key"
+
+
+def test_a_new_path_in_the_config_file_needs_an_upgrade(make_server, docroot, tls_files,
+                                                        world_tmp):
+    """The sandbox allows the directory of the path given at start only: a changed
+    ticket-key-file is reported with its line, and nothing of the new file applies."""
+    keys = KeyFile(world_tmp)
+    conf = os.path.join(world_tmp, "dropcap.conf")
+    head = (f"root = {docroot}\nhttp = off\nhttps = 127.0.0.1:{dc.free_port()}\n"
+            f"cert = {tls_files.ec_cert}\nkey = {tls_files.ec_key}\naccess-log = off\n")
+    with open(conf, "w") as f:
+        f.write(head + f"ticket-key-file = {keys.path}\n")
+    os.chmod(conf, 0o644)
+    s = make_server(["--config", conf])
+    with open(conf, "w") as f:
+        f.write(head + f"ticket-key-file = {keys.path}.other\n")
+    s.reload()
+    text = s.stderr_text()
+    assert f"{conf}:7: 'ticket-key-file' changed: that needs an upgrade" in text, text
+
+
+FAKETIME_LIB = "/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1"
+
+
+def test_the_ticket_lifetime_is_enforced_on_parse(make_server, docroot, tls_files, world_tmp):
+    """B runs 13 hours ahead (libfaketime): a ticket A issued now is older than the 12-hour
+    lifetime there, and one B issued began 13 hours in A's future (beyond the 5 minutes of
+    skew allowed): both get a full handshake; the same ticket resumes on a third instance
+    whose clock is right (the control)."""
+    if os.environ.get("DROPCAP_SANITIZED"):
+        pytest.skip("ASan must come first among the preloaded libraries")
+    if not os.path.exists(FAKETIME_LIB):
+        pytest.skip("faketime is not installed (scripts/deps.sh test)")
+    keys = KeyFile(world_tmp)
+    (_, a), (_, c) = (serve(make_server, docroot, tls_files, "--ticket-key-file", keys.path)
+                      for _ in range(2))
+    port = dc.free_port()
+    b = dc.Server(["--root", docroot, "--http", "off", "--https", f"127.0.0.1:{port}",
+                   "--cert", tls_files.ec_cert, "--key", tls_files.ec_key, "--access-log", "off",
+                   "--ticket-key-file", keys.path],
+                  env={"LD_PRELOAD": FAKETIME_LIB, "FAKETIME": "+13h",
+                       "FAKETIME_DONT_FAKE_MONOTONIC": "1"}).start()
+    try:
+        sess = new_session(a, os.path.join(world_tmp, "a.sess"))
+        assert resumes(c, sess), "the control instance does not resume"
+        assert not resumes(port, sess), "a ticket older than its lifetime resumed"
+        ahead = new_session(port, os.path.join(world_tmp, "b.sess"))
+        assert resumes(port, ahead)
+        assert not resumes(a, ahead), "a session that starts 13 hours from now resumed"
+    finally:  # libfaketime's exit handler calls unlink, which the sandbox refuses: kill it
+        b.signal(signal.SIGKILL)
+        b.wait(10)
