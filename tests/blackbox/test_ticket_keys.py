@@ -344,3 +344,17 @@ def test_the_ticket_lifetime_is_enforced_on_parse(make_server, docroot, tls_file
     finally:  # libfaketime's exit handler calls unlink, which the sandbox refuses: kill it
         b.signal(signal.SIGKILL)
         b.wait(10)
+
+
+def test_doctor_says_whether_the_run_user_can_read_the_file(docroot, tls_files, world_tmp):
+    """Started as root, dropcap reads the file at start whatever its owner, but a reload reads
+    it as the run user: dropcap doctor says so before it bites."""
+    k = KeyFile(world_tmp)
+    args = ["doctor", "--root", docroot, "--http", "off", "--https",
+            f"127.0.0.1:{dc.free_port()}", "--cert", tls_files.ec_cert, "--key",
+            tls_files.ec_key, "--ticket-key-file", k.path]
+    out = subprocess.run([dc.BIN, *args], capture_output=True, text=True, timeout=30).stdout
+    assert f"ticket key file {k.path}: readable by nobody" in out, out
+    k.write(os.urandom(KEY_LEN), uid=0)
+    out = subprocess.run([dc.BIN, *args], capture_output=True, text=True, timeout=30).stdout
+    assert f"ticket key file {k.path}: NOT readable by nobody" in out and "fix: " in out, out
