@@ -178,6 +178,11 @@ def _empty(k):
     return "has 0 bytes", "openssl rand 80 >"
 
 
+def _too_many(k):
+    k.write(os.urandom(33 * KEY_LEN))
+    return "holds 33 keys, more than 32", "keep the newest few"
+
+
 def _missing(k):
     os.unlink(k.path)
     return "No such file or directory", "openssl rand 80 >"
@@ -207,7 +212,7 @@ def _group_writable(k):
     return "has mode 0660", "chmod 0600"
 
 
-BAD = [_wrong_size, _empty, _missing, _symlink, _directory, _world_readable, _group_writable]
+BAD = [_wrong_size, _empty, _too_many, _missing, _symlink, _directory, _world_readable, _group_writable]
 
 
 @pytest.mark.parametrize("make_bad", BAD, ids=lambda f: f.__name__.strip("_"))
