@@ -363,3 +363,16 @@ def test_doctor_says_whether_the_run_user_can_read_the_file(docroot, tls_files, 
     k.write(os.urandom(KEY_LEN), uid=0)
     out = subprocess.run([dc.BIN, *args], capture_output=True, text=True, timeout=30).stdout
     assert f"ticket key file {k.path}: NOT readable by nobody" in out and "fix: " in out, out
+
+
+def test_tickets_resume_across_an_upgrade(make_server, docroot, tls_files, world_tmp):
+    """SIGUSR2 starts the binary again, as the run user: it reads the same key file, so
+    tickets issued before the upgrade resume after it (generated keys would be new ones)."""
+    dc.become_subreaper()
+    keys = KeyFile(world_tmp)
+    s, port = serve(make_server, docroot, tls_files, "--ticket-key-file", keys.path)
+    sess = new_session(port, os.path.join(world_tmp, "s"))
+    s.request_upgrade()
+    new = s.upgraded_pid()
+    assert s.follow_upgrade(new) == 0, s.stderr_text()
+    assert resumes(port, sess), "the upgraded process does not resume the old tickets"
