@@ -208,7 +208,10 @@ static void put_request(struct out *o, const struct accesslog_entry *e)
 		put_escaped(o, r->method_name.ptr, r->method_name.len);
 		put_str(o, " ");
 		put_escaped(o, r->target.ptr, r->target.len);
-		snprintf(num, sizeof num, " HTTP/1.%d", r->minor_version);
+		if (r->http2)
+			snprintf(num, sizeof num, " HTTP/2.0");
+		else
+			snprintf(num, sizeof num, " HTTP/1.%d", r->minor_version);
 		put_str(o, num);
 	} else if (e->raw_line.len > 0) {
 		put_escaped(o, e->raw_line.ptr, e->raw_line.len);
@@ -285,12 +288,13 @@ static void put_json_slice(struct out *o, const char *key, struct http_slice s, 
 static void put_json_request(struct out *o, const struct accesslog_entry *e, int *cut)
 {
 	const struct http_request *r = e->req;
-	static const char *const proto[] = {"HTTP/1.0", "HTTP/1.1"};
+	static const char *const proto[] = {"HTTP/1.0", "HTTP/1.1", "HTTP/2.0"};
 	int parsed = r && r->target.ptr;
 
 	put_json_slice(o, ",\"method\":", parsed ? r->method_name : (struct http_slice){0}, cut);
 	put_json_slice(o, ",\"target\":", parsed ? r->target : (struct http_slice){0}, cut);
-	put_json_str(o, ",\"protocol\":", parsed ? proto[r->minor_version == 1] : NULL,
+	put_json_str(o,
+		     ",\"protocol\":", parsed ? proto[r->http2 ? 2 : r->minor_version == 1] : NULL,
 		     parsed ? 8 : 0, cut);
 	put_json_slice(o, ",\"request\":",
 		       !parsed && e->raw_line.len ? e->raw_line : (struct http_slice){0}, cut);
