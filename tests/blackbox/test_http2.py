@@ -1,0 +1,139 @@
+"""HTTP/2 (ALPN h2, libnghttp2): real clients (curl --http2, nghttp, h2load, Python h2) get the
+same answers as over HTTP/1.1, one connection carries many streams, --no-http2 turns it off,
+graceful stop sends GOAWAY and finishes the streams in flight. The attacks are in
+test_http2_attacks.py; the feature tests run over both protocols (conftest over_both_protocols).
+"""
+
+import os
+import re
+import signal
+import struct
+import subprocess
+
+import pytest
+
+import dropcap_fixture as dc
+
+BIG = dc.DOCROOT_FILES["big.bin"]
+
+
+def curl(*args):
+    r = subprocess.run(["curl", "-sS", "-k", "--max-time", "10", *args], capture_output=True,
+                       timeout=20)
+    assert r.returncode == 0, r.stderr
+    return r.stdout
+
+
+def log_lines(server):
+    return [line for line in server.stdout_text().splitlines() if '"' in line]
+
+
+def test_alpn_offers_h2_then_http11(site):
+    """A client offering both gets h2; one offering only http/1.1 gets it (same port)."""
+    for offer, want in ((["h2", "http/1.1"], "h2"), (["http/1.1", "h2"], "h2"),
+                        (["http/1.1"], "http/1.1")):
+        with dc.HttpConn(site.host, site.https_port, tls=True,
+                         context=dc.client_context(alpn=offer)) as c:
+            assert c.sock.selected_alpn_protocol() == want, offer
+
+
+def test_curl_http2_get_and_big_file(site):
+    """curl --http2 speaks h2 and gets the same bytes (a file larger than the windows)."""
+    out = curl("--http2", "-D", "-", "-o", "/dev/null", site.url("/hello.txt", tls=True))
+    assert out.startswith(b"HTTP/2 200"), out
+    assert b"content-length: 12" in out.lower()
+    assert curl("--http2", site.url("/big.bin", tls=True)) == BIG
+
+
+def test_nghttp_many_streams_on_one_connection(site):
+    """nghttp sends every URI on one connection; each stream gets its file (200)."""
+    paths = ["/hello.txt", "/style.css", "/app.js", "/data.json", "/big.bin", "/missing"]
+    r = subprocess.run(["nghttp", "-nv", *[site.url(p, tls=True) for p in paths]],
+                       capture_output=True, text=True, timeout=30)
+    assert r.returncode == 0, r.stderr
+    statuses = re.findall(r"recv \(stream_id=\d+\) :status: (\d+)", r.stdout)
+    assert sorted(statuses) == sorted(["200"] * 5 + ["404"]), r.stdout
+    assert r.stdout.count("recv SETTINGS frame") >= 1
+
+
+def test_h2load_reports_h2_and_no_failures(site):
+    """h2load over 2 connections x 10 streams: Application protocol h2, every request 2xx."""
+    r = subprocess.run(["h2load", "-n", "200", "-c", "2", "-m", "10",
+                        site.url("/hello.txt", tls=True)],
+                       capture_output=True, text=True, timeout=60)
+    assert "Application protocol: h2" in r.stdout, r.stdout
+    assert re.search(r"requests: 200 total, 200 started, 200 done, 200 succeeded", r.stdout)
+    assert "status codes: 200 2xx, 0 3xx, 0 4xx, 0 5xx" in r.stdout
+
+
+def test_python_h2_keeps_one_connection_and_logs_http2(make_server, docroot, tls_files):
+    """Several requests on one h2 connection, each logged as HTTP/2.0 with its status and
+    bytes; a 404 and a 405 come back as over HTTP/1.1."""
+    port = dc.free_port()
+    s = make_server(["--root", docroot, "--http", "off", "--https", f"127.0.0.1:{port}",
+                     "--cert", tls_files.ec_cert, "--key", tls_files.ec_key])
+    with dc.H2Conn("127.0.0.1", port) as c:
+        assert c.request("GET", "/hello.txt").body == b"hello world\n"
+        assert c.request("GET", "/nope").status == 404
+        r = c.request("POST", "/hello.txt", body=b"x=1")
+        assert r.status == 405 and r.header("allow") == "GET, HEAD"
+        assert c.request("HEAD", "/hello.txt").body == b""
+    s.wait_stdout('"HEAD /hello.txt HTTP/2.0" 200')
+    lines = log_lines(s)
+    assert any('"GET /hello.txt HTTP/2.0" 200 12 ' in x for x in lines), lines
+    assert any('"GET /nope HTTP/2.0" 404 ' in x for x in lines), lines
+
+
+def test_no_http2_offers_only_http11(make_server, docroot, tls_files):
+    """--no-http2: ALPN answers http/1.1 to a client offering h2 first; curl falls back."""
+    port = dc.free_port()
+    make_server(["--root", docroot, "--http", "off", "--https", f"127.0.0.1:{port}",
+                 "--cert", tls_files.ec_cert, "--key", tls_files.ec_key, "--no-http2"])
+    with dc.HttpConn("127.0.0.1", port, tls=True,
+                     context=dc.client_context(alpn=["h2", "http/1.1"])) as c:
+        assert c.sock.selected_alpn_protocol() == "http/1.1"
+    out = curl("--http2", "-D", "-", "-o", "/dev/null", f"https://localhost:{port}/hello.txt")
+    assert out.startswith(b"HTTP/1.1 200"), out
+
+
+def test_sigterm_sends_goaway_and_finishes_the_stream_in_flight(make_server, docroot,
+                                                                tls_files):
+    """A stream is mid-body (the client's window holds it) when SIGTERM comes: the server sends
+    GOAWAY, the client opens its window and receives the whole file, then the server exits."""
+    import h2.events as ev
+
+    port = dc.free_port()
+    s = make_server(["--root", docroot, "--http", "off", "--https", f"127.0.0.1:{port}",
+                     "--cert", tls_files.ec_cert, "--key", tls_files.ec_key])
+    c = dc.H2Conn("127.0.0.1", port, timeout=10)
+    sid = c.send_headers("GET", "/big.bin")
+    body, goaway, ended = bytearray(), None, False
+    while len(body) < 65535:  # the default window: the server must stop there
+        for e in c.events():
+            if isinstance(e, ev.DataReceived):
+                body += e.data
+    s.signal(signal.SIGTERM)
+    while not goaway:
+        for e in c.events():
+            if isinstance(e, ev.ConnectionTerminated):
+                goaway = e
+    assert goaway.error_code == 0 and goaway.last_stream_id >= sid
+    # python-h2 sends nothing after a GOAWAY: the WINDOW_UPDATEs and the rest of the DATA
+    # frames go raw
+    for stream in (0, sid):
+        c.sock.sendall(struct.pack(">I", 4)[1:] + b"\x08\x00" + struct.pack(">II", stream,
+                                                                           len(BIG)))
+    raw = bytearray()
+    while not ended:
+        while len(raw) < 9 or len(raw) < 9 + int.from_bytes(raw[:3], "big"):
+            data = c.sock.recv(65536)
+            assert data, "closed before the stream ended"
+            raw += data
+        n, kind, flags = int.from_bytes(raw[:3], "big"), raw[3], raw[4]
+        if kind == 0:  # DATA
+            body += raw[9:9 + n]
+            ended = bool(flags & 1)
+        del raw[:9 + n]
+    c.close()
+    assert bytes(body) == BIG
+    assert s.wait(10) == 0
