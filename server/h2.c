@@ -71,6 +71,8 @@ struct h2 {
 	size_t out_len;
 	enum h2_drain_state drain;
 	unsigned final_due : 1;
+	double control_tokens; /* SETTINGS and PINGs the client may still send (a token bucket) */
+	double control_at;     /* when the bucket was last refilled */
 };
 
 static struct h2_stream *stream_new(struct h2 *h, int32_t id)
@@ -376,11 +378,27 @@ static int respond(struct h2 *h, struct h2_stream *st)
 	return submit(h, st);
 }
 
+/* A SETTINGS or PING from the client: one token; none left ends the session (a flood): GOAWAY
+ * is queued, and nghttp2 reads nothing more once it is sent. */
+static void control_frame(struct h2 *h)
+{
+	h->control_tokens += (h->now - h->control_at) * H2_CONTROL_RATE;
+	if (h->control_tokens > H2_CONTROL_BURST)
+		h->control_tokens = H2_CONTROL_BURST;
+	h->control_at = h->now;
+	if (--h->control_tokens >= 0 || h->control_tokens < -1)
+		return; /* within the bounds, or the session is ending already */
+	nghttp2_session_terminate_session(h->ng, NGHTTP2_ENHANCE_YOUR_CALM);
+}
+
 static int on_frame_recv(nghttp2_session *ng, const nghttp2_frame *frame, void *user)
 {
 	struct h2 *h = user;
 	struct h2_stream *st;
 
+	if ((frame->hd.type == NGHTTP2_PING || frame->hd.type == NGHTTP2_SETTINGS) &&
+	    !(frame->hd.flags & NGHTTP2_FLAG_ACK))
+		control_frame(h);
 	if (frame->hd.type == NGHTTP2_PING && (frame->hd.flags & NGHTTP2_FLAG_ACK) &&
 	    h->drain == H2_NOTICE)
 		h->final_due = 1; /* a round trip after the notice: streams sent before it are in */
@@ -456,7 +474,8 @@ struct h2 *h2_new(struct conn_set *set, struct transport *t, const struct sockad
 	h->set = set;
 	h->t = t;
 	h->peer = peer;
-	h->now = h->idle_since = now;
+	h->now = h->idle_since = h->control_at = now;
+	h->control_tokens = H2_CONTROL_BURST;
 	if (!(h->ng = session_new(h)) ||
 	    nghttp2_submit_settings(h->ng, NGHTTP2_FLAG_NONE, settings, 2) != 0) {
 		h2_free(h);

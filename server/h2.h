@@ -27,6 +27,11 @@ struct h2;
 #define H2_RESET_RATE 33
 /* CONTINUATION frames after one HEADERS (CVE-2024-27316 class): beyond, the session ends. */
 #define H2_MAX_CONTINUATIONS 8
+/* SETTINGS and PING frames (not acknowledgements) a client may send in a burst, and per second
+ * after it: each costs an acknowledgement, and a flood of them (CVE-2019-9512, -9515) is cut off
+ * with GOAWAY ENHANCE_YOUR_CALM even while the acknowledgements can still be written. */
+#define H2_CONTROL_BURST 1000
+#define H2_CONTROL_RATE 100
 /* SETTINGS and PING acknowledgements queued unsent (a client that floods them and never reads):
  * beyond, the session ends. */
 #define H2_MAX_OUTBOUND_ACK 1000
