@@ -1051,12 +1051,14 @@ class H2Conn:
             self.sock.sendall(data)
 
     def events(self):
-        """The events of one read; [] when the server closed the connection."""
-        data = self.sock.recv(65536)
-        if not data:
-            return []
-        evs = self.h2.receive_data(data)
-        self.flush()
+        """The events of the next read(s) that give any; [] when the server closed."""
+        evs = []
+        while not evs:
+            data = self.sock.recv(65536)
+            if not data:
+                return []
+            evs = self.h2.receive_data(data)
+            self.flush()
         return evs
 
     def send_headers(self, method, path, headers=None, host="localhost", end_stream=True):
@@ -1122,3 +1124,31 @@ def client(proto, host, http_port, https_port, *, tls=False, server_hostname="lo
         return H2Conn(host, https_port, timeout=timeout, server_hostname=server_hostname)
     return HttpConn(host, https_port if tls else http_port, tls=tls, timeout=timeout,
                     server_hostname=server_hostname)
+
+
+class OverProtocol:
+    """A conftest Site seen through one of PROTOCOLS: .proto, connect() for a connection of
+    that protocol, url() and curl_args for curl (--http2 over TLS for h2). The feature test
+    modules override their `site` fixture with it, parametrized over PROTOCOLS."""
+
+    def __init__(self, site, proto):
+        self._site = site
+        self.proto = proto
+        self.curl_args = ["--http2", "-k"] if proto == "h2" else ["--http1.1"]
+
+    def __getattr__(self, name):
+        return getattr(self._site, name)
+
+    def connect(self, **kw):
+        return client(self.proto, self._site.host, self._site.http_port,
+                      self._site.https_port, **kw)
+
+    def url(self, path="/", tls=False):
+        return self._site.url(path, tls=tls or self.proto == "h2")
+
+    def http1_only(self):
+        """Skips the h2 run of a test about HTTP/1.1 connections (keep-alive, framing)."""
+        import pytest
+
+        if self.proto == "h2":
+            pytest.skip("about HTTP/1.1 connection handling")
