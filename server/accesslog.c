@@ -178,6 +178,16 @@ static void put_peer(struct out *o, const struct sockaddr_storage *ss)
 	put_str(o, host);
 }
 
+/* The client's port: the requests of one connection share it (HTTP/2 streams, keep-alive). */
+static unsigned peer_port(const struct sockaddr_storage *ss)
+{
+	if (ss->ss_family == AF_INET)
+		return ntohs(((const struct sockaddr_in *)ss)->sin_port);
+	if (ss->ss_family == AF_INET6)
+		return ntohs(((const struct sockaddr_in6 *)ss)->sin6_port);
+	return 0;
+}
+
 static const char *stamp(struct accesslog *log, time_t now)
 {
 	struct tm tm;
@@ -319,6 +329,8 @@ static void write_json(struct accesslog *log, struct out *o, const struct access
 	put_str(o, num);
 	put_json_slice(o, ",\"referer\":", r ? r->referer : (struct http_slice){0}, &cut);
 	put_json_slice(o, ",\"user_agent\":", r ? r->user_agent : (struct http_slice){0}, &cut);
+	snprintf(num, sizeof num, ",\"remote_port\":%u", peer_port(e->peer));
+	put_str(o, num);
 	put_str(o, cut ? ",\"truncated\":true}\n" : ",\"truncated\":false}\n");
 }
 
