@@ -137,3 +137,56 @@ def test_sigterm_sends_goaway_and_finishes_the_stream_in_flight(make_server, doc
     c.close()
     assert bytes(body) == BIG
     assert s.wait(10) == 0
+
+
+def test_chromium_loads_a_30_asset_page_over_one_h2_connection(make_server, world_tmp,
+                                                              tls_files):
+    """Headless Chromium loads a page with 10 stylesheets, 10 scripts and 10 images: the JSON
+    access log shows the 31 requests as HTTP/2.0 streams from one client port, that is one
+    connection (over HTTP/1.1 a browser opens up to 6)."""
+    import json
+    import shutil
+    import tempfile
+
+    chromium = shutil.which("chromium")
+    if not chromium:
+        pytest.skip("chromium is not installed (scripts/deps.sh test)")
+    root = os.path.join(world_tmp, "www")
+    os.makedirs(root)
+    assets = [f"s{i}.css" for i in range(10)] + [f"j{i}.js" for i in range(10)] + \
+        [f"i{i}.svg" for i in range(10)]
+    page = ["<!doctype html><title>30 assets</title>"]
+    for a in assets:
+        body = {"css": f"p.c{a} {{ color: black }}\n", "js": f"window.x_{a[1]} = 1;\n",
+                "svg": '<svg xmlns="http://www.w3.org/2000/svg" width="4" height="4"/>\n'}
+        with open(os.path.join(root, a), "w") as f:
+            f.write(body[a.rsplit(".", 1)[1]])
+        page.append({"css": f'<link rel="stylesheet" href="/{a}">',
+                     "js": f'<script src="/{a}"></script>',
+                     "svg": f'<img src="/{a}" alt="">'}[a.rsplit(".", 1)[1]])
+    page.append("<p id=done>loaded</p>")
+    with open(os.path.join(root, "page.html"), "w") as f:
+        f.write("\n".join(page))
+    for d, _, files in os.walk(world_tmp):
+        os.chmod(d, 0o755)
+        for n in files:
+            os.chmod(os.path.join(d, n), 0o644)
+    port = dc.free_port()
+    s = make_server(["--root", root, "--http", "off", "--https", f"127.0.0.1:{port}",
+                     "--cert", tls_files.ec_cert, "--key", tls_files.ec_key,
+                     "--log-format", "json"])
+    with tempfile.TemporaryDirectory() as profile:
+        r = subprocess.run([chromium, "--headless", "--no-sandbox", "--disable-gpu",
+                            "--ignore-certificate-errors", f"--user-data-dir={profile}",
+                            "--no-first-run", "--disable-extensions", "--dump-dom",
+                            f"https://localhost:{port}/page.html"],
+                           capture_output=True, text=True, timeout=180)
+    assert "<p id=\"done\">loaded</p>" in r.stdout, r.stderr[-2000:]
+    s.wait_stdout('"target":"/i9.svg"')
+    lines = [json.loads(x) for x in s.stdout_text().splitlines() if x.startswith("{")]
+    wanted = {"/page.html", *("/" + a for a in assets)}
+    ours = [x for x in lines if x["target"] in wanted]
+    assert sorted(x["target"] for x in ours) == sorted(wanted), lines
+    assert {x["protocol"] for x in ours} == {"HTTP/2.0"}
+    assert {x["status"] for x in ours} == {200}
+    assert len({x["remote_port"] for x in lines}) == 1, lines  # one connection
