@@ -413,10 +413,17 @@ static int on_frame_send(nghttp2_session *ng, const nghttp2_frame *frame, void *
 	struct h2 *h = user;
 	struct h2_stream *st;
 
-	if (frame->hd.type != NGHTTP2_DATA)
+	if (frame->hd.type != NGHTTP2_DATA && frame->hd.type != NGHTTP2_HEADERS)
 		return 0;
-	if ((st = nghttp2_session_get_stream_user_data(ng, frame->hd.stream_id)))
-		st->last = h->now; /* progress: the write timeout starts again */
+	if (!(st = nghttp2_session_get_stream_user_data(ng, frame->hd.stream_id)))
+		return 0;
+	st->last = h->now; /* progress: the write timeout starts again */
+	/* the response is complete but a request body is still coming: it is never read, so
+	 * the client is asked to stop (RFC 9113 8.1), as HTTP/1 closes after a 405 */
+	if ((frame->hd.flags & NGHTTP2_FLAG_END_STREAM) &&
+	    nghttp2_session_get_stream_remote_close(ng, frame->hd.stream_id) == 0)
+		nghttp2_submit_rst_stream(ng, NGHTTP2_FLAG_NONE, frame->hd.stream_id,
+					  NGHTTP2_NO_ERROR);
 	return 0;
 }
 

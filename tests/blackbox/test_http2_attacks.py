@@ -265,3 +265,16 @@ def test_stream_whose_window_never_opens_is_reset_by_the_write_timeout(h2srv):
     assert c.goaway() == 0
     assert still_serves(port)
     s.wait_stdout('"GET /big.bin HTTP/2.0" 200 - ')
+
+
+def test_request_body_is_not_read_after_the_405(h2srv):
+    """A POST whose body never ends: the 405 is sent, then RST_STREAM NO_ERROR asks the client
+    to stop sending (RFC 9113 8.1), instead of reading its body until the timeout."""
+    _, port = h2srv
+    c = Raw(port)
+    c.send(frame(HEADERS, END_HEADERS, 1, request_block("/hello.txt").replace(b"\x82", b"\x83", 1)))
+    c.send(frame(DATA, 0, 1, b"x" * 1000))
+    f = c.until(lambda f: f[0] == RST_STREAM and f[2] == 1)
+    assert struct.unpack(">I", f[3])[0] == 0  # NO_ERROR
+    c.close()
+    assert still_serves(port)
