@@ -589,7 +589,8 @@ enum h2_step h2_run(struct h2 *h, char *in, size_t in_cap, char *out, size_t out
 			return H2_CLOSE;
 		if (w == TRANSPORT_DONE && !nghttp2_session_want_read(h->ng) &&
 		    !nghttp2_session_want_write(h->ng))
-			return H2_DONE; /* GOAWAY sent and every stream done */
+			return H2_DONE; /* GOAWAY sent and every stream done (a shutdown notice
+					 * alone does not count: nghttp2 reads on) */
 		if (reads++ == H2_READS_MAX)
 			return H2_WAIT_BOTH; /* more may wait: the loop comes back after others */
 		/* read on while the output is blocked: a client that floods control frames and

@@ -190,3 +190,37 @@ def test_chromium_loads_a_30_asset_page_over_one_h2_connection(make_server, worl
     assert {x["protocol"] for x in ours} == {"HTTP/2.0"}
     assert {x["status"] for x in ours} == {200}
     assert len({x["remote_port"] for x in lines}) == 1, lines  # one connection
+
+
+def test_sigterm_with_an_idle_h2_connection_sends_goaway_then_exits(make_server, docroot,
+                                                                    tls_files):
+    """An idle HTTP/2 connection at SIGTERM: the shutdown notice (GOAWAY, last stream 2^31-1)
+    and a PING; at the PING's acknowledgement the final GOAWAY names the last stream taken (1),
+    the connection closes and the server exits 0."""
+    import h2.events as ev
+
+    port = dc.free_port()
+    s = make_server(["--root", docroot, "--http", "off", "--https", f"127.0.0.1:{port}",
+                     "--cert", tls_files.ec_cert, "--key", tls_files.ec_key])
+    c = dc.H2Conn("127.0.0.1", port, timeout=10)
+    assert c.request("GET", "/hello.txt").status == 200
+    s.signal(signal.SIGTERM)
+    goaways, raw = [], bytearray()
+    evs = c.events()  # the notice and the PING
+    goaways += [e.last_stream_id for e in evs if isinstance(e, ev.ConnectionTerminated)]
+    ping = next(e.ping_data for e in evs if isinstance(e, ev.PingReceived))
+    # python-h2 sends nothing once it saw a GOAWAY: the acknowledgement goes raw
+    c.sock.sendall(struct.pack(">I", 8)[1:] + b"\x06\x01" + b"\0" * 4 + ping)
+    while True:
+        data = c.sock.recv(65536)
+        if not data:
+            break
+        raw += data
+    while raw:
+        n, kind = int.from_bytes(raw[:3], "big"), raw[3]
+        if kind == 7:
+            goaways.append(int.from_bytes(raw[9:13], "big") & 0x7fffffff)
+        del raw[:9 + n]
+    c.close()
+    assert goaways == [2 ** 31 - 1, 1], goaways
+    assert s.wait(10) == 0
