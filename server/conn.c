@@ -606,10 +606,15 @@ static enum step step_h2(struct conn *c)
 	return STEP_CLOSE;
 }
 
+/* clang-format off: one state a line */
 static enum step (*const steps[])(struct conn *) = {
-    [CONN_HANDSHAKE] = step_handshake, [CONN_READ] = step_read, [CONN_WRITE] = step_write,
-    [CONN_LINGER] = step_linger,       [CONN_H2] = step_h2,
+    [CONN_HANDSHAKE] = step_handshake, /* then CONN_READ, or CONN_H2 when ALPN chose h2 */
+    [CONN_READ] = step_read,
+    [CONN_WRITE] = step_write,
+    [CONN_LINGER] = step_linger,
+    [CONN_H2] = step_h2,
 };
+/* clang-format on */
 
 static void wait_for(struct conn *c, int events)
 {
