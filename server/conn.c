@@ -606,7 +606,8 @@ static enum step step_h2(struct conn *c)
 	return STEP_CLOSE;
 }
 
-/* clang-format off: one state a line */
+/* one state a line */
+/* clang-format off */
 static enum step (*const steps[])(struct conn *) = {
     [CONN_HANDSHAKE] = step_handshake, /* then CONN_READ, or CONN_H2 when ALPN chose h2 */
     [CONN_READ] = step_read,
