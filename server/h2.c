@@ -561,15 +561,16 @@ static enum transport_result flush(struct h2 *h, char *out, size_t cap, size_t *
 	}
 }
 
-/* Reads once and feeds nghttp2: 1 when something was read, 0 when the transport waits, -1 when
- * the client closed, the transport failed or the session must end (a flood, a bad preface). */
+/* Reads once and feeds nghttp2: 1 when something was read, 0 when the transport waits for input
+ * (2: TLS must write first), -1 when the client closed, the transport failed or the session
+ * must end (a flood, a bad preface). */
 static int receive(struct h2 *h, char *in, size_t cap)
 {
 	size_t n;
 	enum transport_result r = h->t->ops->read(h->t, in, cap, &n);
 
 	if (r == TRANSPORT_WANT_READ || r == TRANSPORT_WANT_WRITE)
-		return 0;
+		return r == TRANSPORT_WANT_READ ? 0 : 2;
 	if (r != TRANSPORT_DONE)
 		return -1;
 	return nghttp2_session_mem_recv(h->ng, (const uint8_t *)in, n) < 0 ? -1 : 1;
@@ -597,8 +598,8 @@ enum h2_step h2_run(struct h2 *h, char *in, size_t in_cap, char *out, size_t out
 		 * never reads meets nghttp2's limits instead of stalling us */
 		if ((r = receive(h, in, in_cap)) < 0)
 			return H2_CLOSE;
-		if (r == 0)
-			return w == TRANSPORT_DONE ? H2_WAIT_READ : H2_WAIT_BOTH;
+		if (r != 1)
+			return w == TRANSPORT_DONE && r == 0 ? H2_WAIT_READ : H2_WAIT_BOTH;
 	}
 }
 
