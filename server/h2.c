@@ -27,6 +27,8 @@
 /* The request fields a stream keeps: pseudo-fields, Host, four single-valued fields, three
  * lists of HTTP_LIST_LINES lines, Referer and User-Agent. */
 #define H2_KEPT_MAX 24
+/* Recycled stream structs a session keeps while it has no stream. */
+#define H2_STREAMS_KEPT 4
 /* Header fields of a response: the status, the fixed ones and the site's. */
 #define H2_NV_MAX (16 + RULES_FIELDS_MAX)
 
@@ -97,6 +99,20 @@ static struct h2_stream *stream_new(struct h2 *h, int32_t id)
 	return st;
 }
 
+/* A session between streams keeps H2_STREAMS_KEPT recycled ones: after a burst of 100
+ * streams an idle connection does not hold 100 of them (about 2 KiB each). */
+static void trim_streams(struct h2 *h)
+{
+	struct h2_stream **link = &h->free_streams, *st;
+
+	for (unsigned n = 0; *link && n < H2_STREAMS_KEPT; n++)
+		link = &(*link)->next;
+	while ((st = *link)) {
+		*link = st->next;
+		free(st);
+	}
+}
+
 /* The first of a site's names, as the access log records it; none for the unnamed site. */
 static struct http_slice site_name(const struct config_site *site)
 {
@@ -141,8 +157,10 @@ static void stream_end(struct h2 *h, struct h2_stream *st)
 	st->prev = NULL;
 	st->next = h->free_streams;
 	h->free_streams = st;
-	if (--h->nstreams == 0)
+	if (--h->nstreams == 0) {
 		h->idle_since = h->now;
+		trim_streams(h);
+	}
 }
 
 enum field_kind {
