@@ -26,7 +26,7 @@ LDFLAGS += -pie -Wl,-z,relro -Wl,-z,now -Wl,--as-needed
 # The libraries dropcap links, besides libc. LINK=static (the default) links these from their .a
 # files into a PIE, so build/dropcap needs only glibc (scripts/glibc-needs says which);
 # LINK=shared links their .so files (distributions; make deb uses build/shared/dropcap).
-LINK_LIBS := ev mbedtls mbedx509 mbedcrypto cap seccomp inih
+LINK_LIBS := ev mbedtls mbedx509 mbedcrypto nghttp2 cap seccomp inih
 LINK ?= static
 libs_shared := $(LINK_LIBS:%=-l%)
 libs_static := -Wl,-Bstatic $(libs_shared) -Wl,-Bdynamic

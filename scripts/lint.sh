@@ -18,6 +18,7 @@ fence() { # HEADER-PATTERN ALLOWED-FILES...
 	done
 }
 fence 'mbedtls/' tls.c
+fence 'nghttp2/' h2.c
 fence 'sys/capability\.h' priv.c
 fence 'ev\.h' server.h
 fence 'seccomp\.h' sandbox.c

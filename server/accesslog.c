@@ -178,6 +178,16 @@ static void put_peer(struct out *o, const struct sockaddr_storage *ss)
 	put_str(o, host);
 }
 
+/* The client's port: the requests of one connection share it (HTTP/2 streams, keep-alive). */
+static unsigned peer_port(const struct sockaddr_storage *ss)
+{
+	if (ss->ss_family == AF_INET)
+		return ntohs(((const struct sockaddr_in *)ss)->sin_port);
+	if (ss->ss_family == AF_INET6)
+		return ntohs(((const struct sockaddr_in6 *)ss)->sin6_port);
+	return 0;
+}
+
 static const char *stamp(struct accesslog *log, time_t now)
 {
 	struct tm tm;
@@ -208,7 +218,10 @@ static void put_request(struct out *o, const struct accesslog_entry *e)
 		put_escaped(o, r->method_name.ptr, r->method_name.len);
 		put_str(o, " ");
 		put_escaped(o, r->target.ptr, r->target.len);
-		snprintf(num, sizeof num, " HTTP/1.%d", r->minor_version);
+		if (r->http2)
+			snprintf(num, sizeof num, " HTTP/2.0");
+		else
+			snprintf(num, sizeof num, " HTTP/1.%d", r->minor_version);
 		put_str(o, num);
 	} else if (e->raw_line.len > 0) {
 		put_escaped(o, e->raw_line.ptr, e->raw_line.len);
@@ -291,12 +304,13 @@ static void put_json_slice(struct out *o, const char *key, struct http_slice s, 
 static void put_json_request(struct out *o, const struct accesslog_entry *e, int *cut)
 {
 	const struct http_request *r = e->req;
-	static const char *const proto[] = {"HTTP/1.0", "HTTP/1.1"};
+	static const char *const proto[] = {"HTTP/1.0", "HTTP/1.1", "HTTP/2.0"};
 	int parsed = r && r->target.ptr;
 
 	put_json_slice(o, ",\"method\":", parsed ? r->method_name : (struct http_slice){0}, cut);
 	put_json_slice(o, ",\"target\":", parsed ? r->target : (struct http_slice){0}, cut);
-	put_json_str(o, ",\"protocol\":", parsed ? proto[r->minor_version == 1] : NULL,
+	put_json_str(o,
+		     ",\"protocol\":", parsed ? proto[r->http2 ? 2 : r->minor_version == 1] : NULL,
 		     parsed ? 8 : 0, cut);
 	put_json_slice(o, ",\"request\":",
 		       !parsed && e->raw_line.len ? e->raw_line : (struct http_slice){0}, cut);
@@ -321,6 +335,8 @@ static void write_json(struct accesslog *log, struct out *o, const struct access
 	put_str(o, num);
 	put_json_slice(o, ",\"referer\":", r ? r->referer : (struct http_slice){0}, &cut);
 	put_json_slice(o, ",\"user_agent\":", r ? r->user_agent : (struct http_slice){0}, &cut);
+	snprintf(num, sizeof num, ",\"remote_port\":%u", peer_port(e->peer));
+	put_str(o, num);
 	put_str(o, cut ? ",\"truncated\":true}\n" : ",\"truncated\":false}\n");
 }
 

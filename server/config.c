@@ -58,6 +58,7 @@ static const char usage_text[] =
     "                          Mode 0600 or 0640, not a symlink; SIGHUP reads it again\n"
     "  --core-dumps            stay dumpable after dropping privileges (off by default)\n"
     "  --no-sandbox            no Landlock, no seccomp filter (debugging only; warns)\n"
+    "  --no-http2              HTTPS offers HTTP/1.1 only (ALPN without h2)\n"
     "  --config FILE           every option from FILE (INI: keys are the option names, one\n"
     "                          [site NAME[,NAME...]] section per site); only --no-sandbox and\n"
     "                          --core-dumps may join it. SIGHUP reads it again\n"
@@ -83,6 +84,7 @@ enum {
 	OPT_KEEPALIVE_TIMEOUT,
 	OPT_CORE_DUMPS,
 	OPT_NO_SANDBOX,
+	OPT_NO_HTTP2,
 	OPT_SITE,
 	OPT_DEFAULT,
 	OPT_HSTS,
@@ -116,6 +118,7 @@ static const struct option options[] = {
     {"keepalive-timeout", required_argument, NULL, OPT_KEEPALIVE_TIMEOUT},
     {"core-dumps", no_argument, NULL, OPT_CORE_DUMPS},
     {"no-sandbox", no_argument, NULL, OPT_NO_SANDBOX},
+    {"no-http2", no_argument, NULL, OPT_NO_HTTP2},
     {"site", required_argument, NULL, OPT_SITE},
     {"default", no_argument, NULL, OPT_DEFAULT},
     {"hsts", required_argument, NULL, OPT_HSTS},
@@ -436,6 +439,7 @@ static int apply(struct config *c, int opt, const char *arg, char *err, size_t e
 	case OPT_TICKET_KEY_FILE: c->ticket_key_file = arg; return 0;
 	case OPT_CORE_DUMPS: c->core_dumps = 1; return 0;
 	case OPT_NO_SANDBOX: c->no_sandbox = 1; return 0;
+	case OPT_NO_HTTP2: c->no_http2 = 1; return 0;
 	case OPT_HELP: fputs(usage_text, stdout); return 1;
 	case OPT_VERSION: puts("dropcap " DROPCAP_VERSION); return 1;
 	}
@@ -943,6 +947,8 @@ static const char *server_wide_change(const struct config *o, const struct confi
 		return "keepalive-timeout";
 	if (differs(o->ticket_key_file, n->ticket_key_file))
 		return "ticket-key-file"; /* the sandbox allows its directory only */
+	if (o->no_http2 != n->no_http2)
+		return "no-http2";
 	return NULL;
 }
 

@@ -94,6 +94,7 @@ struct config {
 	int doctor;		    /* "dropcap doctor": report, bind nothing */
 	int core_dumps;		    /* --core-dumps: stay dumpable after the drop */
 	int no_sandbox;		    /* --no-sandbox: neither Landlock nor seccomp (debugging) */
+	int no_http2;		    /* --no-http2: ALPN offers http/1.1 only */
 	int check_only;		    /* "dropcap check": validate, serve nothing */
 	const char *config_file;    /* --config FILE, or NULL */
 	/* --ticket-key-file FILE: the session ticket keys a fleet shares; NULL: generated */

@@ -15,6 +15,7 @@
 #include "autoindex.h"
 #include "conn.h"
 #include "gen.h"
+#include "h2.h"
 #include "http_response.h"
 #include "rules.h"
 #include "site.h"
@@ -55,12 +56,14 @@ enum conn_state {
 	CONN_READ,
 	CONN_WRITE,
 	CONN_LINGER, /* last response sent and write side shut: drain input, then close */
+	CONN_H2,     /* ALPN chose h2: h2.c drives the connection */
 };
 
 enum step {
 	STEP_NEXT,
 	STEP_WAIT_READ,
 	STEP_WAIT_WRITE,
+	STEP_WAIT_BOTH,
 	STEP_CLOSE,
 };
 
@@ -74,6 +77,7 @@ struct conn {
 	struct conn *idle_next; /* the set's idle queue, oldest first */
 	struct conn *idle_prev;
 	struct transport t;
+	struct h2 *h2; /* CONN_H2: the session */
 	ev_io io;
 	ev_timer timer;
 	enum conn_state state;
@@ -175,15 +179,31 @@ static char *listing_scratch(struct conn_set *s)
 	return s->listing ? s->listing->data : NULL;
 }
 
+void conn_listing_put(struct conn_set *s, struct listing_buf *b)
+{
+	b->next = s->free_listings;
+	s->free_listings = b;
+	s->listings_used--;
+}
+
+struct listing_buf *conn_listing_take(struct conn_set *s)
+{
+	struct listing_buf *b = s->listing;
+
+	s->listing = NULL;
+	return b;
+}
+
+const char *conn_listing_data(const struct listing_buf *b)
+{
+	return b->data;
+}
+
 static void listing_release(struct conn *c)
 {
-	struct conn_set *s = c->set;
-
 	if (!c->listing)
 		return;
-	c->listing->next = s->free_listings;
-	s->free_listings = c->listing;
-	s->listings_used--;
+	conn_listing_put(c->set, c->listing);
 	c->listing = NULL;
 	c->listing_off = c->listing_len = 0;
 }
@@ -252,6 +272,12 @@ static enum step step_handshake(struct conn *c)
 	if (r != TRANSPORT_DONE)
 		return transport_wait(c, r);
 	c->state = CONN_READ;
+	if (!tls_transport_h2(&c->t))
+		return STEP_NEXT;
+	if (!(c->h2 = h2_new(c->set, &c->t, &c->peer, ev_now(c->set->loop))))
+		return STEP_CLOSE;
+	c->state = CONN_H2; /* its timer: h2_timeout, every keep-alive timeout at most */
+	set_timer(c, c->set->gen->cfg->keepalive_timeout);
 	return STEP_NEXT;
 }
 
@@ -272,13 +298,11 @@ static void gen_drop(struct conn *c)
 	c->site = NULL;
 }
 
-/* The context of the rules for a response now: req's site (the default one without req). */
-static struct rules_ctx rules_ctx(struct conn *c, const struct http_request *req)
+struct rules_ctx conn_set_rules_ctx(struct conn_set *s, const struct gen *g,
+				    const struct transport *t, const struct http_request *req)
 {
-	struct conn_set *s = c->set;
 	ev_tstamp now = ev_now(s->loop);
-	const struct gen *g = c->gen;
-	int sni = tls_transport_sni_site(&c->t, g->cfg), misdirected = 0;
+	int sni = tls_transport_sni_site(t, g->cfg), misdirected = 0;
 	size_t site = req ? site_for_request(g->cfg, req->host.ptr, req->host.len, req->has_host,
 					     sni, &misdirected)
 			  : g->cfg->default_site;
@@ -294,9 +318,15 @@ static struct rules_ctx rules_ctx(struct conn *c, const struct http_request *req
 	    .date = httpdate_cache_get(&s->date, (time_t)now),
 	    .path = s->path,
 	    .draining = s->draining,
-	    .https = c->kind == LISTEN_HTTPS,
+	    .https = t->tls != NULL,
 	    .https_port = s->https_port,
 	};
+}
+
+/* The context of the rules for a response now: req's site (the default one without req). */
+static struct rules_ctx rules_ctx(struct conn *c, const struct http_request *req)
+{
+	return conn_set_rules_ctx(c->set, c->gen, &c->t, req);
 }
 
 /* TLS: fill the rest of the record buffer from the file, so a small response is one record. */
@@ -553,12 +583,39 @@ static enum step step_linger(struct conn *c)
 	return STEP_WAIT_READ;
 }
 
+/* HTTP/2: h2.c reads and writes through the connection's buffers, held while it has streams
+ * or output; between streams the connection is idle (reclaimable at --max-conns). */
+static enum step step_h2(struct conn *c)
+{
+	enum h2_step r;
+
+	if (buf_acquire(c) < 0)
+		return STEP_CLOSE;
+	r = h2_run(c->h2, c->buf->in, sizeof c->buf->in, c->buf->out, sizeof c->buf->out,
+		   ev_now(c->set->loop));
+	set_idle(c, r != H2_CLOSE && h2_idle(c->h2));
+	if (c->idle)
+		buf_release(c);
+	switch (r) {
+	case H2_WAIT_READ: return STEP_WAIT_READ;
+	case H2_WAIT_BOTH: return STEP_WAIT_BOTH;
+	case H2_DONE: return start_linger(c);
+	case H2_CLOSE: break;
+	}
+	c->broken = 1;
+	return STEP_CLOSE;
+}
+
+/* one state a line */
+/* clang-format off */
 static enum step (*const steps[])(struct conn *) = {
-    [CONN_HANDSHAKE] = step_handshake,
+    [CONN_HANDSHAKE] = step_handshake, /* then CONN_READ, or CONN_H2 when ALPN chose h2 */
     [CONN_READ] = step_read,
     [CONN_WRITE] = step_write,
     [CONN_LINGER] = step_linger,
+    [CONN_H2] = step_h2,
 };
+/* clang-format on */
 
 static void wait_for(struct conn *c, int events)
 {
@@ -576,6 +633,7 @@ static void conn_run(struct conn *c)
 		case STEP_NEXT: continue;
 		case STEP_WAIT_READ: wait_for(c, EV_READ); return;
 		case STEP_WAIT_WRITE: wait_for(c, EV_WRITE); return;
+		case STEP_WAIT_BOTH: wait_for(c, EV_READ | EV_WRITE); return;
 		case STEP_CLOSE: conn_close(c); return;
 		}
 	}
@@ -605,6 +663,21 @@ static void close_idle(struct conn *c)
 	conn_run(c);
 }
 
+/* HTTP/2: streams that sent nothing for the keep-alive timeout are reset, an idle session
+ * ends (h2_timeout); the timer comes back when the next one is due. */
+static void h2_timer(struct conn *c)
+{
+	double next = h2_timeout(c->h2, ev_now(c->set->loop), c->set->gen->cfg->keepalive_timeout);
+
+	if (next <= 0) {
+		conn_close(c);
+		return;
+	}
+	c->timer.repeat = next;
+	ev_timer_again(c->set->loop, &c->timer);
+	conn_run(c);
+}
+
 /* A head that never completed gets a 408, written and followed by a lingering close like any
  * last response (the timer of the write bounds it); an idle one closes as close_idle says. */
 static void on_timeout(struct ev_loop *loop, ev_timer *w, int revents)
@@ -613,6 +686,10 @@ static void on_timeout(struct ev_loop *loop, ev_timer *w, int revents)
 
 	(void)loop;
 	(void)revents;
+	if (c->state == CONN_H2) {
+		h2_timer(c);
+		return;
+	}
 	if (c->state == CONN_READ && c->in_len > 0 && c->buf &&
 	    respond_unparsed(c, HTTP_REQUEST_TIMEOUT) == STEP_NEXT) {
 		conn_run(c);
@@ -632,6 +709,8 @@ static void conn_close(struct conn *c)
 		log_request(c);
 	if (c->gen)
 		gen_drop(c);
+	h2_free(c->h2); /* logs the streams in progress */
+	c->h2 = NULL;
 	set_idle(c, 0);
 	ev_io_stop(s->loop, &c->io);
 	ev_timer_stop(s->loop, &c->timer);
@@ -713,6 +792,11 @@ static int request_waiting(const struct conn *c)
 /* Closes c now if it is between requests, else after its response (see conn_set_drain). */
 static void conn_drain(struct conn *c, int handover)
 {
+	if (c->state == CONN_H2) { /* GOAWAY: the streams in flight finish */
+		h2_drain(c->h2);
+		conn_run(c);
+		return;
+	}
 	if (handover) {
 		if (c->idle && !request_waiting(c))
 			close_idle(c);

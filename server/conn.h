@@ -17,6 +17,9 @@ struct gen;
 struct ev_loop;
 struct iobuf;
 struct tls_ctx;
+struct transport;
+struct http_request;
+struct rules_ctx;
 
 /*
  * The connections of one loop and what they share. Its owner (the server) fills the first
@@ -67,6 +70,17 @@ void conn_set_drain(struct conn_set *set, int handover);
 int conn_reclaim_idle(struct conn_set *set);
 /* Closes every connection at once and frees the pools. */
 void conn_set_free(struct conn_set *set);
+
+/* For HTTP/2 streams (h2.c), which answer through the same plans as the HTTP/1 path: the
+ * context of the rules for req under configuration g, over transport t (the SNI, HTTPS or
+ * not); req NULL: the default site's. Uses the set's scratch path and listing buffer. */
+struct rules_ctx conn_set_rules_ctx(struct conn_set *s, const struct gen *g,
+				    const struct transport *t, const struct http_request *req);
+/* The listing scratch a plan with RULES_BODY_LISTING was just made in becomes the caller's
+ * until it gives it back (conn_listing_put); conn_listing_data is its page. */
+struct listing_buf *conn_listing_take(struct conn_set *s);
+const char *conn_listing_data(const struct listing_buf *b);
+void conn_listing_put(struct conn_set *s, struct listing_buf *b);
 
 /* Frees the recycled structs and buffers of set beyond the numbers to keep; returns how many
  * were freed. */

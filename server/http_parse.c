@@ -57,7 +57,7 @@ static int parse_version(const char *p, size_t n, int *minor)
 
 /* The methods of RFC 9110 9 (and PATCH, RFC 5789) that a static server recognises but does
  * not allow (405); any other token is unrecognised (501, RFC 9110 9.1 and RFC 9112 3). */
-static enum http_method method_of(struct http_slice m)
+enum http_method http_method_of(struct http_slice m)
 {
 	static const char *const known[] = {"POST",    "PUT",	"DELETE", "CONNECT",
 					    "OPTIONS", "TRACE", "PATCH"};
@@ -85,7 +85,7 @@ static int parse_request_line(struct http_slice l, struct http_request *req)
 	if (i == 0 || p + i >= end || p[i] != ' ')
 		return -HTTP_BAD_REQUEST;
 	req->method_name = (struct http_slice){p, i};
-	req->method = method_of(req->method_name);
+	req->method = http_method_of(req->method_name);
 	p += i + 1;
 	for (sp = p; sp < end && (unsigned char)*sp > 0x20 && *sp != 0x7f; sp++)
 		;

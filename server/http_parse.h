@@ -56,6 +56,7 @@ struct http_request {
 	struct http_slice method_name;
 	struct http_slice target; /* raw request-target, as sent */
 	int minor_version;	  /* 0 or 1 (HTTP/1.0, HTTP/1.1) */
+	unsigned http2 : 1;	  /* an HTTP/2 stream's request (h2.c), minor_version 1 */
 	struct http_slice host;
 	/* Single-valued fields: a second line makes the value invalid, so it is kept as an
 	 * empty slice (ptr set, len 0) that no date, range or validator parses. */
@@ -88,6 +89,10 @@ struct http_request {
  * On a negative return *req holds what was parsed so far (method, target, version may be set).
  */
 int http_parse_request(const char *buf, size_t len, struct http_request *req);
+
+/* The method a token names: GET, HEAD, one of RFC 9110 we do not serve (HTTP_METHOD_OTHER),
+ * else HTTP_METHOD_UNKNOWN. */
+enum http_method http_method_of(struct http_slice m);
 
 /* The status for a head that did not fit in len bytes: 414 when the request line
  * itself is too long, 431 otherwise. */

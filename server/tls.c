@@ -67,7 +67,10 @@ static const int tls_sig_hashes[] = {
     MBEDTLS_MD_NONE,
 };
 
-static const char *tls_alpn[] = {"http/1.1", NULL};
+/* ALPN, in the server's order of preference: h2 unless --no-http2 (mbedTLS picks the first
+ * of ours that the client offers). */
+static const char *tls_alpn_h2[] = {"h2", "http/1.1", NULL};
+static const char *tls_alpn_http1[] = {"http/1.1", NULL};
 
 #define TLS_SESSION_CACHE_ENTRIES 1024
 #define TLS_SESSION_LIFETIME 43200 /* seconds, for cached sessions and ticket keys */
@@ -614,7 +617,8 @@ static int configure(struct tls_ctx *ctx, struct tls_cred *cr, char *err, size_t
 	mbedtls_ssl_conf_rng(conf, mbedtls_ctr_drbg_random, &ctx->drbg);
 	mbedtls_ssl_conf_renegotiation(conf, MBEDTLS_SSL_RENEGOTIATION_DISABLED);
 	mbedtls_ssl_conf_sni(conf, tls_sni, ctx);
-	if ((ret = mbedtls_ssl_conf_alpn_protocols(conf, tls_alpn)) != 0 ||
+	if ((ret = mbedtls_ssl_conf_alpn_protocols(conf, ctx->cfg->no_http2 ? tls_alpn_http1
+									    : tls_alpn_h2)) != 0 ||
 	    (ret = mbedtls_ssl_conf_own_cert(conf, &cr->chain, &cr->key)) != 0)
 		return fail(err, errlen, "TLS", "configuration", ret, "");
 	mbedtls_ssl_conf_session_cache(conf, &ctx->cache, mbedtls_ssl_cache_get,
@@ -950,6 +954,14 @@ int tls_transport_sni_site(const struct transport *t, const struct config *cfg)
 		return -1;
 	site = site_find(cfg->sites, cfg->n_sites, tc->sni_name, tc->sni_len);
 	return site == SITE_NONE ? (int)cfg->default_site : site;
+}
+
+int tls_transport_h2(const struct transport *t)
+{
+	const struct tls_conn *tc = t->ops == &tls_transport_ops ? t->tls : NULL;
+	const char *proto = tc ? mbedtls_ssl_get_alpn_protocol(&tc->ssl) : NULL;
+
+	return proto && strcmp(proto, "h2") == 0;
 }
 
 int tls_transport_open(struct transport *t, struct tls_ctx *ctx, int fd)

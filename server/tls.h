@@ -74,6 +74,10 @@ int tls_transport_open(struct transport *t, struct tls_ctx *ctx, int fd);
  * (the default site's for an unknown name), or -1 when the client sent no name or t is not TLS. */
 int tls_transport_sni_site(const struct transport *t, const struct config *cfg);
 
+/* Whether the handshake of t (done) agreed on HTTP/2 by ALPN ("h2"); 0 for plain TCP, for
+ * http/1.1 and for a client that offered no ALPN. */
+int tls_transport_h2(const struct transport *t);
+
 /* Largest plaintext record: a write of up to this many bytes is one record. */
 #define TLS_RECORD_MAX 16384
 

@@ -14,6 +14,8 @@ Fixtures:
                            without a sanitizer report.
   site          (module)   a running server on the shared docroot: .http_port, .https_port,
                            .host ('127.0.0.1'), .root, .tls (TlsFiles), .server (Server).
+  proto         (function) each of dropcap_fixture.PROTOCOLS ("http/1.1", "h2") in turn: a test
+                           asking for it runs over both (dropcap_fixture.client, OverProtocol).
 """
 
 import os
@@ -64,6 +66,11 @@ def world_tmp():
     d = dc.world_tmpdir("dropcap-tmp-")
     yield d
     shutil.rmtree(d, ignore_errors=True)
+
+
+@pytest.fixture(params=dc.PROTOCOLS)
+def proto(request):
+    return request.param
 
 
 @pytest.fixture

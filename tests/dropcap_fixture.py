@@ -1051,3 +1051,141 @@ def session_ticket(sess):
         data += bytes.fromhex(m.group(1).replace("-", " "))
     assert len(data) > 60, text
     return data
+
+
+# --- HTTP/2 ---------------------------------------------------------------------------------
+
+# The protocols the feature tests run over (tests/conftest.py: over_both_protocols).
+PROTOCOLS = ("http/1.1", "h2")
+
+
+class H2Conn:
+    """One TLS connection speaking HTTP/2 (ALPN h2) through the python3-h2 state machine, with
+    HttpConn's request() and Response, so a test runs unchanged over either protocol. Streams
+    are sent one at a time on the one connection."""
+
+    def __init__(self, host, port, *, timeout=5.0, server_hostname="localhost", settings=None):
+        import h2.config
+        import h2.connection
+
+        self.sock = HttpConn(host, port, tls=True, timeout=timeout,
+                             context=client_context(alpn=["h2"]),
+                             server_hostname=server_hostname).sock
+        proto = self.sock.selected_alpn_protocol()
+        if proto != "h2":
+            self.sock.close()
+            raise AssertionError(f"ALPN chose {proto!r}, not h2")
+        self.h2 = h2.connection.H2Connection(h2.config.H2Configuration(client_side=True))
+        self.h2.initiate_connection()
+        if settings:
+            self.h2.update_settings(settings)
+        self.flush()
+        self.closed_by = None  # the server's GOAWAY (ConnectionTerminated), once seen
+
+    def flush(self):
+        data = self.h2.data_to_send()
+        if data:
+            self.sock.sendall(data)
+
+    def events(self):
+        """The events of the next read(s) that give any; [] when the server closed."""
+        evs = []
+        while not evs:
+            data = self.sock.recv(65536)
+            if not data:
+                return []
+            evs = self.h2.receive_data(data)
+            self.flush()
+        return evs
+
+    def send_headers(self, method, path, headers=None, host="localhost", end_stream=True):
+        sid = self.h2.get_next_available_stream_id()
+        hdrs = [(":method", method), (":scheme", "https"), (":path", path)]
+        if host is not None:
+            hdrs.append((":authority", host))
+        hdrs += [(k.lower(), v) for k, v in (headers or {}).items()]
+        self.h2.send_headers(sid, hdrs, end_stream=end_stream)
+        self.flush()
+        return sid
+
+    def request(self, method, path, headers=None, version=None, host="localhost", body=b""):
+        sid = self.send_headers(method, path, headers, host, end_stream=not body)
+        if body:
+            self.h2.send_data(sid, body, end_stream=True)
+            self.flush()
+        return self.read_response(sid)
+
+    def read_response(self, sid):
+        import h2.events as ev
+
+        head, body = None, bytearray()
+        while True:
+            evs = self.events()
+            if not evs:
+                raise EOFError("connection closed by the server")
+            for e in evs:
+                if isinstance(e, ev.ResponseReceived) and e.stream_id == sid:
+                    head = [(k.decode(), v.decode()) for k, v in e.headers]
+                elif isinstance(e, ev.DataReceived) and e.stream_id == sid:
+                    body += e.data
+                    self.h2.acknowledge_received_data(e.flow_controlled_length, sid)
+                    self.flush()
+                elif isinstance(e, ev.StreamReset) and e.stream_id == sid:
+                    raise AssertionError(f"stream {sid} reset: {e.error_code!r}")
+                elif isinstance(e, ev.ConnectionTerminated):
+                    self.closed_by = e
+                elif isinstance(e, ev.StreamEnded) and e.stream_id == sid:
+                    status = int(dict(head)[":status"])
+                    fields = [(k, v) for k, v in head if not k.startswith(":")]
+                    raw = "\r\n".join(f"{k}: {v}" for k, v in head).encode()
+                    return Response("HTTP/2", status, "", fields, bytes(body), raw)
+
+    def close(self):
+        try:
+            self.sock.close()
+        except OSError:
+            pass
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
+def client(proto, host, http_port, https_port, *, tls=False, server_hostname="localhost",
+           timeout=5.0):
+    """A connection for one of PROTOCOLS: HttpConn (plain HTTP unless tls) for http/1.1, H2Conn
+    (always TLS) for h2."""
+    if proto == "h2":
+        return H2Conn(host, https_port, timeout=timeout, server_hostname=server_hostname)
+    return HttpConn(host, https_port if tls else http_port, tls=tls, timeout=timeout,
+                    server_hostname=server_hostname)
+
+
+class OverProtocol:
+    """A conftest Site seen through one of PROTOCOLS: .proto, connect() for a connection of
+    that protocol, url() and curl_args for curl (--http2 over TLS for h2). The feature test
+    modules override their `site` fixture with it, parametrized over PROTOCOLS."""
+
+    def __init__(self, site, proto):
+        self._site = site
+        self.proto = proto
+        self.curl_args = ["--http2", "-k"] if proto == "h2" else ["--http1.1"]
+
+    def __getattr__(self, name):
+        return getattr(self._site, name)
+
+    def connect(self, **kw):
+        return client(self.proto, self._site.host, self._site.http_port,
+                      self._site.https_port, **kw)
+
+    def url(self, path="/", tls=False):
+        return self._site.url(path, tls=tls or self.proto == "h2")
+
+    def http1_only(self):
+        """Skips the h2 run of a test about HTTP/1.1 connections (keep-alive, framing)."""
+        import pytest
+
+        if self.proto == "h2":
+            pytest.skip("about HTTP/1.1 connection handling")

@@ -1,4 +1,4 @@
-"""Conditional requests (304), byte ranges (206/416) and If-Range."""
+"""Conditional requests (304), byte ranges (206/416) and If-Range, over HTTP/1.1 and h2."""
 
 import email.utils
 import os
@@ -11,8 +11,14 @@ BIG = dc.DOCROOT_FILES["big.bin"]
 SIZE = len(BIG)
 
 
+@pytest.fixture(params=dc.PROTOCOLS)
+def site(request, site):
+    """Each test runs over HTTP/1.1 (plain) and over HTTP/2 (TLS, ALPN h2)."""
+    return dc.OverProtocol(site, request.param)
+
+
 def get(site, path, headers=None, method="GET"):
-    with dc.HttpConn(site.host, site.http_port) as c:
+    with site.connect() as c:
         return c.request(method, path, headers=headers)
 
 
@@ -41,7 +47,7 @@ def test_if_none_match_304(site):
 
 def test_if_none_match_304_keeps_connection_usable(site):
     etag, _ = validators(site)
-    with dc.HttpConn(site.host, site.http_port) as c:
+    with site.connect() as c:
         r = c.request("GET", "/hello.txt", headers={"If-None-Match": etag})
         assert r.status == 304
         # a 304 has no body even if it carries Content-Length: the next response must parse
@@ -146,7 +152,7 @@ def test_range_ignored_200(site, spec):
 
 
 def test_range_then_keepalive(site):
-    with dc.HttpConn(site.host, site.http_port) as c:
+    with site.connect() as c:
         r = c.request("GET", "/big.bin", headers={"Range": "bytes=10-19"})
         assert r.status == 206 and r.body == BIG[10:20]
         r = c.request("GET", "/hello.txt")
@@ -155,8 +161,9 @@ def test_range_then_keepalive(site):
 
 def test_range_with_curl(site):
     import subprocess
-    out = subprocess.run(["curl", "-sS", "--max-time", "5", "-r", "500-599", site.url("/big.bin"),
-                          "-w", "%{http_code}"], capture_output=True, timeout=10)
+    out = subprocess.run(["curl", "-sS", "--max-time", "5", *site.curl_args, "-r", "500-599",
+                          site.url("/big.bin"), "-w", "%{http_code}"], capture_output=True,
+                         timeout=10)
     assert out.stdout == BIG[500:600] + b"206"
 
 

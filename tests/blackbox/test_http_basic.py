@@ -1,4 +1,5 @@
-"""GET/HEAD, methods, directories, MIME types, the standard response fields, versions, Host."""
+"""GET/HEAD, methods, directories, MIME types, the standard response fields, versions, Host.
+The tests run over HTTP/1.1 and over h2, but those about HTTP/1.x framing and versions."""
 
 import email.utils
 import os
@@ -54,12 +55,18 @@ def curl(*args, timeout=10):
     return status, headers, body
 
 
+@pytest.fixture(params=dc.PROTOCOLS)
+def site(request, site):
+    """Each test runs over HTTP/1.1 (plain) and over HTTP/2 (TLS, ALPN h2)."""
+    return dc.OverProtocol(site, request.param)
+
+
 def conn(site):
-    return dc.HttpConn(site.host, site.http_port)
+    return site.connect()
 
 
 def test_get_file(site):
-    status, h, body = curl(site.url("/hello.txt"))
+    status, h, body = curl(*site.curl_args, site.url("/hello.txt"))
     assert status == 200
     assert body == dc.DOCROOT_FILES["hello.txt"]
     assert h["content-length"] == str(len(body))
@@ -67,7 +74,7 @@ def test_get_file(site):
 
 
 def test_get_root_serves_index_html(site):
-    status, h, body = curl(site.url("/"))
+    status, h, body = curl(*site.curl_args, site.url("/"))
     assert status == 200
     assert body == dc.DOCROOT_FILES["index.html"]
     assert h["content-type"] == "text/html" + UTF8
@@ -93,10 +100,10 @@ def test_head_has_headers_and_no_body(site):
 
 
 def test_head_with_curl(site):
-    out = subprocess.run(["curl", "-sS", "-I", "--max-time", "5", site.url("/index.html")],
-                         capture_output=True, timeout=10)
+    out = subprocess.run(["curl", "-sS", "-I", "--max-time", "5", *site.curl_args,
+                          site.url("/index.html")], capture_output=True, timeout=10)
     assert out.returncode == 0, out.stderr
-    assert out.stdout.startswith(b"HTTP/1.1 200")
+    assert out.stdout.startswith(b"HTTP/2 200" if site.proto == "h2" else b"HTTP/1.1 200")
     assert b"\r\n\r\n" == out.stdout[-4:]
 
 
@@ -105,6 +112,8 @@ def test_head_with_curl(site):
 def test_other_methods_405_with_allow(site, method):
     """Methods of RFC 9110 that a static site does not allow (an unknown one is 501: see
     test_rfc9110.py)."""
+    if method == "CONNECT" and site.proto == "h2":
+        pytest.skip("an h2 CONNECT has no :path (RFC 9113 8.5): nghttp2 resets it")
     with conn(site) as c:
         r = c.request(method, "/hello.txt", headers={"Content-Length": "0"})
     assert r.status == 405
@@ -114,6 +123,7 @@ def test_other_methods_405_with_allow(site, method):
 
 def test_post_with_body_does_not_desync(site):
     """A 405 for a request with a body: the body must not be parsed as the next request."""
+    site.http1_only()
     with conn(site) as c:
         body = b"GET /.secret HTTP/1.1\r\nHost: x\r\n\r\n"
         c.send(b"POST /hello.txt HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n" % len(body)
@@ -138,7 +148,8 @@ def test_directory_without_slash_redirects(site, path, query):
     assert loc.path == path + "/"
     assert loc.query == query
     if loc.netloc:  # an absolute Location must point back at this server
-        assert loc.netloc in ("localhost", f"localhost:{site.http_port}")
+        assert loc.netloc in ("localhost", f"localhost:{site.http_port}",
+                              f"localhost:{site.https_port}")
 
 
 @pytest.mark.parametrize("target,want", [
@@ -156,7 +167,7 @@ def test_redirect_stays_on_this_server(site, target, want):
 
 def test_redirect_followed_by_curl(site):
     out = subprocess.run(["curl", "-sS", "-L", "--max-redirs", "3", "--max-time", "5",
-                          "-w", "%{num_redirects}", site.url("/sub?x=1")],
+                          *site.curl_args, "-w", "%{num_redirects}", site.url("/sub?x=1")],
                          capture_output=True, timeout=10)
     assert out.returncode == 0, out.stderr
     assert out.stdout == dc.DOCROOT_FILES["sub/index.html"] + b"1"
@@ -190,7 +201,7 @@ def test_missing_file_404(site):
 
 @pytest.mark.parametrize("name", sorted(MIME))
 def test_mime_types(site, name):
-    status, h, body = curl(site.url("/" + urllib.parse.quote(name)))
+    status, h, body = curl(*site.curl_args, site.url("/" + urllib.parse.quote(name)))
     assert status == 200
     assert body == dc.DOCROOT_FILES[name]
     assert h["content-type"] in MIME[name]
@@ -254,6 +265,7 @@ def test_etag_changes_when_file_changes(make_server, world_tmp):
 
 
 def test_http10(site):
+    site.http1_only()
     with conn(site) as c:
         c.send(b"GET /hello.txt HTTP/1.0\r\n\r\n")
         r = c.read_response()
@@ -263,6 +275,7 @@ def test_http10(site):
 
 
 def test_http10_keep_alive(site):
+    site.http1_only()
     with conn(site) as c:
         c.send(b"GET /hello.txt HTTP/1.0\r\nConnection: keep-alive\r\n\r\n")
         r = c.read_response()
@@ -274,6 +287,7 @@ def test_http10_keep_alive(site):
 
 
 def test_http10_head(site):
+    site.http1_only()
     with conn(site) as c:
         c.send(b"HEAD / HTTP/1.0\r\n\r\n")
         r = c.read_response(head_request=True)
@@ -281,6 +295,7 @@ def test_http10_head(site):
 
 
 def test_http11_without_host_400(site):
+    site.http1_only()
     with conn(site) as c:
         c.send(b"GET /hello.txt HTTP/1.1\r\n\r\n")
         r = c.read_response()
@@ -289,6 +304,7 @@ def test_http11_without_host_400(site):
 
 
 def test_http2_version_505(site):
+    site.http1_only()
     with conn(site) as c:
         c.send(b"GET / HTTP/2.0\r\nHost: x\r\n\r\n")
         r = c.read_response()
@@ -296,6 +312,7 @@ def test_http2_version_505(site):
 
 
 def test_http2_preface_rejected(site):
+    site.http1_only()
     with conn(site) as c:
         c.send(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n")
         r = c.read_response()
@@ -315,6 +332,7 @@ def test_http2_preface_rejected(site):
     b"GET hello.txt HTTP/1.1\r\nHost: x\r\n\r\n",              # not origin-form
 ])
 def test_malformed_requests_400(site, raw):
+    site.http1_only()
     with conn(site) as c:
         c.send(raw)
         r = c.read_response()
@@ -323,6 +341,7 @@ def test_malformed_requests_400(site, raw):
 
 
 def test_bare_lf_request(site):
+    site.http1_only()
     with conn(site) as c:
         c.send(b"GET /hello.txt HTTP/1.1\nHost: x\n\n")
         r = c.read_response()
@@ -330,6 +349,7 @@ def test_bare_lf_request(site):
 
 
 def test_absolute_form_target(site):
+    site.http1_only()
     with conn(site) as c:
         r = c.request("GET", "http://localhost/hello.txt?x=1")
     assert r.status == 200 and r.body == dc.DOCROOT_FILES["hello.txt"]
@@ -342,6 +362,7 @@ def test_query_ignored(site):
 
 
 def test_http_client_module(site):
+    site.http1_only()
     import http.client
 
     c = http.client.HTTPConnection(site.host, site.http_port, timeout=5)

@@ -14,7 +14,7 @@ import dropcap_fixture as dc
 
 # Keys of every JSON line, in order: a documented, stable schema (README, dropcap.8).
 KEYS = ["time", "epoch", "remote_addr", "site", "method", "target", "protocol", "request",
-        "status", "body_bytes", "referer", "user_agent", "truncated"]
+        "status", "body_bytes", "referer", "user_agent", "remote_port", "truncated"]
 FIELD_MAX = 4096  # accesslog.c: escaped bytes one client string may take
 
 STANDARD = (

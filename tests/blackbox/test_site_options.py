@@ -62,8 +62,18 @@ def roots(world_tmp):
     return shop, app
 
 
-@pytest.fixture
-def srv(make_server, roots, tls_files):
+class TlsPort(int):
+    """The HTTPS port, carrying the protocol get(..., tls=True) speaks on it."""
+
+    def __new__(cls, port, proto):
+        p = super().__new__(cls, port)
+        p.proto = proto
+        return p
+
+
+@pytest.fixture(params=dc.PROTOCOLS)
+def srv(request, make_server, roots, tls_files):
+    """The two sites; the HTTPS requests of each test go over HTTP/1.1, then over h2."""
     shop, app = roots
     http, https = dc.free_port(), dc.free_port()
     cert, key = tls_files["ec"]
@@ -73,11 +83,15 @@ def srv(make_server, roots, tls_files):
             "--site", SHOP, "--root", shop, "--redirect-https",
             "--hsts", "31536000;includeSubDomains", "--error-pages", "/errors",
             "--security-headers", "--header", f"/assets/*: Cache-Control: {CC}"]
-    return make_server(args), http, https
+    return make_server(args), http, TlsPort(https, request.param)
 
 
 def get(port, host, path, tls=False, method="GET", headers=None):
-    with dc.HttpConn("127.0.0.1", port, tls=tls, server_hostname=host) as c:
+    if tls and getattr(port, "proto", None) == "h2":
+        conn = dc.H2Conn("127.0.0.1", port, server_hostname=host)
+    else:
+        conn = dc.HttpConn("127.0.0.1", port, tls=tls, server_hostname=host)
+    with conn as c:
         return c.request(method, path, host=host, headers=headers)
 
 

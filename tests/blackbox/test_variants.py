@@ -19,11 +19,20 @@ BODY = {"br": dc.DOCROOT_FILES["page.html.br"], "zstd": dc.DOCROOT_FILES["page.h
         "gzip": dc.DOCROOT_FILES["page.html.gz"], None: PAGE}
 
 
+@pytest.fixture(params=dc.PROTOCOLS)
+def site(request, site):
+    """The tests on the shared site run over HTTP/1.1 (plain) and over HTTP/2 (TLS, ALPN h2)."""
+    return dc.OverProtocol(site, request.param)
+
+
 def get(port, path, ae=None, method="GET", extra=None, tls=False):
+    """port: a port (HTTP/1.1), or an OverProtocol site (its protocol)."""
     headers = dict(extra or {})
     if ae is not None:
         headers["Accept-Encoding"] = ae
-    with dc.HttpConn("127.0.0.1", port, tls=tls) as c:
+    conn = port.connect() if isinstance(port, dc.OverProtocol) else \
+        dc.HttpConn("127.0.0.1", port, tls=tls)
+    with conn as c:
         return c.request(method, path, headers=headers)
 
 
@@ -72,7 +81,7 @@ CHOICES = [
 
 @pytest.mark.parametrize("ae,coding", CHOICES)
 def test_variant_chosen_by_q_values(site, ae, coding):
-    r = get(site.http_port, "/page.html", ae)
+    r = get(site, "/page.html", ae)
     assert r.status == 200
     assert r.header("Content-Encoding") == coding
     assert r.body == BODY[coding]
@@ -84,29 +93,29 @@ def test_variant_chosen_by_q_values(site, ae, coding):
 def test_missing_variant_falls_back(site):
     """app.js has only a .zst variant: it is served when acceptable, else the plain file, which
     still carries Vary (it has a variant); a file without any variant is served plain."""
-    r = get(site.http_port, "/app.js", "br, gzip, zstd")
+    r = get(site, "/app.js", "br, gzip, zstd")
     assert r.header("Content-Encoding") == "zstd" and r.body == dc.DOCROOT_FILES["app.js.zst"]
-    r = get(site.http_port, "/app.js", "br, gzip")
+    r = get(site, "/app.js", "br, gzip")
     assert r.header("Content-Encoding") is None and r.body == dc.DOCROOT_FILES["app.js"]
     assert vary_has_accept_encoding(r)
-    r = get(site.http_port, "/hello.txt", "br, zstd, gzip")
+    r = get(site, "/hello.txt", "br, zstd, gzip")
     assert r.header("Content-Encoding") is None and r.body == dc.DOCROOT_FILES["hello.txt"]
 
 
 def test_variant_without_original_is_not_served(site):
     """only.txt.gz exists, only.txt does not: the resource is missing."""
-    assert get(site.http_port, "/only.txt", "gzip").status == 404
+    assert get(site, "/only.txt", "gzip").status == 404
 
 
 def test_variant_file_requested_directly_has_no_content_encoding(site):
     for path in ("/page.html.gz", "/page.html.br", "/page.html.zst"):
-        r = get(site.http_port, path, "br, zstd, gzip")
+        r = get(site, path, "br, zstd, gzip")
         assert r.status == 200 and r.body == dc.DOCROOT_FILES[path[1:]]
         assert r.header("Content-Encoding") is None  # it is the resource itself
 
 
 def test_each_variant_has_its_own_etag(site):
-    tags = {c: get(site.http_port, "/page.html", c or "identity").header("ETag") for c in BODY}
+    tags = {c: get(site, "/page.html", c or "identity").header("ETag") for c in BODY}
     assert len(set(tags.values())) == 4, tags
     assert all(t.startswith('"') and t.endswith('"') for t in tags.values())
 
@@ -114,7 +123,7 @@ def test_each_variant_has_its_own_etag(site):
 @pytest.mark.parametrize("coding", ["br", "zstd", "gzip"])
 def test_conditionals_compare_the_variants_etag(site, coding):
     """If-None-Match, If-Match and If-Range compare with the ETag of the variant being served."""
-    port = site.http_port
+    port = site  # its protocol
     mine = get(port, "/page.html", coding).header("ETag")
     plain = get(port, "/page.html").header("ETag")
     r = get(port, "/page.html", coding, extra={"If-None-Match": mine})
@@ -134,18 +143,18 @@ def test_conditionals_compare_the_variants_etag(site, coding):
 @pytest.mark.parametrize("coding", ["br", "zstd", "gzip"])
 def test_range_applies_to_the_variants_bytes(site, coding):
     body = BODY[coding]
-    r = get(site.http_port, "/page.html", coding, extra={"Range": "bytes=5-14"})
+    r = get(site, "/page.html", coding, extra={"Range": "bytes=5-14"})
     assert r.status == 206 and r.body == body[5:15]
     assert r.header("Content-Range") == f"bytes 5-14/{len(body)}"
     assert r.header("Content-Encoding") == coding
-    r = get(site.http_port, "/page.html", coding, extra={"Range": f"bytes={len(body)}-"})
+    r = get(site, "/page.html", coding, extra={"Range": f"bytes={len(body)}-"})
     assert r.status == 416 and r.header("Content-Range") == f"bytes */{len(body)}"
 
 
 @pytest.mark.parametrize("coding", ["br", "zstd", "gzip", None])
 def test_head_is_get_without_body(site, coding):
-    g = get(site.http_port, "/page.html", coding or "identity")
-    h = get(site.http_port, "/page.html", coding or "identity", method="HEAD")
+    g = get(site, "/page.html", coding or "identity")
+    h = get(site, "/page.html", coding or "identity", method="HEAD")
     assert h.status == 200 and h.body == b""
     for name in ("Content-Encoding", "Content-Length", "Content-Type", "ETag", "Vary"):
         assert h.header(name) == g.header(name), name
@@ -154,13 +163,13 @@ def test_head_is_get_without_body(site, coding):
 def test_curl_compressed_decodes_br_zstd_gzip(site):
     """Debian's curl 7.88 --compressed sends "deflate, gzip, br, zstd" and gets br; with an
     explicit Accept-Encoding it decodes the zstd and gzip variants too: the data is real."""
-    url = f"http://127.0.0.1:{site.http_port}/page.html"
-    head, body = curl(url, "--compressed")
+    url, a = site.url("/page.html"), site.curl_args
+    head, body = curl(url, *a, "--compressed")
     assert "content-encoding: br" in head and body == PAGE
     for coding in ("zstd", "gzip"):
-        head, body = curl(url, "--compressed", "-H", f"Accept-Encoding: {coding}")
+        head, body = curl(url, *a, "--compressed", "-H", f"Accept-Encoding: {coding}")
         assert f"content-encoding: {coding}" in head and body == PAGE
-    head, body = curl(url, "-H", "Accept-Encoding: gzip;q=0.1, identity;q=0.2")
+    head, body = curl(url, *a, "-H", "Accept-Encoding: gzip;q=0.1, identity;q=0.2")
     assert "content-encoding" not in head and body == PAGE
 
 

@@ -19,7 +19,7 @@ pytestmark = pytest.mark.usefixtures("dropcap_bin")
 
 # What a glibc binary may still load once the libraries are linked in (ldd's names).
 GLIBC_ONLY = {"linux-vdso.so.1", "libc.so.6", "ld-linux-x86-64.so.2"}
-LINKED_IN = ("libev", "libmbedtls", "libmbedx509", "libmbedcrypto", "libcap")
+LINKED_IN = ("libev", "libmbedtls", "libmbedx509", "libmbedcrypto", "libnghttp2", "libcap")
 NOBODY = 65534
 SITE = {name: dc.DOCROOT_FILES[name] for name in ("index.html", "hello.txt")}
 
@@ -202,7 +202,7 @@ def test_packages_declare_what_their_binary_links(dropcap_bin):
     deb = os.path.join(REPO, make("deb").stdout.strip().splitlines()[-1])
     depends = run(["dpkg-deb", "-f", deb, "Depends"], check=True).stdout
     for pkg in ("libc6", "libev4", "libmbedtls14", "libmbedx509-1", "libmbedcrypto7", "libcap2 ",
-                "libinih1"):
+                "libinih1", "libnghttp2-14"):
         assert pkg in depends, depends
     if linked_shared():
         return

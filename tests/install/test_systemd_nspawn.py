@@ -35,7 +35,7 @@ SUITE = "bookworm"
 # (harmless once it is static) and libseccomp2 for its sandbox.
 PACKAGES = ("systemd", "systemd-sysv", "dbus", "curl", "libcap2-bin", "ca-certificates", "procps",
             "libev4", "libmbedtls14", "libmbedx509-1", "libmbedcrypto7", "libcap2",
-            "libseccomp2", "libinih1")
+            "libseccomp2", "libinih1", "libnghttp2-14")
 # The libraries are those the .deb (the shared build) depends on. The cached root's name changes
 # with its package list, so a new list builds a new root.
 ROOT_NAME = f"{SUITE}-minbase-" + hashlib.sha256(" ".join(PACKAGES).encode()).hexdigest()[:12]
