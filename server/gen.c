@@ -47,6 +47,14 @@ struct gen *gen_share(const struct gen *g, struct fcache *fc)
 	return n;
 }
 
+void gen_release(struct gen *g)
+{
+	if (!g)
+		return;
+	free(g->shared);
+	free(g);
+}
+
 void gen_get(struct gen *g)
 {
 	g->refs++;

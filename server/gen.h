@@ -33,6 +33,8 @@ struct gen *gen_new(struct config *cfg, const int *root_fds, struct fcache *fc);
  * referenced), over that worker's fcache, with one reference; NULL when out of memory. Thread
  * safe against other workers' gen_put. */
 struct gen *gen_share(const struct gen *g, struct fcache *fc);
+/* Frees g, made by gen_new and never shared or used, leaving cfg and root_fds to the caller. */
+void gen_release(struct gen *g);
 void gen_get(struct gen *g);
 void gen_put(struct gen *g); /* NULL: nothing */
 

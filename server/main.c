@@ -2,6 +2,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -45,6 +46,22 @@ static void fit_limits(struct config *c)
 			  c->max_conns, (unsigned long long)fit, (unsigned long long)rl.rlim_cur);
 		c->max_conns = (unsigned)fit;
 	}
+}
+
+/* --workers' default: the CPUs this process may run on (its affinity: taskset, a cgroup's
+ * cpuset, systemd's CPUAffinity=), at least 1. */
+static unsigned default_workers(void)
+{
+	cpu_set_t set;
+	long n = 0;
+
+	if (sched_getaffinity(0, sizeof set, &set) == 0)
+		n = CPU_COUNT(&set);
+	else /* more CPUs than a cpu_set_t holds */
+		n = sysconf(_SC_NPROCESSORS_ONLN);
+	if (n < 1)
+		return 1;
+	return n > CONFIG_MAX_WORKERS ? CONFIG_MAX_WORKERS : (unsigned)n;
 }
 
 /* " (site NAMES)" when there are several sites, for messages. */
@@ -204,6 +221,8 @@ int main(int argc, char **argv)
 		log_warnx("%s: systemd will not learn that dropcap is ready", err);
 	tzset();
 	fit_limits(&cfg);
+	if (cfg.workers == 0)
+		cfg.workers = default_workers();
 	acquire(&cfg, &st);
 	if (priv_drop(&cfg, line, sizeof line, err, sizeof err) < 0)
 		fatalx("%s", err);
@@ -227,6 +246,10 @@ int main(int argc, char **argv)
 	for (size_t i = 0; i < cfg.n_sites; i++)
 		log_info("serving %s%s%s", st.real[i], site_label(&cfg, i, err, sizeof err),
 			 i == cfg.default_site && cfg.n_sites > 1 ? ", the default site" : "");
+	/* the workers' threads inherit the drop, NoNewPrivs, Landlock and the seccomp filter */
+	if (server_start_workers(&srv, err, sizeof err) < 0)
+		fatalx("%s", err);
+	log_info("%u worker%s", cfg.workers, cfg.workers == 1 ? "" : "s (threads)");
 	notify_ready("serving %s", st.real[cfg.default_site]);
 	upgrade_ready();
 	server_run(&srv);

@@ -3,6 +3,7 @@
 #define DROPCAP_SERVER_H
 
 #include <ev.h>
+#include <stdatomic.h>
 
 #include "accesslog.h"
 #include "config.h"
@@ -43,6 +44,14 @@ struct server {
 	int accepting;
 	int draining;
 	struct conn_set conns; /* conn.c's: the server reads its nconns and idle_head */
+	/* --workers: the main thread's server accepts and handles the signals; the others
+	 * (worker.c) run a loop of their own each and only serve what they are handed */
+	struct server *main;	  /* the main thread's (itself there) */
+	struct worker_pool *pool; /* main: the other workers; NULL with one */
+	ev_async wake_w;	  /* main: a worker freed a slot (SERVER_WAKE_*), or ended */
+	atomic_uint wake;	  /* main: what the workers posted */
+	atomic_uint live;	  /* main: the connections open on every loop (--max-conns) */
+	atomic_int paused;	  /* main: accepting is off; a worker's close wakes it */
 };
 
 /* Sets the loop up over the acquired listeners; log is opened already (stdout before the
@@ -58,5 +67,18 @@ void server_set_upgrade(struct server *s, int fd, int helper_pidfd);
 /* Runs until SIGTERM/SIGINT, or an upgrade's hand-over, and the drain that follows. */
 void server_run(struct server *s);
 void server_free(struct server *s);
+
+/* Starts the other workers' threads (server_init set up cfg->workers - 1 loops; none with one):
+ * after the privilege drop and the sandbox, which they inherit. Returns 0, or -1 with err. */
+int server_start_workers(struct server *s, char *err, size_t errlen);
+
+/* worker.c's side: a worker's loop over main's TLS context, log and listeners' port, with its
+ * own connections, fcache and generation g (taken over). Returns 0, or -1 with err. */
+int server_worker_init(struct server *w, struct server *main, struct gen *g, char *err,
+		       size_t errlen);
+/* On the worker's thread: what main posted (enum worker_cmd) and a new generation (or NULL). */
+void server_worker_command(struct server *w, unsigned cmds, struct gen *g);
+/* On the worker's thread, after its loop ended: frees its loop and tells main. */
+void server_worker_free(struct server *w);
 
 #endif
