@@ -243,13 +243,13 @@ int main(int argc, char **argv)
 	if (sandbox_apply(&cfg, st.root_fds, sandbox, sizeof sandbox, err, sizeof err) < 0)
 		fatalx("%s", err);
 	log_info("%s sandbox=%s", line, sandbox);
-	for (size_t i = 0; i < cfg.n_sites; i++)
-		log_info("serving %s%s%s", st.real[i], site_label(&cfg, i, err, sizeof err),
-			 i == cfg.default_site && cfg.n_sites > 1 ? ", the default site" : "");
 	/* the workers' threads inherit the drop, NoNewPrivs, Landlock and the seccomp filter */
 	if (server_start_workers(&srv, err, sizeof err) < 0)
 		fatalx("%s", err);
 	log_info("%u worker%s", cfg.workers, cfg.workers == 1 ? "" : "s (threads)");
+	for (size_t i = 0; i < cfg.n_sites; i++)
+		log_info("serving %s%s%s", st.real[i], site_label(&cfg, i, err, sizeof err),
+			 i == cfg.default_site && cfg.n_sites > 1 ? ", the default site" : "");
 	notify_ready("serving %s", st.real[cfg.default_site]);
 	upgrade_ready();
 	server_run(&srv);

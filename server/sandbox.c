@@ -455,9 +455,17 @@ static int seccomp_rules(scmp_filter_ctx ctx)
  * symbolizer); clang's runtime also stats files and forks llvm-symbolizer, which this list
  * does not allow. Never in the release binary. */
 static const int sandbox_allow_san[] = {
-    SCMP_SYS(clone),	   SCMP_SYS(ptrace),   SCMP_SYS(wait4),
-    SCMP_SYS(sched_yield), SCMP_SYS(getdents), SCMP_SYS(sigaltstack),
-    SCMP_SYS(getppid),	   SCMP_SYS(lseek),    SCMP_SYS(open),
+    SCMP_SYS(clone),
+    SCMP_SYS(ptrace),
+    SCMP_SYS(wait4),
+    SCMP_SYS(sched_yield),
+    SCMP_SYS(getdents),
+    SCMP_SYS(sigaltstack),
+    SCMP_SYS(getppid),
+    SCMP_SYS(lseek),
+    SCMP_SYS(open),
+    /* ASan's thread start (--workers) reads its stack through pthread_getattr_np */
+    SCMP_SYS(sched_getaffinity),
 };
 /* prctl options: the tracer dies with its parent; the parent lets it attach (dumpable,
  * Yama's ptracer) and restores dumpable after. */

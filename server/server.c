@@ -565,7 +565,7 @@ static int loop_init(struct server *s, struct server *main, struct gen *g, char 
 	}
 	ev_set_userdata(s->loop, s);
 	conn_set_init(&s->conns, s->loop, g, s->tls, &main->log, &s->fcache);
-	s->conns.https_port = main->conns.https_port;
+	s->conns.https_port = https_port(main->listeners); /* before the sandbox: getsockname */
 	s->conns.on_closed = on_conn_closed;
 	s->conns.on_idle = on_conn_idle;
 	ev_timer_init(&s->drain_w, on_drain_timeout, DRAIN_SECONDS, 0.);
@@ -612,7 +612,6 @@ int server_init(struct server *s, const struct config *cfg, struct listen_set *l
 	s->tls = tls;
 	s->listeners = listeners;
 	s->log = *log;
-	s->conns.https_port = https_port(listeners);
 	if (own)
 		*own = *cfg; /* the arena's pointer moves with it: the generation frees it */
 	if (!own || fcache_init(&s->fcache) < 0 || !(g = gen_new(own, root_fds, &s->fcache))) {

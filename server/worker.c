@@ -105,6 +105,7 @@ struct worker_pool *worker_pool_new(struct server *main, unsigned n, char *err, 
 		return NULL;
 	}
 	p->main = main;
+	p->next = 1; /* the first connection goes to a worker: main has the signals too */
 	for (p->n = 0; p->n < n - 1; p->n++) {
 		struct worker *w = &p->w[p->n];
 		struct gen *g = gen_share(main->gen, NULL);
