@@ -713,6 +713,7 @@ void server_free(struct server *s)
 	if (s->pool) { /* each ended, or ends now: the drain's time is up */
 		worker_pool_post(s->pool, WORKER_EXIT);
 		worker_pool_free(s->pool);
+		s->pool = NULL; /* conn_set_free's closes call on_conn_closed */
 	}
 	conn_set_free(&s->conns);
 	gen_put(s->gen); /* the last reference: every connection is closed */
