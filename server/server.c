@@ -28,7 +28,9 @@
 #define TRIM_KEEP_CONNS 64 /* recycled connection structs kept for the next burst */
 #define TRIM_KEEP_BUFS 16  /* recycled 32 KiB request/response buffers kept */
 
-enum { SERVER_WAKE_SLOT = 1, SERVER_WAKE_ENDED = 2 }; /* what a worker posts to main */
+/* what a worker posts to main: a connection went idle, one closed (a descriptor is free), its
+ * loop ended */
+enum { SERVER_WAKE_SLOT = 1, SERVER_WAKE_ENDED = 2, SERVER_WAKE_CLOSED = 4 };
 
 /* Connections open on every loop; --max-conns bounds their sum. */
 static unsigned live(const struct server *s)
@@ -74,13 +76,24 @@ static int take_slot(struct server *s, int first)
 	return 0;
 }
 
-/* The next loop in turn serves fd: a worker, or this one. */
+void server_take(struct server *s, int fd, enum listen_kind kind,
+		 const struct sockaddr_storage *peer)
+{
+	unsigned before = s->conns.nconns;
+
+	conn_accept(&s->conns, fd, kind, peer);
+	if (s->conns.nconns == before) /* out of memory: closed, never counted as closing */
+		atomic_fetch_sub_explicit(&s->main->live, 1, memory_order_relaxed);
+}
+
+/* The next loop in turn serves fd: a worker, or this one. Counted at once, so that the limit
+ * holds before the worker has taken it. */
 static void serve(struct server *s, int fd, enum listen_kind kind,
 		  const struct sockaddr_storage *peer)
 {
 	atomic_fetch_add_explicit(&s->live, 1, memory_order_relaxed);
 	if (!s->pool || worker_pool_hand(s->pool, fd, kind, peer) < 0)
-		conn_accept(&s->conns, fd, kind, peer);
+		server_take(s, fd, kind, peer);
 }
 
 static void on_accept(struct ev_loop *loop, ev_io *w, int revents)
@@ -97,7 +110,10 @@ static void on_accept(struct ev_loop *loop, ev_io *w, int revents)
 		    accept4(w->fd, (struct sockaddr *)&peer, &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
 		if (fd < 0) {
 			if (errno == EMFILE || errno == ENFILE) {
-				log_warn("accept on %s", l->name);
+				if (ev_now(loop) - s->emfile_warned >= EMFILE_PAUSE) {
+					log_warn("accept on %s", l->name);
+					s->emfile_warned = ev_now(loop);
+				}
 				accepting(s, 0);
 				/* a fired one-shot timer keeps its 0 s remainder: re-arm the pause
 				 */
@@ -124,6 +140,17 @@ static void on_resume(struct ev_loop *loop, ev_timer *w, int revents)
 	accepting(s, 1);
 }
 
+/* A connection closed on some loop: accept again when the limit, or the open-file limit (a
+ * descriptor is free now: no need to wait out EMFILE_PAUSE), had paused accepting. Each close
+ * allows one more accept at most, so at the open-file limit this does not spin. */
+static void resume_after_close(struct server *s)
+{
+	if (s->accepting || live(s) >= s->gen->cfg->max_conns)
+		return;
+	ev_timer_stop(s->loop, &s->resume_w);
+	accepting(s, 1);
+}
+
 /* The main loop ends once its connections and every worker's loop have. */
 static void main_done(struct server *s)
 {
@@ -135,7 +162,7 @@ static void main_done(struct server *s)
  * loop had paused accepting, wake it. */
 static void wake_main(struct server *s, unsigned what)
 {
-	if (what == SERVER_WAKE_SLOT &&
+	if (what != SERVER_WAKE_ENDED &&
 	    !atomic_load_explicit(&s->main->paused, memory_order_relaxed))
 		return;
 	atomic_fetch_or_explicit(&s->main->wake, what, memory_order_release);
@@ -157,9 +184,9 @@ static void on_conn_closed(struct conn_set *set)
 		return;
 	}
 	if (s->main != s)
-		wake_main(s, SERVER_WAKE_SLOT);
-	else if (!s->accepting && live(s) < s->gen->cfg->max_conns && !ev_is_active(&s->resume_w))
-		accepting(s, 1);
+		wake_main(s, SERVER_WAKE_CLOSED);
+	else
+		resume_after_close(s);
 }
 
 /* A connection became idle: at the limit, a new client may now take its slot. */
@@ -185,7 +212,9 @@ static void on_wake(struct ev_loop *loop, ev_async *w, int revents)
 		main_done(s);
 		return;
 	}
-	if ((what & SERVER_WAKE_SLOT) && !s->accepting && !ev_is_active(&s->resume_w))
+	if (what & SERVER_WAKE_CLOSED)
+		resume_after_close(s);
+	else if ((what & SERVER_WAKE_SLOT) && !s->accepting && !ev_is_active(&s->resume_w))
 		accepting(s, 1); /* at the limit still, take_slot asks for an idle one */
 }
 

@@ -34,11 +34,12 @@ struct server {
 	long upgraded_pid; /* the new process, once ready */
 	ev_timer drain_w;  /* grace period after SIGTERM */
 	ev_timer resume_w; /* accepting again after EMFILE */
-	ev_prepare idle_w; /* flushes the access log before the loop waits */
-	ev_io accesslog_w; /* the access log output is writable again (it was full) */
-	ev_io stderr_w;	   /* stderr is writable again (it was full) */
-	ev_timer trim_w;   /* gives memory back after a peak of connections */
-	unsigned closed;   /* connections closed since the last trim */
+	ev_tstamp emfile_warned; /* the last EMFILE warning: one per EMFILE_PAUSE */
+	ev_prepare idle_w;	 /* flushes the access log before the loop waits */
+	ev_io accesslog_w;	 /* the access log output is writable again (it was full) */
+	ev_io stderr_w;		 /* stderr is writable again (it was full) */
+	ev_timer trim_w;	 /* gives memory back after a peak of connections */
+	unsigned closed;	 /* connections closed since the last trim */
 	struct accesslog log;
 	struct fcache fcache; /* open files, shared by the loop's responses */
 	int accepting;
@@ -76,6 +77,9 @@ int server_start_workers(struct server *s, char *err, size_t errlen);
  * own connections, fcache and generation g (taken over). Returns 0, or -1 with err. */
 int server_worker_init(struct server *w, struct server *main, struct gen *g, char *err,
 		       size_t errlen);
+/* On the loop's thread: serves fd, which the main loop accepted (and counted) for it. */
+void server_take(struct server *w, int fd, enum listen_kind kind,
+		 const struct sockaddr_storage *peer);
 /* On the worker's thread: what main posted (enum worker_cmd) and a new generation (or NULL). */
 void server_worker_command(struct server *w, unsigned cmds, struct gen *g);
 /* On the worker's thread, after its loop ended: frees its loop and tells main. */

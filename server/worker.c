@@ -17,7 +17,6 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "conn.h"
 #include "gen.h"
 #include "log.h"
 #include "server.h"
@@ -76,7 +75,7 @@ static void on_wake(struct ev_loop *loop, ev_async *a, int revents)
 	w->next_gen = NULL;
 	pthread_mutex_unlock(&w->lock);
 	for (unsigned i = 0; i < n; i++)
-		conn_accept(&w->srv.conns, got[i].fd, got[i].kind, &got[i].peer);
+		server_take(&w->srv, got[i].fd, got[i].kind, &got[i].peer);
 	server_worker_command(&w->srv, cmds, g);
 }
 

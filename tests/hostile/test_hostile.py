@@ -348,6 +348,7 @@ def _nofile(pid):
     return None
 
 
+@pytest.mark.parametrize("workers", [1, 2])
 def test_open_file_limit_reached_and_recovered(target, scale, unpriv_user):
     """The server (run as an ordinary user) has its RLIMIT_NOFILE lowered while it runs to what
     it has open + K, then K + 100 silent connections arrive: accept() fails with EMFILE. While
