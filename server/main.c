@@ -22,7 +22,8 @@
 #include "upgrade.h"
 
 #define FDS_PER_CONN 2 /* the socket and an open file */
-#define FDS_RESERVED (32 + FCACHE_ENTRIES)
+/* each worker: its file cache, its epoll and its wake-up descriptors */
+#define FDS_RESERVED(workers) (32 + (rlim_t)(workers) * (FCACHE_ENTRIES + 2))
 
 /* Raises the open-file limit as far as allowed; lowers max_conns to what fits. */
 static void fit_limits(struct config *c)
@@ -36,7 +37,8 @@ static void fit_limits(struct config *c)
 		(void)setrlimit(RLIMIT_NOFILE, &rl);
 		(void)getrlimit(RLIMIT_NOFILE, &rl);
 	}
-	rlim_t fit = rl.rlim_cur > FDS_RESERVED ? (rl.rlim_cur - FDS_RESERVED) / FDS_PER_CONN : 1;
+	rlim_t reserved = FDS_RESERVED(c->workers);
+	rlim_t fit = rl.rlim_cur > reserved ? (rl.rlim_cur - reserved) / FDS_PER_CONN : 1;
 	if (c->max_conns == 0) { /* default: as many as the limit allows, up to 10000 */
 		c->max_conns = fit < 10000 ? (unsigned)fit : 10000;
 		return;
@@ -220,9 +222,9 @@ int main(int argc, char **argv)
 	if (notify_open(err, sizeof err) < 0)
 		log_warnx("%s: systemd will not learn that dropcap is ready", err);
 	tzset();
-	fit_limits(&cfg);
 	if (cfg.workers == 0)
 		cfg.workers = default_workers();
+	fit_limits(&cfg);
 	acquire(&cfg, &st);
 	if (priv_drop(&cfg, line, sizeof line, err, sizeof err) < 0)
 		fatalx("%s", err);
