@@ -29,6 +29,7 @@ int accesslog_init(struct accesslog *log, const char *path, enum config_log_form
 		   const char *user, char *err, size_t errlen)
 {
 	memset(log, 0, sizeof *log);
+	pthread_mutex_init(&log->lock, NULL);
 	logsink_init(&log->sink);
 	log->format = format;
 	log->stamp_at = -1;
@@ -100,10 +101,15 @@ int accesslog_open(struct accesslog *log, char *err, size_t errlen)
 
 int accesslog_reopen(struct accesslog *log, char *err, size_t errlen)
 {
+	int r;
+
 	if (!log->path || log->sink.fd < 0)
 		return 0;
 	(void)accesslog_flush(log); /* what the old file can take now goes there */
-	return accesslog_open(log, err, errlen);
+	pthread_mutex_lock(&log->lock);
+	r = accesslog_open(log, err, errlen);
+	pthread_mutex_unlock(&log->lock);
+	return r;
 }
 
 /* A bounded output: what does not fit sets over, and the line is dropped. */
@@ -343,16 +349,19 @@ static void write_json(struct accesslog *log, struct out *o, const struct access
 void accesslog_write(struct accesslog *log, const struct accesslog_entry *e)
 {
 	size_t room;
-	char *start = logsink_space(&log->sink, &room);
-	struct out o = {start, room, 0};
+	char *start;
+	struct out o;
 
-	if (!start)
-		return;
-	if (log->format == CONFIG_LOG_JSON)
-		write_json(log, &o, e);
-	else
-		write_combined(log, &o, e);
-	logsink_commit(&log->sink, o.over ? room + 1 : (size_t)(o.p - start));
+	pthread_mutex_lock(&log->lock);
+	if ((start = logsink_space(&log->sink, &room))) {
+		o = (struct out){start, room, 0};
+		if (log->format == CONFIG_LOG_JSON)
+			write_json(log, &o, e);
+		else
+			write_combined(log, &o, e);
+		logsink_commit(&log->sink, o.over ? room + 1 : (size_t)(o.p - start));
+	}
+	pthread_mutex_unlock(&log->lock);
 }
 
 static void report(const struct logsink_news *news)
@@ -367,19 +376,24 @@ static void report(const struct logsink_news *news)
 
 int accesslog_flush(struct accesslog *log)
 {
-	struct logsink_news news;
-	int fd;
+	struct logsink_news news = {0, 0};
+	int fd = -1;
 
-	if (log->sink.len == 0 && log->sink.dropped == 0)
-		return -1;
-	fd = logsink_flush(&log->sink, &news);
-	report(&news);
+	pthread_mutex_lock(&log->lock);
+	if (log->sink.len > 0 || log->sink.dropped > 0)
+		fd = logsink_flush(&log->sink, &news);
+	pthread_mutex_unlock(&log->lock);
+	report(&news); /* stderr has a lock of its own */
 	return fd;
 }
 
 void accesslog_close(struct accesslog *log)
 {
-	unsigned long long lost = logsink_close(&log->sink, ACCESSLOG_EXIT_WAIT_MS);
+	unsigned long long lost;
+
+	pthread_mutex_lock(&log->lock);
+	lost = logsink_close(&log->sink, ACCESSLOG_EXIT_WAIT_MS);
+	pthread_mutex_unlock(&log->lock);
 
 	if (lost)
 		log_warnx("%llu access log lines dropped: the log output was blocked at exit",

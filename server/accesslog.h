@@ -3,6 +3,7 @@
 #ifndef DROPCAP_ACCESSLOG_H
 #define DROPCAP_ACCESSLOG_H
 
+#include <pthread.h>
 #include <stdint.h>
 #include <sys/socket.h>
 #include <time.h>
@@ -11,7 +12,12 @@
 #include "http_parse.h"
 #include "logsink.h"
 
+/* Shared by the workers under lock: one buffer, so that what reaches the output is whole lines in
+ * any case (writes to a pipe or a socket such as journald's are not atomic beyond PIPE_BUF, and a
+ * partial write of one worker's buffer followed by another's would cut a line). The lock covers
+ * formatting one line into the buffer, or one non-blocking write. */
 struct accesslog {
+	pthread_mutex_t lock;
 	const char *path; /* the file; NULL: stdout or none */
 	const char *user; /* who opens it (for the fix in messages); NULL: say the uid */
 	int on;		  /* 0: --access-log off */

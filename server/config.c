@@ -51,6 +51,8 @@ static const char usage_text[] =
     "  --group NAME            group to switch to (default: the user's primary group)\n"
     "  --listen-fd N[:https|:http]  serve an inherited listening socket (repeatable)\n"
     "  --max-conns N           simultaneous connections (default 10000)\n"
+    "  --workers N             event loops, one thread each (default: the CPUs dropcap may\n"
+    "                          run on; 1 to 256)\n"
     "  --header-timeout SEC    time to receive a request head (default 10)\n"
     "  --keepalive-timeout SEC idle time before a keep-alive connection is closed (default 60)\n"
     "  --ticket-key-file FILE  TLS session ticket keys, 80 random bytes each (openssl rand 80);\n"
@@ -80,6 +82,7 @@ enum {
 	OPT_GROUP,
 	OPT_LISTEN_FD,
 	OPT_MAX_CONNS,
+	OPT_WORKERS,
 	OPT_HEADER_TIMEOUT,
 	OPT_KEEPALIVE_TIMEOUT,
 	OPT_CORE_DUMPS,
@@ -114,6 +117,7 @@ static const struct option options[] = {
     {"group", required_argument, NULL, OPT_GROUP},
     {"listen-fd", required_argument, NULL, OPT_LISTEN_FD},
     {"max-conns", required_argument, NULL, OPT_MAX_CONNS},
+    {"workers", required_argument, NULL, OPT_WORKERS},
     {"header-timeout", required_argument, NULL, OPT_HEADER_TIMEOUT},
     {"keepalive-timeout", required_argument, NULL, OPT_KEEPALIVE_TIMEOUT},
     {"core-dumps", no_argument, NULL, OPT_CORE_DUMPS},
@@ -430,6 +434,13 @@ static int apply(struct config *c, int opt, const char *arg, char *err, size_t e
 	case OPT_LISTEN_FD: return parse_listen_fd(c, arg, err, errlen);
 	case OPT_MAX_CONNS:
 		return parse_number_opt("max-conns", arg, 1, 1000000, &c->max_conns, err, errlen);
+	case OPT_WORKERS:
+		if (parse_uint(arg, 1, CONFIG_MAX_WORKERS, &c->workers) < 0)
+			return log_errbuf(err, errlen,
+					  "--workers %s: expected a number from 1 to %u (leave it "
+					  "out for one per CPU dropcap may run on)",
+					  arg, CONFIG_MAX_WORKERS);
+		return 0;
 	case OPT_HEADER_TIMEOUT:
 		return parse_number_opt("header-timeout", arg, 1, 3600, &c->header_timeout, err,
 					errlen);
@@ -971,7 +982,10 @@ struct config *config_reload(const struct config *live, int *rc, char *msg, size
 		if (!(key = server_wide_change(live, n)) &&
 		    differs(key_value(live, "max-conns"), key_value(n, "max-conns")))
 			key = "max-conns";
+		if (!key && differs(key_value(live, "workers"), key_value(n, "workers")))
+			key = "workers";
 		n->max_conns = live->max_conns; /* fitted to the open-file limit at start */
+		n->workers = live->workers;	/* the CPUs counted at start */
 		if (!key)
 			return n;
 		snprintf(what, sizeof what, "'%s' changed", key);

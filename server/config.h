@@ -44,6 +44,7 @@ struct config_header {
 
 /* Sites: more would still work (the lookups are linear scans), but the table is fixed-size so
  * that picking a site never allocates. */
+#define CONFIG_MAX_WORKERS 256 /* --workers: a sane bound, far above any host's cores */
 #define CONFIG_MAX_SITES 64
 
 /*
@@ -89,6 +90,7 @@ struct config {
 	size_t n_listen_fds;
 	enum config_log_format log_format;
 	unsigned max_conns;
+	unsigned workers; /* event loops (threads); 0: the CPUs dropcap may run on, at start */
 	unsigned header_timeout;    /* seconds to receive a complete request head */
 	unsigned keepalive_timeout; /* seconds an idle keep-alive connection is kept */
 	int doctor;		    /* "dropcap doctor": report, bind nothing */

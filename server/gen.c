@@ -1,5 +1,6 @@
 /* gen.c — configuration generations: reference counted, freed with their last response. */
 #include <errno.h>
+#include <stdatomic.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -9,17 +10,49 @@
 #include "fcache.h"
 #include "gen.h"
 
+/* The part the workers share: a reload hands each worker its own struct gen over it. */
+struct gen_shared {
+	atomic_uint workers; /* the struct gens over it */
+};
+
 struct gen *gen_new(struct config *cfg, const int *root_fds, struct fcache *fc)
 {
 	struct gen *g = malloc(sizeof *g);
+	struct gen_shared *sh = malloc(sizeof *sh);
 
-	if (!g)
+	if (!g || !sh) {
+		free(g);
+		free(sh);
 		return NULL;
+	}
+	atomic_init(&sh->workers, 1);
 	g->refs = 1;
 	g->cfg = cfg;
 	memcpy(g->root_fds, root_fds, sizeof g->root_fds);
 	g->fc = fc;
+	g->shared = sh;
 	return g;
+}
+
+struct gen *gen_share(const struct gen *g, struct fcache *fc)
+{
+	struct gen *n = malloc(sizeof *n);
+
+	if (!n)
+		return NULL;
+	*n = *g;
+	n->refs = 1;
+	n->fc = fc;
+	atomic_fetch_add_explicit(&n->shared->workers, 1, memory_order_relaxed);
+	return n;
+}
+
+void gen_release(struct gen *g)
+{
+	if (!g)
+		return;
+	free(g->shared);
+	free(g);
 }
 
 void gen_get(struct gen *g)
@@ -43,11 +76,17 @@ void gen_put(struct gen *g)
 {
 	if (!g || --g->refs > 0)
 		return;
-	for (size_t i = 0; i < g->cfg->n_sites; i++) {
+	for (size_t i = 0; g->fc && i < g->cfg->n_sites; i++) {
 		fcache_forget_root(g->fc, g->root_fds[i]);
 		if (g->root_fds[CONFIG_ACME_FD(i)] >= 0)
 			fcache_forget_root(g->fc, g->root_fds[CONFIG_ACME_FD(i)]);
 	}
+	/* release: this worker's forgetting happens before another closes the descriptors */
+	if (atomic_fetch_sub_explicit(&g->shared->workers, 1, memory_order_acq_rel) > 1) {
+		free(g);
+		return;
+	}
+	free(g->shared);
 	gen_close_roots(g->cfg, g->root_fds);
 	config_free(g->cfg);
 	free(g->cfg);

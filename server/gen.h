@@ -8,23 +8,33 @@
 struct fcache;
 
 /*
- * The configuration and the directories it names, opened. The server holds one reference to
- * the current generation; a response takes one when it builds its plan (its site, header values
- * and the access log's site name point into cfg) and drops it when it is done. The last
- * reference closes the directories (first forgetting the files cached beneath them, whose
- * descriptor numbers a later generation may reuse) and frees cfg. The TLS credentials are
- * counted by their sessions already (tls.c) and are swapped beside the generation.
+ * The configuration and the directories it names, opened, as one worker (event loop) sees it.
+ * The worker holds one reference to its current generation; a response takes one when it builds
+ * its plan (its site, header values and the access log's site name point into cfg) and drops it
+ * when it is done. These counts are the worker's own (no atomics on the request path). The last
+ * one forgets the files the worker's fcache holds beneath the directories (their descriptor
+ * numbers a later generation may reuse) and leaves the shared part; the last worker to leave it
+ * closes the directories and frees cfg. The TLS credentials are counted by their sessions
+ * already (tls.c) and are swapped beside the generation.
  */
+struct gen_shared;
 struct gen {
-	unsigned refs;
-	struct config *cfg;	       /* owned: config_free and free */
+	unsigned refs;		       /* the worker's, taken and dropped on its thread only */
+	struct config *cfg;	       /* shared: config_free and free by the last worker */
 	int root_fds[CONFIG_ROOT_FDS]; /* indexed like cfg->sites, then CONFIG_ACME_FD; -1: none */
-	struct fcache *fc;
+	struct fcache *fc;	       /* the worker's; NULL: forget nothing (never used) */
+	struct gen_shared *shared;     /* counts the workers' generations over cfg and the roots */
 };
 
 /* A generation owning cfg (heap) and root_fds (copied), with one reference; NULL when out of
  * memory (nothing is then taken over). */
 struct gen *gen_new(struct config *cfg, const int *root_fds, struct fcache *fc);
+/* Another worker's view of g's configuration and roots (which stay open while either is
+ * referenced), over that worker's fcache, with one reference; NULL when out of memory. Thread
+ * safe against other workers' gen_put. */
+struct gen *gen_share(const struct gen *g, struct fcache *fc);
+/* Frees g, made by gen_new and never shared or used, leaving cfg and root_fds to the caller. */
+void gen_release(struct gen *g);
 void gen_get(struct gen *g);
 void gen_put(struct gen *g); /* NULL: nothing */
 

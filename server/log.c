@@ -1,6 +1,7 @@
 /* log.c — start-up and error messages on stderr, one line each. Once log_nonblocking() has
  * run, they go through a logsink: a blocked stderr drops messages instead of stalling the loop. */
 #include <errno.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,6 +15,8 @@
 
 static struct logsink err_sink;
 static int err_sink_on;
+/* Workers (threads) log too: one line is queued and flushed at a time. */
+static pthread_mutex_t err_lock = PTHREAD_MUTEX_INITIALIZER;
 
 /* Queues one whole line (or counts it dropped when it does not fit). */
 static void queue(const char *line, size_t n)
@@ -27,7 +30,7 @@ static void queue(const char *line, size_t n)
 		logsink_commit(&err_sink, n);
 }
 
-int log_flush(void)
+static int flush_locked(void)
 {
 	struct logsink_news news;
 	char line[128];
@@ -47,6 +50,16 @@ int log_flush(void)
 	return fd;
 }
 
+int log_flush(void)
+{
+	int fd;
+
+	pthread_mutex_lock(&err_lock);
+	fd = flush_locked();
+	pthread_mutex_unlock(&err_lock);
+	return fd;
+}
+
 static void log_vline(const char *prefix, const char *fmt, va_list ap, const char *suffix)
 {
 	char msg[1024], line[1200];
@@ -61,12 +74,14 @@ static void log_vline(const char *prefix, const char *fmt, va_list ap, const cha
 		n = (int)sizeof line - 1;
 		line[n - 1] = '\n';
 	}
+	pthread_mutex_lock(&err_lock);
 	if (!err_sink_on) {
 		fputs(line, stderr);
-		return;
+	} else {
+		queue(line, (size_t)n);
+		(void)flush_locked();
 	}
-	queue(line, (size_t)n);
-	(void)log_flush();
+	pthread_mutex_unlock(&err_lock);
 }
 
 int log_nonblocking(char *err, size_t errlen)
@@ -80,9 +95,11 @@ int log_nonblocking(char *err, size_t errlen)
 
 void log_close(void)
 {
+	pthread_mutex_lock(&err_lock);
 	if (err_sink_on)
 		(void)logsink_close(&err_sink, LOG_EXIT_WAIT_MS);
 	err_sink_on = 0;
+	pthread_mutex_unlock(&err_lock);
 }
 
 void log_info(const char *fmt, ...)

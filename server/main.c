@@ -2,6 +2,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -21,7 +22,8 @@
 #include "upgrade.h"
 
 #define FDS_PER_CONN 2 /* the socket and an open file */
-#define FDS_RESERVED (32 + FCACHE_ENTRIES)
+/* each worker: its file cache, its epoll and its wake-up descriptors */
+#define FDS_RESERVED(workers) (32 + (rlim_t)(workers) * (FCACHE_ENTRIES + 2))
 
 /* Raises the open-file limit as far as allowed; lowers max_conns to what fits. */
 static void fit_limits(struct config *c)
@@ -35,7 +37,8 @@ static void fit_limits(struct config *c)
 		(void)setrlimit(RLIMIT_NOFILE, &rl);
 		(void)getrlimit(RLIMIT_NOFILE, &rl);
 	}
-	rlim_t fit = rl.rlim_cur > FDS_RESERVED ? (rl.rlim_cur - FDS_RESERVED) / FDS_PER_CONN : 1;
+	rlim_t reserved = FDS_RESERVED(c->workers);
+	rlim_t fit = rl.rlim_cur > reserved ? (rl.rlim_cur - reserved) / FDS_PER_CONN : 1;
 	if (c->max_conns == 0) { /* default: as many as the limit allows, up to 10000 */
 		c->max_conns = fit < 10000 ? (unsigned)fit : 10000;
 		return;
@@ -45,6 +48,22 @@ static void fit_limits(struct config *c)
 			  c->max_conns, (unsigned long long)fit, (unsigned long long)rl.rlim_cur);
 		c->max_conns = (unsigned)fit;
 	}
+}
+
+/* --workers' default: the CPUs this process may run on (its affinity: taskset, a cgroup's
+ * cpuset, systemd's CPUAffinity=), at least 1. */
+static unsigned default_workers(void)
+{
+	cpu_set_t set;
+	long n = 0;
+
+	if (sched_getaffinity(0, sizeof set, &set) == 0)
+		n = CPU_COUNT(&set);
+	else /* more CPUs than a cpu_set_t holds */
+		n = sysconf(_SC_NPROCESSORS_ONLN);
+	if (n < 1)
+		return 1;
+	return n > CONFIG_MAX_WORKERS ? CONFIG_MAX_WORKERS : (unsigned)n;
 }
 
 /* " (site NAMES)" when there are several sites, for messages. */
@@ -203,6 +222,8 @@ int main(int argc, char **argv)
 	if (notify_open(err, sizeof err) < 0)
 		log_warnx("%s: systemd will not learn that dropcap is ready", err);
 	tzset();
+	if (cfg.workers == 0)
+		cfg.workers = default_workers();
 	fit_limits(&cfg);
 	acquire(&cfg, &st);
 	if (priv_drop(&cfg, line, sizeof line, err, sizeof err) < 0)
@@ -224,6 +245,10 @@ int main(int argc, char **argv)
 	if (sandbox_apply(&cfg, st.root_fds, sandbox, sizeof sandbox, err, sizeof err) < 0)
 		fatalx("%s", err);
 	log_info("%s sandbox=%s", line, sandbox);
+	/* the workers' threads inherit the drop, NoNewPrivs, Landlock and the seccomp filter */
+	if (server_start_workers(&srv, err, sizeof err) < 0)
+		fatalx("%s", err);
+	log_info("%u worker%s", cfg.workers, cfg.workers == 1 ? "" : "s (threads)");
 	for (size_t i = 0; i < cfg.n_sites; i++)
 		log_info("serving %s%s%s", st.real[i], site_label(&cfg, i, err, sizeof err),
 			 i == cfg.default_site && cfg.n_sites > 1 ? ", the default site" : "");

@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <sched.h>
 #include <linux/landlock.h>
 #include <netinet/in.h>
 #include <seccomp.h>
@@ -389,6 +390,31 @@ struct sandbox_rule {
 	struct scmp_arg_cmp arg;
 };
 
+/* What pthread_create and a thread's start and end need (--workers starts its threads after
+ * the sandbox, so that they inherit it): clone with a thread's flags only, never a new process
+ * or namespace (fork stays forbidden); clone3 takes its flags in memory, which a filter cannot
+ * read, so it fails with ENOSYS and glibc falls back to clone; each thread registers its robust
+ * futex list and rseq area (futex, mmap/mprotect without PROT_EXEC for the stack and its guard,
+ * madvise and exit are allowed already). */
+#define SANDBOX_CLONE_THREAD (CLONE_VM | CLONE_FS | CLONE_FILES | CLONE_SIGHAND | CLONE_THREAD)
+#define SANDBOX_CLONE_CHECKED                                                                      \
+	(SANDBOX_CLONE_THREAD | CLONE_NEWNS | CLONE_NEWCGROUP | CLONE_NEWUTS | CLONE_NEWIPC |      \
+	 CLONE_NEWUSER | CLONE_NEWPID | CLONE_NEWNET | CLONE_PTRACE | CLONE_VFORK | CLONE_PARENT)
+static int seccomp_thread_rules(scmp_filter_ctx ctx)
+{
+	int rc = seccomp_rule_add(
+	    ctx, SCMP_ACT_ALLOW, SCMP_SYS(clone), 1,
+	    SCMP_A0_64(SCMP_CMP_MASKED_EQ, SANDBOX_CLONE_CHECKED, SANDBOX_CLONE_THREAD));
+
+	if (rc == 0)
+		rc = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(ENOSYS), SCMP_SYS(clone3), 0);
+	if (rc == 0)
+		rc = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(set_robust_list), 0);
+	if (rc == 0)
+		rc = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(rseq), 0);
+	return rc;
+}
+
 /* Adds the calls allowed with some arguments only. int arguments are compared on 32 bits:
  * the kernel ignores the upper half of the register, so a 64-bit "not equal" would let
  * SIGSYS | 1 << 32 through. */
@@ -424,7 +450,7 @@ static int seccomp_rules(scmp_filter_ctx ctx)
 		rc = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(tgkill), 2,
 				      SCMP_A0_32(SCMP_CMP_EQ, (uint32_t)getpid()),
 				      SCMP_A2_32(SCMP_CMP_EQ, SIGABRT));
-	return rc;
+	return rc == 0 ? seccomp_thread_rules(ctx) : rc;
 }
 
 #ifdef SANDBOX_SANITIZER
@@ -437,9 +463,17 @@ static int seccomp_rules(scmp_filter_ctx ctx)
  * symbolizer); clang's runtime also stats files and forks llvm-symbolizer, which this list
  * does not allow. Never in the release binary. */
 static const int sandbox_allow_san[] = {
-    SCMP_SYS(clone),	   SCMP_SYS(ptrace),   SCMP_SYS(wait4),
-    SCMP_SYS(sched_yield), SCMP_SYS(getdents), SCMP_SYS(sigaltstack),
-    SCMP_SYS(getppid),	   SCMP_SYS(lseek),    SCMP_SYS(open),
+    SCMP_SYS(clone),
+    SCMP_SYS(ptrace),
+    SCMP_SYS(wait4),
+    SCMP_SYS(sched_yield),
+    SCMP_SYS(getdents),
+    SCMP_SYS(sigaltstack),
+    SCMP_SYS(getppid),
+    SCMP_SYS(lseek),
+    SCMP_SYS(open),
+    /* ASan's thread start (--workers) reads its stack through pthread_getattr_np */
+    SCMP_SYS(sched_getaffinity),
 };
 /* prctl options: the tracer dies with its parent; the parent lets it attach (dumpable,
  * Yama's ptracer) and restores dumpable after. */

@@ -20,6 +20,7 @@
 #include "server.h"
 #include "tls.h"
 #include "upgrade.h"
+#include "worker.h"
 
 #define ACCEPT_BATCH 64
 #define DRAIN_SECONDS 5.0
@@ -28,11 +29,22 @@
 #define TRIM_KEEP_CONNS 64 /* recycled connection structs kept for the next burst */
 #define TRIM_KEEP_BUFS 16  /* recycled 32 KiB request/response buffers kept */
 
+/* what a worker posts to main: a connection went idle, one closed (a descriptor is free), its
+ * loop ended */
+enum { SERVER_WAKE_SLOT = 1, SERVER_WAKE_ENDED = 2, SERVER_WAKE_CLOSED = 4 };
+
+/* Connections open on every loop; --max-conns bounds their sum. */
+static unsigned live(const struct server *s)
+{
+	return atomic_load_explicit(&s->main->live, memory_order_relaxed);
+}
+
 static void accepting(struct server *s, int on)
 {
 	if (s->accepting == on || s->draining)
 		return;
 	s->accepting = on;
+	atomic_store_explicit(&s->paused, !on, memory_order_relaxed);
 	for (size_t i = 0; i < s->listeners->n; i++) {
 		if (on)
 			ev_io_start(s->loop, &s->accept_w[i]);
@@ -44,18 +56,45 @@ static void accepting(struct server *s, int on)
 /*
  * A slot for a connection waiting to be accepted. At --max-conns the longest-idle keep-alive
  * connection gives up its own, but only for the first accept of a batch, when the listener's
- * readiness says a client is waiting. Connections busy with a request are never closed.
+ * readiness says a client is waiting. Connections busy with a request are never closed. With
+ * workers, --max-conns bounds all loops together: when the main loop has no idle connection,
+ * each worker is asked to close its longest-idle one (a close wakes the main loop again).
  */
 static int take_slot(struct server *s, int first)
 {
-	if (s->conns.nconns < s->gen->cfg->max_conns)
+	if (live(s) < s->gen->cfg->max_conns)
 		return 1;
-	if (!first || !conn_reclaim_idle(&s->conns))
+	if (!first)
 		return 0;
-	if (s->conns.nconns < s->gen->cfg->max_conns)
+	if (!conn_reclaim_idle(&s->conns)) {
+		if (s->pool)
+			worker_pool_post(s->pool, WORKER_RECLAIM);
+		return 0;
+	}
+	if (live(s) < s->gen->cfg->max_conns)
 		return 1;
 	accepting(s, 0); /* it lingers: its close resumes accepting */
 	return 0;
+}
+
+void server_take(struct server *s, int fd, enum listen_kind kind,
+		 const struct sockaddr_storage *peer)
+{
+	unsigned before = s->conns.nconns;
+
+	conn_accept(&s->conns, fd, kind, peer);
+	if (s->conns.nconns == before) /* out of memory: closed, never counted as closing */
+		atomic_fetch_sub_explicit(&s->main->live, 1, memory_order_relaxed);
+}
+
+/* The next loop in turn serves fd: a worker, or this one. Counted at once, so that the limit
+ * holds before the worker has taken it. */
+static void serve(struct server *s, int fd, enum listen_kind kind,
+		  const struct sockaddr_storage *peer)
+{
+	atomic_fetch_add_explicit(&s->live, 1, memory_order_relaxed);
+	if (!s->pool || worker_pool_hand(s->pool, fd, kind, peer) < 0)
+		server_take(s, fd, kind, peer);
 }
 
 static void on_accept(struct ev_loop *loop, ev_io *w, int revents)
@@ -72,7 +111,10 @@ static void on_accept(struct ev_loop *loop, ev_io *w, int revents)
 		    accept4(w->fd, (struct sockaddr *)&peer, &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
 		if (fd < 0) {
 			if (errno == EMFILE || errno == ENFILE) {
-				log_warn("accept on %s", l->name);
+				if (ev_now(loop) - s->emfile_warned >= EMFILE_PAUSE) {
+					log_warn("accept on %s", l->name);
+					s->emfile_warned = ev_now(loop);
+				}
 				accepting(s, 0);
 				/* a fired one-shot timer keeps its 0 s remainder: re-arm the pause
 				 */
@@ -84,9 +126,9 @@ static void on_accept(struct ev_loop *loop, ev_io *w, int revents)
 			return;
 		}
 		(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-		conn_accept(&s->conns, fd, l->kind, &peer);
+		serve(s, fd, l->kind, &peer);
 	}
-	if (s->conns.nconns >= s->gen->cfg->max_conns && !s->conns.idle_head)
+	if (live(s) >= s->gen->cfg->max_conns && !s->conns.idle_head)
 		accepting(s, 0); /* every slot is busy: wait for a close, or an idle one */
 }
 
@@ -99,20 +141,53 @@ static void on_resume(struct ev_loop *loop, ev_timer *w, int revents)
 	accepting(s, 1);
 }
 
+/* A connection closed on some loop: accept again when the limit, or the open-file limit (a
+ * descriptor is free now: no need to wait out EMFILE_PAUSE), had paused accepting. Each close
+ * allows one more accept at most, so at the open-file limit this does not spin. */
+static void resume_after_close(struct server *s)
+{
+	if (s->accepting || live(s) >= s->gen->cfg->max_conns)
+		return;
+	ev_timer_stop(s->loop, &s->resume_w);
+	accepting(s, 1);
+}
+
+/* The main loop ends once its connections and every worker's loop have. */
+static void main_done(struct server *s)
+{
+	if (s->conns.nconns == 0 && (!s->pool || worker_pool_running(s->pool) == 0))
+		ev_break(s->loop, EVBREAK_ALL);
+}
+
+/* A worker's slot freed (a close, or an idle connection the limit may take): when the main
+ * loop had paused accepting, wake it. */
+static void wake_main(struct server *s, unsigned what)
+{
+	if (what != SERVER_WAKE_ENDED &&
+	    !atomic_load_explicit(&s->main->paused, memory_order_relaxed))
+		return;
+	atomic_fetch_or_explicit(&s->main->wake, what, memory_order_release);
+	ev_async_send(s->main->loop, &s->main->wake_w);
+}
+
 /* A connection closed: accept again if the limit had paused accepting. */
 static void on_conn_closed(struct conn_set *set)
 {
 	struct server *s = ev_userdata(set->loop);
 
 	s->closed++;
+	atomic_fetch_sub_explicit(&s->main->live, 1, memory_order_relaxed);
 	if (s->draining) {
-		if (s->conns.nconns == 0)
+		if (s->main != s && s->conns.nconns == 0)
 			ev_break(s->loop, EVBREAK_ALL);
+		else if (s->main == s)
+			main_done(s);
 		return;
 	}
-	if (!s->accepting && s->conns.nconns < s->gen->cfg->max_conns &&
-	    !ev_is_active(&s->resume_w))
-		accepting(s, 1);
+	if (s->main != s)
+		wake_main(s, SERVER_WAKE_CLOSED);
+	else
+		resume_after_close(s);
 }
 
 /* A connection became idle: at the limit, a new client may now take its slot. */
@@ -120,14 +195,38 @@ static void on_conn_idle(struct conn_set *set)
 {
 	struct server *s = ev_userdata(set->loop);
 
-	if (!s->accepting && !ev_is_active(&s->resume_w))
+	if (s->main != s)
+		wake_main(s, SERVER_WAKE_SLOT);
+	else if (!s->accepting && !ev_is_active(&s->resume_w))
 		accepting(s, 1);
+}
+
+/* A worker posted: a slot freed (accept again), or its loop ended (the drain may be over). */
+static void on_wake(struct ev_loop *loop, ev_async *w, int revents)
+{
+	struct server *s = ev_userdata(loop);
+	unsigned what = atomic_exchange_explicit(&s->wake, 0, memory_order_acquire);
+
+	(void)w;
+	(void)revents;
+	if (s->draining) {
+		main_done(s);
+		return;
+	}
+	if (what & SERVER_WAKE_CLOSED)
+		resume_after_close(s);
+	else if ((what & SERVER_WAKE_SLOT) && !s->accepting && !ev_is_active(&s->resume_w))
+		accepting(s, 1); /* at the limit still, take_slot asks for an idle one */
 }
 
 static void on_drain_timeout(struct ev_loop *loop, ev_timer *w, int revents)
 {
+	struct server *s = ev_userdata(loop);
+
 	(void)w;
 	(void)revents;
+	if (s->pool)
+		worker_pool_post(s->pool, WORKER_EXIT);
 	ev_break(loop, EVBREAK_ALL);
 }
 
@@ -147,12 +246,11 @@ static void drain(struct server *s, int handover)
 	}
 	for (size_t i = 0; i < s->listeners->n; i++)
 		close(s->listeners->l[i].fd);
+	if (s->pool)
+		worker_pool_post(s->pool, WORKER_DRAIN | (handover ? WORKER_HANDOVER : 0));
 	conn_set_drain(&s->conns, handover);
-	if (s->conns.nconns == 0) {
-		ev_break(s->loop, EVBREAK_ALL);
-		return;
-	}
 	ev_timer_start(s->loop, &s->drain_w);
+	main_done(s);
 }
 
 /* SIGTERM/SIGINT: stop accepting, close idle connections, let responses finish. */
@@ -162,6 +260,8 @@ static void on_stop_signal(struct ev_loop *loop, ev_signal *w, int revents)
 
 	(void)revents;
 	if (s->draining) { /* a second signal: stop waiting for responses in flight */
+		if (s->pool)
+			worker_pool_post(s->pool, WORKER_EXIT);
 		ev_break(loop, EVBREAK_ALL);
 		return;
 	}
@@ -278,7 +378,7 @@ static void watch_output(struct ev_loop *loop, ev_io *w, int fd)
 static void flush_logs(struct server *s, int all)
 {
 	if (all || !ev_is_active(&s->accesslog_w))
-		watch_output(s->loop, &s->accesslog_w, accesslog_flush(&s->log));
+		watch_output(s->loop, &s->accesslog_w, accesslog_flush(&s->main->log));
 	if (all || !ev_is_active(&s->stderr_w))
 		watch_output(s->loop, &s->stderr_w, log_flush());
 }
@@ -301,6 +401,8 @@ static void on_reopen_signal(struct ev_loop *loop, ev_signal *w, int revents)
 	ev_io_stop(loop, &s->accesslog_w); /* before its descriptor may be closed */
 	if (accesslog_reopen(&s->log, err, sizeof err) < 0)
 		log_warnx("SIGUSR1: %s; still writing to the old file", err);
+	if (s->pool)
+		worker_pool_post(s->pool, WORKER_REOPEN);
 	flush_logs(s, 1); /* the descriptor may have changed */
 }
 
@@ -355,7 +457,8 @@ static int reload_swap(struct server *s, struct config *n, int *fds, struct tls_
 {
 	struct gen *g = gen_new(n, fds, &s->fcache), *old = s->gen;
 
-	if (!g) {
+	if (!g || (s->pool && worker_pool_set_gen(s->pool, g) < 0)) {
+		gen_release(g); /* the caller closes the roots and frees n */
 		snprintf(msg, msglen, "out of memory");
 		return -1;
 	}
@@ -490,25 +593,14 @@ static unsigned https_port(const struct listen_set *ls)
 	return 443;
 }
 
-int server_init(struct server *s, const struct config *cfg, struct listen_set *listeners,
-		struct tls_ctx *tls, const int *root_fds, const struct accesslog *log, char *err,
-		size_t errlen)
+/* What every loop has: its own connections, caches and timers over a generation (g, taken
+ * over); the TLS context, the access log and the limit are main's. */
+static int loop_init(struct server *s, struct server *main, struct gen *g, char *err, size_t errlen)
 {
-	struct config *own = malloc(sizeof *own);
-
-	memset(s, 0, sizeof *s);
-	s->tls = tls;
-	s->listeners = listeners;
-	s->log = *log;
-	if (own)
-		*own = *cfg; /* the arena's pointer moves with it: the generation frees it */
-	if (!own || fcache_init(&s->fcache) < 0 || !(s->gen = gen_new(own, root_fds, &s->fcache))) {
-		free(own);
-		snprintf(err, errlen, "out of memory");
-		return -1;
-	}
-	if (tls)
-		tls_ctx_use_config(tls, own);
+	s->main = main;
+	s->tls = main->tls;
+	s->listeners = main->listeners;
+	s->gen = g;
 	/* not the default loop: that one reaps children on SIGCHLD (wait4, outside the sandbox's
 	 * allow-list) when the upgrade helper exits; nothing here is a child libev should reap */
 	s->loop = ev_loop_new(EVFLAG_AUTO | EVFLAG_NOENV);
@@ -517,36 +609,136 @@ int server_init(struct server *s, const struct config *cfg, struct listen_set *l
 		return -1;
 	}
 	ev_set_userdata(s->loop, s);
-	conn_set_init(&s->conns, s->loop, s->gen, tls, &s->log, &s->fcache);
-	s->conns.https_port = https_port(listeners);
+	conn_set_init(&s->conns, s->loop, g, s->tls, &main->log, &s->fcache);
+	s->conns.https_port = https_port(main->listeners); /* before the sandbox: getsockname */
 	s->conns.on_closed = on_conn_closed;
 	s->conns.on_idle = on_conn_idle;
-	for (size_t i = 0; i < listeners->n; i++) {
-		ev_io_init(&s->accept_w[i], on_accept, listeners->l[i].fd, EV_READ);
-		s->accept_w[i].data = &listeners->l[i];
-	}
-	ev_signal_init(&s->sigterm_w, on_stop_signal, SIGTERM);
-	ev_signal_init(&s->sigint_w, on_stop_signal, SIGINT);
-	ev_signal_init(&s->sigusr1_w, on_reopen_signal, SIGUSR1);
-	ev_signal_init(&s->sighup_w, on_reload_signal, SIGHUP);
-	reload_identity(s);
-	ev_signal_init(&s->sigusr2_w, on_upgrade_signal, SIGUSR2);
-	s->upgrade_fd = -1;
 	ev_timer_init(&s->drain_w, on_drain_timeout, DRAIN_SECONDS, 0.);
 	ev_timer_init(&s->resume_w, on_resume, EMFILE_PAUSE, 0.);
 	ev_prepare_init(&s->idle_w, on_idle);
 	ev_io_init(&s->accesslog_w, on_log_writable, -1, EV_WRITE);
 	ev_io_init(&s->stderr_w, on_log_writable, -1, EV_WRITE);
 	ev_timer_init(&s->trim_w, on_trim, TRIM_INTERVAL, TRIM_INTERVAL);
+	ev_prepare_start(s->loop, &s->idle_w);
+	ev_timer_start(s->loop, &s->trim_w);
+	return 0;
+}
+
+/* The main loop's own: the listeners, the signals and the workers' wake-up. */
+static void main_watchers(struct server *s)
+{
+	for (size_t i = 0; i < s->listeners->n; i++) {
+		ev_io_init(&s->accept_w[i], on_accept, s->listeners->l[i].fd, EV_READ);
+		s->accept_w[i].data = &s->listeners->l[i];
+	}
+	ev_signal_init(&s->sigterm_w, on_stop_signal, SIGTERM);
+	ev_signal_init(&s->sigint_w, on_stop_signal, SIGINT);
+	ev_signal_init(&s->sigusr1_w, on_reopen_signal, SIGUSR1);
+	ev_signal_init(&s->sighup_w, on_reload_signal, SIGHUP);
+	ev_signal_init(&s->sigusr2_w, on_upgrade_signal, SIGUSR2);
+	ev_async_init(&s->wake_w, on_wake);
 	ev_signal_start(s->loop, &s->sigterm_w);
 	ev_signal_start(s->loop, &s->sigint_w);
 	ev_signal_start(s->loop, &s->sigusr1_w);
 	ev_signal_start(s->loop, &s->sighup_w);
 	ev_signal_start(s->loop, &s->sigusr2_w);
-	ev_prepare_start(s->loop, &s->idle_w);
-	ev_timer_start(s->loop, &s->trim_w);
+	if (s->pool) /* its event descriptor is made now, before the sandbox */
+		ev_async_start(s->loop, &s->wake_w);
+}
+
+int server_init(struct server *s, const struct config *cfg, struct listen_set *listeners,
+		struct tls_ctx *tls, const int *root_fds, const struct accesslog *log, char *err,
+		size_t errlen)
+{
+	struct config *own = malloc(sizeof *own);
+	struct gen *g;
+
+	memset(s, 0, sizeof *s);
+	s->tls = tls;
+	s->listeners = listeners;
+	s->log = *log;
+	if (own)
+		*own = *cfg; /* the arena's pointer moves with it: the generation frees it */
+	if (!own || fcache_init(&s->fcache) < 0 || !(g = gen_new(own, root_fds, &s->fcache))) {
+		free(own);
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	if (tls)
+		tls_ctx_use_config(tls, own);
+	if (loop_init(s, s, g, err, errlen) < 0)
+		return -1;
+	reload_identity(s);
+	s->upgrade_fd = -1;
+	if (cfg->workers > 1 && !(s->pool = worker_pool_new(s, cfg->workers, err, errlen)))
+		return -1;
+	main_watchers(s);
 	accepting(s, 1);
 	return 0;
+}
+
+int server_start_workers(struct server *s, char *err, size_t errlen)
+{
+	return s->pool ? worker_pool_start(s->pool, err, errlen) : 0;
+}
+
+int server_worker_init(struct server *w, struct server *main, struct gen *g, char *err,
+		       size_t errlen)
+{
+	memset(w, 0, sizeof *w);
+	if (fcache_init(&w->fcache) < 0) {
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	g->fc = &w->fcache;
+	return loop_init(w, main, g, err, errlen);
+}
+
+/* A worker's graceful stop: as the main loop's, without the listeners (main's). */
+static void worker_drain(struct server *w, int handover)
+{
+	if (w->draining)
+		return;
+	w->draining = 1;
+	conn_set_drain(&w->conns, handover);
+	if (w->conns.nconns == 0)
+		ev_break(w->loop, EVBREAK_ALL);
+	else
+		ev_timer_start(w->loop, &w->drain_w);
+}
+
+void server_worker_command(struct server *w, unsigned cmds, struct gen *g)
+{
+	struct gen *old = w->gen;
+
+	if (g) { /* new responses plan with it; old goes with the last that started before */
+		w->gen = w->conns.gen = g;
+		gen_put(old);
+	}
+	if (cmds & WORKER_REOPEN) { /* main closed the old descriptor */
+		ev_io_stop(w->loop, &w->accesslog_w);
+		flush_logs(w, 1);
+	}
+	if ((cmds & WORKER_RECLAIM) && !w->draining && live(w) >= w->gen->cfg->max_conns)
+		(void)conn_reclaim_idle(&w->conns);
+	if (cmds & WORKER_DRAIN)
+		worker_drain(w, (cmds & WORKER_HANDOVER) != 0);
+	if (cmds & WORKER_EXIT)
+		ev_break(w->loop, EVBREAK_ALL);
+}
+
+void server_worker_free(struct server *w)
+{
+	struct server *main = w->main;
+
+	ev_prepare_stop(w->loop, &w->idle_w);
+	flush_logs(w, 1);
+	conn_set_free(&w->conns);
+	gen_put(w->gen); /* the last reference: every connection is closed */
+	fcache_free(&w->fcache);
+	ev_loop_destroy(w->loop);
+	atomic_fetch_or_explicit(&main->wake, SERVER_WAKE_ENDED, memory_order_release);
+	ev_async_send(main->loop, &main->wake_w);
 }
 
 void server_set_upgrade(struct server *s, int fd, int helper_pidfd)
@@ -563,6 +755,11 @@ void server_run(struct server *s)
 
 void server_free(struct server *s)
 {
+	if (s->pool) { /* each ended, or ends now: the drain's time is up */
+		worker_pool_post(s->pool, WORKER_EXIT);
+		worker_pool_free(s->pool);
+		s->pool = NULL; /* conn_set_free's closes call on_conn_closed */
+	}
 	conn_set_free(&s->conns);
 	gen_put(s->gen); /* the last reference: every connection is closed */
 	fcache_free(&s->fcache);

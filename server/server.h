@@ -3,6 +3,7 @@
 #define DROPCAP_SERVER_H
 
 #include <ev.h>
+#include <stdatomic.h>
 
 #include "accesslog.h"
 #include "config.h"
@@ -33,16 +34,25 @@ struct server {
 	long upgraded_pid; /* the new process, once ready */
 	ev_timer drain_w;  /* grace period after SIGTERM */
 	ev_timer resume_w; /* accepting again after EMFILE */
-	ev_prepare idle_w; /* flushes the access log before the loop waits */
-	ev_io accesslog_w; /* the access log output is writable again (it was full) */
-	ev_io stderr_w;	   /* stderr is writable again (it was full) */
-	ev_timer trim_w;   /* gives memory back after a peak of connections */
-	unsigned closed;   /* connections closed since the last trim */
+	ev_tstamp emfile_warned; /* the last EMFILE warning: one per EMFILE_PAUSE */
+	ev_prepare idle_w;	 /* flushes the access log before the loop waits */
+	ev_io accesslog_w;	 /* the access log output is writable again (it was full) */
+	ev_io stderr_w;		 /* stderr is writable again (it was full) */
+	ev_timer trim_w;	 /* gives memory back after a peak of connections */
+	unsigned closed;	 /* connections closed since the last trim */
 	struct accesslog log;
 	struct fcache fcache; /* open files, shared by the loop's responses */
 	int accepting;
 	int draining;
 	struct conn_set conns; /* conn.c's: the server reads its nconns and idle_head */
+	/* --workers: the main thread's server accepts and handles the signals; the others
+	 * (worker.c) run a loop of their own each and only serve what they are handed */
+	struct server *main;	  /* the main thread's (itself there) */
+	struct worker_pool *pool; /* main: the other workers; NULL with one */
+	ev_async wake_w;	  /* main: a worker freed a slot (SERVER_WAKE_*), or ended */
+	atomic_uint wake;	  /* main: what the workers posted */
+	atomic_uint live;	  /* main: the connections open on every loop (--max-conns) */
+	atomic_int paused;	  /* main: accepting is off; a worker's close wakes it */
 };
 
 /* Sets the loop up over the acquired listeners; log is opened already (stdout before the
@@ -58,5 +68,21 @@ void server_set_upgrade(struct server *s, int fd, int helper_pidfd);
 /* Runs until SIGTERM/SIGINT, or an upgrade's hand-over, and the drain that follows. */
 void server_run(struct server *s);
 void server_free(struct server *s);
+
+/* Starts the other workers' threads (server_init set up cfg->workers - 1 loops; none with one):
+ * after the privilege drop and the sandbox, which they inherit. Returns 0, or -1 with err. */
+int server_start_workers(struct server *s, char *err, size_t errlen);
+
+/* worker.c's side: a worker's loop over main's TLS context, log and listeners' port, with its
+ * own connections, fcache and generation g (taken over). Returns 0, or -1 with err. */
+int server_worker_init(struct server *w, struct server *main, struct gen *g, char *err,
+		       size_t errlen);
+/* On the loop's thread: serves fd, which the main loop accepted (and counted) for it. */
+void server_take(struct server *w, int fd, enum listen_kind kind,
+		 const struct sockaddr_storage *peer);
+/* On the worker's thread: what main posted (enum worker_cmd) and a new generation (or NULL). */
+void server_worker_command(struct server *w, unsigned cmds, struct gen *g);
+/* On the worker's thread, after its loop ended: frees its loop and tells main. */
+void server_worker_free(struct server *w);
 
 #endif

@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -85,13 +86,15 @@ struct tls_cred {
 	mbedtls_ssl_config conf;
 	mbedtls_x509_crt chain;
 	mbedtls_pk_context key;
-	unsigned long refs;
+	atomic_ulong refs; /* sessions on any worker, and the context while current */
 };
 
 /* What outlives reloads: the RNG, and the session cache and ticket keys, so that a session
  * made with the old certificate still resumes after a reload (as nginx does: a session is not
  * bound to the certificate). */
 struct tls_ctx {
+	/* cfg and cred[] as the workers' handshakes read them while the main thread reloads */
+	pthread_mutex_t lock;
 	const struct config *cfg;
 	/* each site's current credential (NULL: it has none and uses the default site's); new
 	 * connections start with the default site's, the server name may switch them */
@@ -101,6 +104,22 @@ struct tls_ctx {
 	mbedtls_ssl_cache_context cache;
 	struct tls_tickets *tickets; /* the ticket keys, shared by every thread (below) */
 };
+
+/* A worker thread's own random generator (tls_worker_init): the handshakes draw from it without
+ * a lock that other workers contend for; NULL (the main thread): the context's. */
+static _Thread_local mbedtls_ctr_drbg_context *tls_thread_drbg;
+
+static int tls_rng(void *arg, unsigned char *out, size_t len)
+{
+	struct tls_ctx *ctx = arg;
+
+	return mbedtls_ctr_drbg_random(tls_thread_drbg ? tls_thread_drbg : &ctx->drbg, out, len);
+}
+
+static void cred_get(struct tls_cred *cr)
+{
+	atomic_fetch_add_explicit(&cr->refs, 1, memory_order_relaxed);
+}
 
 struct tls_conn {
 	mbedtls_ssl_context ssl; /* first: the server-name callback finds the connection from it */
@@ -194,21 +213,24 @@ static int tls_sni(void *arg, mbedtls_ssl_context *ssl, const unsigned char *nam
 {
 	struct tls_ctx *ctx = arg;
 	struct tls_conn *tc = (struct tls_conn *)(void *)ssl; /* ssl is its first member */
-	const struct config *cfg = ctx->cfg;
-	int site = site_find(cfg->sites, cfg->n_sites, (const char *)name, len);
 	struct tls_cred *cr;
+	int site;
 
-	tc->sni_site = site == SITE_NONE ? (int)cfg->default_site : site;
+	pthread_mutex_lock(&ctx->lock); /* a reload may be swapping cfg and the credentials */
+	site = site_find(ctx->cfg->sites, ctx->cfg->n_sites, (const char *)name, len);
+	tc->sni_site = site == SITE_NONE ? (int)ctx->cfg->default_site : site;
+	cr = ctx->cred[tc->sni_site];
+	if (cr && cr != tc->cred && !tc->sni_cred)
+		cred_get(cr); /* the handshake points at its chain and key */
+	else
+		cr = NULL;
+	pthread_mutex_unlock(&ctx->lock);
 	tc->sni_len = len < sizeof tc->sni_name ? len : sizeof tc->sni_name - 1;
 	memcpy(tc->sni_name, name, tc->sni_len);
-	cr = ctx->cred[tc->sni_site];
-	if (!cr || cr == tc->cred || tc->sni_cred)
+	if (!cr)
 		return 0;
-	if (mbedtls_ssl_set_hs_own_cert(ssl, &cr->chain, &cr->key) != 0)
-		return -1;
-	tc->sni_cred = cr;
-	cr->refs++; /* the handshake points at its chain and key */
-	return 0;
+	tc->sni_cred = cr; /* tls_op_free puts it, also when the next call fails */
+	return mbedtls_ssl_set_hs_own_cert(ssl, &cr->chain, &cr->key) != 0 ? -1 : 0;
 }
 
 /* ---- session tickets: our own format, keys from --ticket-key-file or generated ---------- */
@@ -614,7 +636,7 @@ static int configure(struct tls_ctx *ctx, struct tls_cred *cr, char *err, size_t
 	mbedtls_ssl_conf_ciphersuites(conf, tls_suites);
 	mbedtls_ssl_conf_curves(conf, tls_groups);
 	mbedtls_ssl_conf_sig_hashes(conf, tls_sig_hashes);
-	mbedtls_ssl_conf_rng(conf, mbedtls_ctr_drbg_random, &ctx->drbg);
+	mbedtls_ssl_conf_rng(conf, tls_rng, ctx);
 	mbedtls_ssl_conf_renegotiation(conf, MBEDTLS_SSL_RENEGOTIATION_DISABLED);
 	mbedtls_ssl_conf_sni(conf, tls_sni, ctx);
 	if ((ret = mbedtls_ssl_conf_alpn_protocols(conf, ctx->cfg->no_http2 ? tls_alpn_http1
@@ -629,7 +651,7 @@ static int configure(struct tls_ctx *ctx, struct tls_cred *cr, char *err, size_t
 
 static void cred_put(struct tls_cred *cr)
 {
-	if (!cr || --cr->refs > 0)
+	if (!cr || atomic_fetch_sub_explicit(&cr->refs, 1, memory_order_acq_rel) > 1)
 		return;
 	mbedtls_ssl_config_free(&cr->conf);
 	mbedtls_pk_free(&cr->key);
@@ -647,7 +669,7 @@ static struct tls_cred *cred_new(struct tls_ctx *ctx, const char *cert, const ch
 		snprintf(err, errlen, "out of memory");
 		return NULL;
 	}
-	cr->refs = 1;
+	atomic_init(&cr->refs, 1);
 	mbedtls_ssl_config_init(&cr->conf);
 	mbedtls_x509_crt_init(&cr->chain);
 	mbedtls_pk_init(&cr->key);
@@ -708,6 +730,7 @@ struct tls_ctx *tls_ctx_new(const struct config *cfg, char *err, size_t errlen)
 		snprintf(err, errlen, "out of memory");
 		return NULL;
 	}
+	pthread_mutex_init(&ctx->lock, NULL);
 	mbedtls_entropy_init(&ctx->entropy);
 	mbedtls_ctr_drbg_init(&ctx->drbg);
 	mbedtls_ssl_cache_init(&ctx->cache);
@@ -741,8 +764,10 @@ int tls_ctx_reload(struct tls_ctx *ctx, size_t site, const struct tls_reader *wh
 		return 1;
 	if (!(cr = cred_new(ctx, s->cert, s->key, who, err, errlen)))
 		return -1;
+	pthread_mutex_lock(&ctx->lock);
 	cred_put(ctx->cred[site]); /* freed now, or by the last connection that still uses it */
 	ctx->cred[site] = cr;
+	pthread_mutex_unlock(&ctx->lock);
 	describe(&cr->chain, info, infolen);
 	return 0;
 }
@@ -782,17 +807,52 @@ void tls_ctx_discard(struct tls_cred **creds)
 
 void tls_ctx_commit(struct tls_ctx *ctx, const struct config *cfg, struct tls_cred **creds)
 {
+	pthread_mutex_lock(&ctx->lock);
 	for (size_t i = 0; i < CONFIG_MAX_SITES; i++) {
 		cred_put(ctx->cred[i]); /* freed now, or by the last session that uses it */
 		ctx->cred[i] = creds[i];
 		creds[i] = NULL;
 	}
-	tls_ctx_use_config(ctx, cfg);
+	ctx->cfg = cfg;
+	pthread_mutex_unlock(&ctx->lock);
 }
 
 void tls_ctx_use_config(struct tls_ctx *ctx, const struct config *cfg)
 {
+	pthread_mutex_lock(&ctx->lock);
 	ctx->cfg = cfg;
+	pthread_mutex_unlock(&ctx->lock);
+}
+
+int tls_worker_init(struct tls_ctx *ctx, char *err, size_t errlen)
+{
+	static const unsigned char pers[] = "dropcap worker";
+	mbedtls_ctr_drbg_context *d;
+	int ret;
+
+	if (!ctx || tls_thread_drbg)
+		return 0;
+	if (!(d = malloc(sizeof *d)))
+		return -1 - 0 * snprintf(err, errlen, "TLS worker random generator: out of memory");
+	mbedtls_ctr_drbg_init(d);
+	/* mbedtls_entropy_func locks the shared entropy context itself (MBEDTLS_THREADING_C) */
+	ret = mbedtls_ctr_drbg_seed(d, mbedtls_entropy_func, &ctx->entropy, pers, sizeof pers - 1);
+	if (ret != 0) {
+		mbedtls_ctr_drbg_free(d);
+		free(d);
+		return fail(err, errlen, "TLS", "worker random generator", ret, "");
+	}
+	tls_thread_drbg = d;
+	return 0;
+}
+
+void tls_worker_free(void)
+{
+	if (!tls_thread_drbg)
+		return;
+	mbedtls_ctr_drbg_free(tls_thread_drbg);
+	free(tls_thread_drbg);
+	tls_thread_drbg = NULL;
 }
 
 void tls_ctx_free(struct tls_ctx *ctx)
@@ -805,6 +865,7 @@ void tls_ctx_free(struct tls_ctx *ctx)
 	mbedtls_ssl_cache_free(&ctx->cache);
 	mbedtls_ctr_drbg_free(&ctx->drbg);
 	mbedtls_entropy_free(&ctx->entropy);
+	pthread_mutex_destroy(&ctx->lock);
 	free(ctx);
 }
 
@@ -836,19 +897,23 @@ static int tls_bio_recv(void *arg, unsigned char *buf, size_t len)
 static struct tls_conn *tls_conn_new(struct tls_ctx *ctx, int fd)
 {
 	struct tls_conn *tc = malloc(sizeof *tc);
-	struct tls_cred *def = ctx->cred[ctx->cfg->default_site];
+	struct tls_cred *def;
 
 	if (!tc)
 		return NULL;
+	pthread_mutex_lock(&ctx->lock); /* a reload may be swapping the credentials */
+	def = ctx->cred[ctx->cfg->default_site];
+	cred_get(def);
+	pthread_mutex_unlock(&ctx->lock);
 	mbedtls_ssl_init(&tc->ssl);
 	if (mbedtls_ssl_setup(&tc->ssl, &def->conf) != 0) {
 		mbedtls_ssl_free(&tc->ssl);
+		cred_put(def);
 		free(tc);
 		return NULL;
 	}
 	tc->ctx = ctx;
 	tc->cred = def;
-	tc->cred->refs++;
 	tc->sni_cred = NULL;
 	tc->sni_site = -1;
 	tc->sni_len = 0;

@@ -9,6 +9,8 @@ Fixtures:
   world_tmp     (function) a fresh 0755 directory under /tmp, removed afterwards.
   need_root     (function) skips the test unless running as root.
   netns         (function) a fresh dropcap_fixture.Netns (root only), deleted afterwards.
+  workers       (function) None, or N: make_server adds --workers N (parametrize it to run a
+                           test with several counts).
   make_server   (function) factory: make_server(args, **Server kwargs) -> started Server; at
                            teardown every server still running gets SIGTERM and must exit 0
                            without a sanitizer report.
@@ -92,10 +94,19 @@ def _check_stopped(servers):
 
 
 @pytest.fixture
-def make_server(dropcap_bin):
+def workers():
+    """--workers for make_server's servers; None: the default (one per CPU). A test or module
+    runs with several counts by parametrizing it: @pytest.mark.parametrize("workers", [1, 2])."""
+    return None
+
+
+@pytest.fixture
+def make_server(dropcap_bin, workers):
     servers = []
 
     def factory(args, **kw):
+        if workers is not None:
+            args = list(args) + ["--workers", str(workers)]
         s = dc.Server(args, **kw)
         servers.append(s)
         return s.start()

@@ -40,7 +40,7 @@ def test_help(dropcap_bin):
     text = out.stdout + out.stderr
     for opt in ("--root", "--https", "--http", "--cert", "--key", "--access-log", "--help",
                 "--version", "--user", "--group", "--listen-fd", "--max-conns",
-                "--header-timeout", "--keepalive-timeout", "--no-sandbox"):
+                "--header-timeout", "--keepalive-timeout", "--no-sandbox", "--workers"):
         assert opt in text, f"--help does not mention {opt}"
     assert out.stdout, "--help should print to stdout"
     assert len(out.stdout.splitlines()) < 60
@@ -68,6 +68,47 @@ def test_usage_errors_exit_2(dropcap_bin, docroot, args):
     rc, err = run(full)
     assert rc == 2, (args, rc, err)
     assert_one_line_error(err)
+
+
+@pytest.mark.parametrize("value", ["0", "abc", "-1", "257", "99999999999", ""])
+def test_bad_workers_names_the_option_and_the_range(dropcap_bin, docroot, value):
+    """--workers takes 1 to 256; anything else is one line naming the option, the value, the
+    range and what leaving it out does, and exit 2 before anything is bound."""
+    rc, err = run(["--root", docroot, "--https", "off", "--http", f"127.0.0.1:{dc.free_port()}",
+                   "--workers", value])
+    assert rc == 2, err
+    line = assert_one_line_error(err)
+    assert f"--workers {value}: expected a number from 1 to 256" in line, line
+    assert "leave it out for one per CPU" in line, line
+
+
+@pytest.mark.parametrize("workers", [1, 3])
+def test_workers_gives_that_many_threads(make_server, docroot, workers):
+    """--workers N runs N event loops: the main thread's and N - 1 worker threads."""
+    port = dc.free_port()
+    s = make_server(["--root", docroot, "--http", f"127.0.0.1:{port}", "--https", "off"])
+    assert len(os.listdir(f"/proc/{s.pid}/task")) == workers
+    assert f"dropcap: {workers} worker" in s.stderr_text()
+    for _ in range(2 * workers):  # each loop in turn answers one
+        with dc.HttpConn("127.0.0.1", port) as c:
+            assert c.request("GET", "/hello.txt").body == HELLO
+
+
+def test_workers_default_is_the_cpus_it_may_run_on(make_server, docroot):
+    """Without --workers: one loop per CPU in the process's affinity mask (taskset), not per CPU
+    of the machine."""
+    if len(os.sched_getaffinity(0)) < 2:
+        pytest.skip("needs two CPUs to pin to one")
+    cpu = min(os.sched_getaffinity(0))
+    port = dc.free_port()
+    s = make_server(["--root", docroot, "--http", f"127.0.0.1:{port}", "--https", "off"],
+                    wrapper=["taskset", "-c", str(cpu)])
+    assert len(os.listdir(f"/proc/{s.pid}/task")) == 1
+    assert "dropcap: 1 worker\n" in s.stderr_text()
+    port = dc.free_port()
+    s = make_server(["--root", docroot, "--http", f"127.0.0.1:{port}", "--https", "off"])
+    n = len(os.sched_getaffinity(0))
+    assert len(os.listdir(f"/proc/{s.pid}/task")) == min(n, 256)
 
 
 def test_missing_root_option_is_usage_error(dropcap_bin):
@@ -234,6 +275,7 @@ def test_relative_root_is_made_absolute(make_server, docroot):
 # --- signals -----------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
+@pytest.mark.parametrize("workers", [1, 2])
 def test_signal_exits_0(make_server, docroot, sig):
     port = dc.free_port()
     s = make_server(["--root", docroot, "--http", f"127.0.0.1:{port}", "--https", "off"])
@@ -244,6 +286,7 @@ def test_signal_exits_0(make_server, docroot, sig):
         assert c.eof(2)
 
 
+@pytest.mark.parametrize("workers", [1, 2])
 def test_sigterm_lets_inflight_download_finish(make_server, world_tmp):
     root = dc.make_docroot(world_tmp)
     size = 64 << 20
@@ -283,6 +326,7 @@ def test_sigterm_lets_inflight_download_finish(make_server, world_tmp):
     assert s.wait(5) == 0, s.stderr_text()
 
 
+@pytest.mark.parametrize("workers", [1, 2])
 def test_sigterm_gives_up_on_a_stuck_client(make_server, world_tmp):
     """A client that never reads must not keep the server alive for long after SIGTERM."""
     root = dc.make_docroot(world_tmp)

@@ -301,6 +301,7 @@ def limited_server(make_server, docroot, tls_files, n):
     return port
 
 
+@pytest.mark.parametrize("workers", [1])  # the longest idle of a loop: one loop here
 @pytest.mark.parametrize("tls", [False, True], ids=["http", "https"])
 def test_max_conns_reuses_the_longest_idle_connection(make_server, docroot, tls_files, tls):
     """--max-conns 2 held by two idle keep-alive connections: a third client is served at
@@ -331,6 +332,40 @@ def test_max_conns_reuses_the_longest_idle_connection(make_server, docroot, tls_
                 c.close()
 
 
+@pytest.mark.parametrize("workers", [2])
+@pytest.mark.parametrize("tls", [False, True], ids=["http", "https"])
+def test_max_conns_bounds_all_workers_together(make_server, docroot, tls_files, tls):
+    """--max-conns 2 with two workers, held by two idle keep-alive connections (one on each
+    loop, which take connections in turn): the limit counts both loops, and a third client is
+    still served at once, one idle connection (not both) giving up its slot for it."""
+    if tls:
+        port = limited_server(make_server, docroot, tls_files, 2)
+    else:
+        _, port = plain_server(make_server, docroot, "--max-conns", "2")
+    conns = [dc.HttpConn("127.0.0.1", port, tls=tls) for _ in range(2)]
+    try:
+        for c in conns:
+            assert c.request("GET", "/hello.txt").status == 200
+        time.sleep(0.2)  # both acknowledged their responses: a reclaimed one closes at once
+        start = time.monotonic()
+        conns.append(dc.HttpConn("127.0.0.1", port, tls=tls, timeout=3))
+        r = conns[2].request("GET", "/hello.txt")
+        assert r.status == 200 and r.body == HELLO
+        assert time.monotonic() - start < 2, "the third client waited for a slot"
+        closed = [c.eof(1) for c in conns[:2]]
+        assert closed.count(True) == 1, closed
+        kept = conns[closed.index(False)]
+        assert kept.request("GET", "/hello.txt").status == 200
+        time.sleep(0.2)
+        fourth = dc.HttpConn("127.0.0.1", port, tls=tls, timeout=5)  # full again: one gives way
+        conns.append(fourth)
+        assert fourth.request("GET", "/hello.txt").status == 200
+    finally:
+        for c in conns:
+            c.close()
+
+
+@pytest.mark.parametrize("workers", [1, 2])
 def test_max_conns_busy_connections_are_never_closed(make_server, docroot):
     """--max-conns 2 held by two clients in the middle of their heads: a third waits (neither
     is closed for it) until one of them finishes its request and turns idle; then the third

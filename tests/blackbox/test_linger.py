@@ -91,6 +91,7 @@ def big_site(make_server, tls_files, *extra):
 
 
 @pytest.mark.parametrize("tls", [False, True], ids=["http", "https"])
+@pytest.mark.parametrize("workers", [1, 2])
 def test_sigterm_drain_close_keeps_the_response(make_server, tls_files, tls):
     """SIGTERM while a keep-alive response is in flight and the client has sent its next
     request (unread): the drain closes the connection after the response, without a RST."""

@@ -24,6 +24,9 @@ import pytest
 import dropcap_fixture as dc
 from test_notify import messages, receiver
 
+# Each test runs with one worker (the main loop alone) and with two (a worker thread beside it).
+pytestmark = pytest.mark.parametrize("workers", [1, 2])
+
 HELLO = dc.DOCROOT_FILES["hello.txt"]
 BIG_SIZE = 64 << 20
 SANITIZED = bool(os.environ.get("DROPCAP_SANITIZED"))

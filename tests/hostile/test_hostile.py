@@ -348,6 +348,7 @@ def _nofile(pid):
     return None
 
 
+@pytest.mark.parametrize("workers", [1, 2])
 def test_open_file_limit_reached_and_recovered(target, scale, unpriv_user):
     """The server (run as an ordinary user) has its RLIMIT_NOFILE lowered while it runs to what
     it has open + K, then K + 100 silent connections arrive: accept() fails with EMFILE. While
@@ -356,8 +357,9 @@ def test_open_file_limit_reached_and_recovered(target, scale, unpriv_user):
     the backlog. Once the attackers go, new connections are served again, at the same low limit.
 
     Why lower the limit at run time: at start-up dropcap fits --max-conns to the limit (two
-    descriptors per connection, 288 reserved), so a limit set before start never lets accept()
-    reach EMFILE: that path is only reachable when the limit drops under a running server."""
+    descriptors per connection, 32 + 258 per worker reserved), so a limit set before start never
+    lets accept() reach EMFILE: that path is only reachable when the limit drops under a running
+    server."""
     t = target(user=unpriv_user)
     k = scale.emfile_fill
     keep = hostile.Prober(t.host, t.ports, t.probe_path, t.probe_body, interval=scale.interval,

@@ -15,7 +15,12 @@ import os
 import re
 import subprocess
 
+import pytest
+
 import dropcap_fixture as dc
+
+# Each test runs with one worker (the main loop alone) and with two (a worker thread beside it).
+pytestmark = pytest.mark.parametrize("workers", [1, 2])
 
 PROOF = re.compile(r"^dropcap: privileges: (.*)$", re.M)
 

@@ -22,6 +22,9 @@ import time
 import pytest
 
 import dropcap_fixture as dc
+
+# Each test runs with one worker (the main loop alone) and with two (a worker thread beside it).
+pytestmark = pytest.mark.parametrize("workers", [1, 2])
 import upgrade_load
 
 PROOF = re.compile(r"^dropcap: privileges: (.*)$", re.M)
