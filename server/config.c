@@ -42,7 +42,10 @@ static const char usage_text[] =
     "  --header 'PATTERN: Name: value'  add a field to 2xx/304 responses whose path matches\n"
     "                          the glob ('*' crosses '/'); repeatable, 16 per site\n"
     "  --security-headers      X-Content-Type-Options, Referrer-Policy, CSP frame-ancestors\n"
-    "  --autoindex             list a directory without index.html instead of 403\n"
+    "  --autoindex             list a directory without index.html instead of 403\n";
+
+/* Two parts: C11 promises string literals of 4095 bytes only. */
+static const char usage_server[] =
     "  server-wide options:\n"
     "  --access-log FILE|off   append the access log to FILE (default stdout)\n"
     "  --log-format combined|site_combined|combined_nosite|json\n"
@@ -451,7 +454,10 @@ static int apply(struct config *c, int opt, const char *arg, char *err, size_t e
 	case OPT_CORE_DUMPS: c->core_dumps = 1; return 0;
 	case OPT_NO_SANDBOX: c->no_sandbox = 1; return 0;
 	case OPT_NO_HTTP2: c->no_http2 = 1; return 0;
-	case OPT_HELP: fputs(usage_text, stdout); return 1;
+	case OPT_HELP:
+		fputs(usage_text, stdout);
+		fputs(usage_server, stdout);
+		return 1;
 	case OPT_VERSION: puts("dropcap " DROPCAP_VERSION); return 1;
 	}
 	return log_errbuf(err, errlen, "unknown option");
