@@ -160,6 +160,15 @@ static void buf_release(struct conn *c)
 	c->buf = NULL;
 }
 
+/* Waiting for a next request with nothing of it received: the buffers go back to the pool, and
+ * the transport gives back what it holds for the connection's life (TLS record buffers). */
+static void go_quiet(struct conn *c)
+{
+	buf_release(c);
+	if (c->t.ops->idle)
+		c->t.ops->idle(&c->t);
+}
+
 /* The scratch a listing is generated into, or NULL when CONN_LISTINGS_MAX are in use. */
 static char *listing_scratch(struct conn_set *s)
 {
@@ -393,7 +402,9 @@ static enum step fill(struct conn *c)
 		c->in_len += n;
 		return STEP_NEXT;
 	}
-	if (c->in_len == 0)
+	if (c->in_len == 0 && r == TRANSPORT_WANT_READ)
+		go_quiet(c);
+	else if (c->in_len == 0)
 		buf_release(c);
 	return transport_wait(c, r);
 }
@@ -476,7 +487,7 @@ static enum step response_done(struct conn *c)
 	set_idle(c, 1);
 	if (c->t.ops->pending(&c->t))
 		return STEP_NEXT;
-	buf_release(c);
+	go_quiet(c);
 	return STEP_WAIT_READ;
 }
 

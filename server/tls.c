@@ -7,6 +7,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <stdint.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -17,6 +19,7 @@
 #include <mbedtls/pk.h>
 #include <mbedtls/ssl.h>
 #include <mbedtls/ssl_cache.h>
+#include <mbedtls/ssl_internal.h> /* MBEDTLS_SSL_IN/OUT_BUFFER_LEN: the record buffers' sizes */
 #include <mbedtls/ssl_ticket.h>
 #include <mbedtls/x509_crt.h>
 
@@ -105,6 +108,10 @@ struct tls_conn {
 	size_t sni_len;
 	int fd;
 	int shut;
+	/* how far the record buffers were written since their pages were last given back (see
+	 * tls_op_idle): the socket callbacks move these marks */
+	unsigned char *in_touched;
+	unsigned char *out_touched;
 };
 
 static int fail(char *err, size_t errlen, const char *what, const char *path, int ret,
@@ -423,6 +430,8 @@ static int tls_bio_send(void *arg, const unsigned char *buf, size_t len)
 	struct tls_conn *tc = arg;
 	ssize_t n = send(tc->fd, buf, len, MSG_NOSIGNAL);
 
+	if (buf + len > tc->out_touched) /* mbedTLS wrote the record there before sending it */
+		tc->out_touched = (unsigned char *)buf + len;
 	if (n >= 0)
 		return (int)n;
 	if (errno == EAGAIN || errno == EINTR)
@@ -436,6 +445,8 @@ static int tls_bio_recv(void *arg, unsigned char *buf, size_t len)
 	struct tls_conn *tc = arg;
 	ssize_t n = recv(tc->fd, buf, len, 0);
 
+	if (n > 0 && buf + n > tc->in_touched)
+		tc->in_touched = buf + n;
 	if (n >= 0)
 		return (int)n;
 	if (errno == EAGAIN || errno == EINTR)
@@ -464,6 +475,8 @@ static struct tls_conn *tls_conn_new(struct tls_ctx *ctx, int fd)
 	tc->sni_len = 0;
 	tc->fd = fd;
 	tc->shut = 0;
+	tc->in_touched = tc->ssl.in_buf + MBEDTLS_SSL_IN_BUFFER_LEN; /* calloc zeroed them */
+	tc->out_touched = tc->ssl.out_buf + MBEDTLS_SSL_OUT_BUFFER_LEN;
 	mbedtls_ssl_set_bio(&tc->ssl, tc, tls_bio_send, tls_bio_recv, NULL);
 	return tc;
 }
@@ -534,6 +547,51 @@ static int tls_op_pending(const struct transport *t)
 	return mbedtls_ssl_get_bytes_avail(ssl) > 0 || mbedtls_ssl_check_pending(ssl);
 }
 
+/*
+ * Gives the whole pages of [live, end) up to *touched back to the kernel; they read as zeros
+ * when next touched, which suits a buffer whose bytes are always written before they are
+ * read. Only when at least two pages were touched: a small record (a 1 KiB response) touches
+ * at most the first, and a keep-alive exchange of small ones then costs no syscall or page
+ * fault per request. The pages lie strictly inside the allocation, so malloc's own words
+ * around it are never touched.
+ */
+static void release_pages(unsigned char *live, unsigned char *end, unsigned char **touched)
+{
+	uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE);
+	uintptr_t lo = ((uintptr_t)live + page - 1) & ~(page - 1);
+	uintptr_t hi = ((uintptr_t)*touched + page - 1) & ~(page - 1);
+	uintptr_t top = (uintptr_t)end & ~(page - 1);
+
+	if (hi > top)
+		hi = top;
+	if (hi <= lo + page)
+		return;
+	if (madvise((void *)lo, hi - lo, MADV_DONTNEED) == 0)
+		*touched = live;
+}
+
+/*
+ * mbedTLS 2.28 (no MBEDTLS_SSL_VARIABLE_BUFFER_LENGTH in Debian's build) keeps a 16 KiB input
+ * and output record buffer for the session's whole life. Between records they hold nothing
+ * live but the 8-byte sequence numbers just before in_hdr and out_hdr (in_ctr, out_ctr, TLS
+ * layout): from the header on, each record is received or composed there before it is read.
+ * That holds only when no record is in flight: handshake over, no partial input record
+ * (in_left: TLS fetches exactly one record, and in_left is 0 once it is whole), no decrypted
+ * input unread (in_offt, a held-back or half-processed message: mbedtls_ssl_check_pending)
+ * and no output waiting to be sent (out_left).
+ */
+static void tls_op_idle(struct transport *t)
+{
+	struct tls_conn *tc = t->tls;
+	mbedtls_ssl_context *ssl = &tc->ssl;
+
+	if (ssl->state != MBEDTLS_SSL_HANDSHAKE_OVER || ssl->in_left != 0 || ssl->out_left != 0 ||
+	    mbedtls_ssl_get_bytes_avail(ssl) != 0 || mbedtls_ssl_check_pending(ssl))
+		return;
+	release_pages(ssl->in_hdr, ssl->in_buf + MBEDTLS_SSL_IN_BUFFER_LEN, &tc->in_touched);
+	release_pages(ssl->out_hdr, ssl->out_buf + MBEDTLS_SSL_OUT_BUFFER_LEN, &tc->out_touched);
+}
+
 static void tls_op_shutdown(struct transport *t)
 {
 	struct tls_conn *tc = t->tls;
@@ -553,6 +611,7 @@ const struct transport_ops tls_transport_ops = {
     .pending = tls_op_pending,
     .shutdown = tls_op_shutdown,
     .free = tls_op_free,
+    .idle = tls_op_idle,
 };
 
 int tls_transport_sni_site(const struct transport *t, const struct config *cfg)
