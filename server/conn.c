@@ -326,6 +326,17 @@ static int fill_from_file(struct conn *c)
 	return 0;
 }
 
+/*
+ * Whether the rest of the file fits in out after the head. Then it is read there and the
+ * response leaves in one write: plain HTTP makes one send instead of a send (MSG_MORE) and a
+ * sendfile, whose splice costs more than a pread of a small file (about 20% of the server's
+ * CPU per 1 KiB request). TLS reads a record's worth at a time anyway.
+ */
+static int body_fits(const struct conn *c)
+{
+	return c->file_left <= sizeof c->buf->out - c->out_len;
+}
+
 /* Writes a plan: its head (and fixed bytes) into out, then its file, and starts writing. The
  * plan's file is the connection's from here on (conn_close gives it back). */
 static enum step start_response(struct conn *c, struct rules_plan *p)
@@ -352,9 +363,9 @@ static enum step start_response(struct conn *c, struct rules_plan *p)
 	c->responding = 1;
 	c->state = CONN_WRITE;
 	set_timer(c, c->set->gen->cfg->keepalive_timeout);
-	if (!c->t.ops->sendfile && fill_from_file(c) < 0)
-		return STEP_CLOSE;
-	return STEP_NEXT;
+	if (!body_fits(c) && c->t.ops->sendfile)
+		return STEP_NEXT;
+	return fill_from_file(c) < 0 ? STEP_CLOSE : STEP_NEXT;
 }
 
 static enum step respond(struct conn *c, size_t head_len)
