@@ -521,8 +521,7 @@ static enum step step_write(struct conn *c)
 
 	for (;;) {
 		if (c->out_off < c->out_len) {
-			int more = (c->file_left > 0 && ops->sendfile != NULL) ||
-				   c->listing_off < c->listing_len;
+			int more = c->file_left > 0 || c->listing_off < c->listing_len;
 			r = ops->write(&c->t, c->buf->out + c->out_off, c->out_len - c->out_off, &n,
 				       more);
 			if (r != TRANSPORT_DONE)
