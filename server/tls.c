@@ -109,6 +109,8 @@ struct tls_conn {
 	int fd;
 	int shut;
 	int more; /* the record being written is not the response's last: send with MSG_MORE */
+	unsigned char *ahead; /* input received beyond what mbedTLS asked for (tls_bio_recv) */
+	size_t ahead_len;
 	/* how far the record buffers were written since their pages were last given back (see
 	 * tls_op_idle): the socket callbacks move these marks */
 	unsigned char *in_touched;
@@ -441,13 +443,44 @@ static int tls_bio_send(void *arg, const unsigned char *buf, size_t len)
 						       : MBEDTLS_ERR_NET_SEND_FAILED;
 }
 
+/* Hands mbedTLS up to len bytes received ahead. They lie where it asks for them when it goes
+ * on with the record they were read with; a next record starts at in_hdr again, so they move
+ * there (the record before is consumed by then: mbedTLS reads one record at a time). */
+static int take_ahead(struct tls_conn *tc, unsigned char *buf, size_t len)
+{
+	size_t k = len < tc->ahead_len ? len : tc->ahead_len;
+
+	if (buf > tc->ahead)
+		return MBEDTLS_ERR_SSL_INTERNAL_ERROR; /* not how mbedTLS 2.28 reads: never here */
+	if (buf != tc->ahead)
+		memmove(buf, tc->ahead, tc->ahead_len);
+	tc->ahead = buf + k;
+	tc->ahead_len -= k;
+	return (int)k;
+}
+
+/*
+ * mbedTLS asks for a record's 5-byte header, then for its body: two recv calls per record.
+ * This reads as much as the rest of its input buffer holds, so that one recv takes a
+ * request's record (or a client's whole handshake flight), and keeps what it was not asked
+ * for in place, in the buffer, for its next calls (tls_op_pending counts it).
+ */
 static int tls_bio_recv(void *arg, unsigned char *buf, size_t len)
 {
 	struct tls_conn *tc = arg;
-	ssize_t n = recv(tc->fd, buf, len, 0);
+	unsigned char *end = tc->ssl.in_buf + MBEDTLS_SSL_IN_BUFFER_LEN;
+	ssize_t n;
 
+	if (tc->ahead_len > 0)
+		return take_ahead(tc, buf, len);
+	n = recv(tc->fd, buf, end > buf + len ? (size_t)(end - buf) : len, 0);
 	if (n > 0 && buf + n > tc->in_touched)
 		tc->in_touched = buf + n;
+	if (n > (ssize_t)len) {
+		tc->ahead = buf + len;
+		tc->ahead_len = (size_t)n - len;
+		n = (ssize_t)len;
+	}
 	if (n >= 0)
 		return (int)n;
 	if (errno == EAGAIN || errno == EINTR)
@@ -477,6 +510,8 @@ static struct tls_conn *tls_conn_new(struct tls_ctx *ctx, int fd)
 	tc->fd = fd;
 	tc->shut = 0;
 	tc->more = 0;
+	tc->ahead = NULL;
+	tc->ahead_len = 0;
 	tc->in_touched = tc->ssl.in_buf + MBEDTLS_SSL_IN_BUFFER_LEN; /* calloc zeroed them */
 	tc->out_touched = tc->ssl.out_buf + MBEDTLS_SSL_OUT_BUFFER_LEN;
 	mbedtls_ssl_set_bio(&tc->ssl, tc, tls_bio_send, tls_bio_recv, NULL);
@@ -550,7 +585,8 @@ static int tls_op_pending(const struct transport *t)
 {
 	const mbedtls_ssl_context *ssl = &t->tls->ssl;
 
-	return mbedtls_ssl_get_bytes_avail(ssl) > 0 || mbedtls_ssl_check_pending(ssl);
+	return t->tls->ahead_len > 0 || mbedtls_ssl_get_bytes_avail(ssl) > 0 ||
+	       mbedtls_ssl_check_pending(ssl);
 }
 
 /*
@@ -582,9 +618,9 @@ static void release_pages(unsigned char *live, unsigned char *end, unsigned char
  * live but the 8-byte sequence numbers just before in_hdr and out_hdr (in_ctr, out_ctr, TLS
  * layout): from the header on, each record is received or composed there before it is read.
  * That holds only when no record is in flight: handshake over, no partial input record
- * (in_left: TLS fetches exactly one record, and in_left is 0 once it is whole), no decrypted
- * input unread (in_offt, a held-back or half-processed message: mbedtls_ssl_check_pending)
- * and no output waiting to be sent (out_left).
+ * (in_left: TLS fetches exactly one record, and in_left is 0 once it is whole), no input
+ * received ahead (tls_bio_recv) and no decrypted input unread (in_offt, a held-back or
+ * half-processed message: tls_op_pending), and no output waiting to be sent (out_left).
  */
 static void tls_op_idle(struct transport *t)
 {
@@ -592,7 +628,7 @@ static void tls_op_idle(struct transport *t)
 	mbedtls_ssl_context *ssl = &tc->ssl;
 
 	if (ssl->state != MBEDTLS_SSL_HANDSHAKE_OVER || ssl->in_left != 0 || ssl->out_left != 0 ||
-	    mbedtls_ssl_get_bytes_avail(ssl) != 0 || mbedtls_ssl_check_pending(ssl))
+	    tls_op_pending(t))
 		return;
 	release_pages(ssl->in_hdr, ssl->in_buf + MBEDTLS_SSL_IN_BUFFER_LEN, &tc->in_touched);
 	release_pages(ssl->out_hdr, ssl->out_buf + MBEDTLS_SSL_OUT_BUFFER_LEN, &tc->out_touched);

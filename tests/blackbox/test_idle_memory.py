@@ -149,3 +149,25 @@ def test_record_cut_across_an_idle_pause_is_kept(tls_server):
             c.send_cut(pipelined(b"/hello.txt", pad=12000), cut=10000)
             r = c.read_response()
             assert r.status == 200 and r.body == HELLO
+
+
+def test_records_coalesced_and_cut_mid_header(tls_server):
+    """Three requests, each its own TLS record, leave in writes cut inside the second record's
+    5-byte header and inside the third's body: the server reads ahead of what mbedTLS asks
+    for (one recv per record, not two) and must hand each record over whole, in order."""
+    _, port = tls_server
+    with RecordConn("127.0.0.1", port) as c:
+        records = []
+        for path in (b"/hello.txt", b"/big.bin", b"/page.html"):
+            c.tls.write(pipelined(path))
+            records.append(c.outgoing.read())
+        wire = b"".join(records)
+        first, second = len(records[0]), len(records[1])
+        cuts = [first + 3, first + second + 20]
+        c.sock.sendall(wire[:cuts[0]])
+        time.sleep(0.2)
+        c.sock.sendall(wire[cuts[0]:cuts[1]])
+        time.sleep(0.2)
+        c.sock.sendall(wire[cuts[1]:])
+        assert [c.read_response().body for _ in range(3)] == [HELLO, BIG, PAGE]
+        assert c.request("GET", "/hello.txt").body == HELLO
