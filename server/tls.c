@@ -488,6 +488,37 @@ static int tls_bio_recv(void *arg, unsigned char *buf, size_t len)
 	return errno == ECONNRESET ? MBEDTLS_ERR_NET_CONN_RESET : MBEDTLS_ERR_NET_RECV_FAILED;
 }
 
+/*
+ * Gives the whole pages of [live, end) up to *touched back to the kernel; they read as zeros
+ * when next touched, which suits a buffer whose bytes are always written before they are
+ * read. Only when at least two pages were touched: a small record (a 1 KiB response) touches
+ * at most the first, and a keep-alive exchange of small ones then costs no syscall or page
+ * fault per request. The pages lie strictly inside the allocation, so malloc's own words
+ * around it are never touched.
+ */
+static void release_pages(unsigned char *live, unsigned char *end, unsigned char **touched)
+{
+	uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE);
+	uintptr_t lo = ((uintptr_t)live + page - 1) & ~(page - 1);
+	uintptr_t hi = ((uintptr_t)*touched + page - 1) & ~(page - 1);
+	uintptr_t top = (uintptr_t)end & ~(page - 1);
+
+	if (hi > top)
+		hi = top;
+	if (hi <= lo + page)
+		return;
+	if (madvise((void *)lo, hi - lo, MADV_DONTNEED) == 0)
+		*touched = live;
+}
+
+static void release_buffers(struct tls_conn *tc)
+{
+	mbedtls_ssl_context *ssl = &tc->ssl;
+
+	release_pages(ssl->in_hdr, ssl->in_buf + MBEDTLS_SSL_IN_BUFFER_LEN, &tc->in_touched);
+	release_pages(ssl->out_hdr, ssl->out_buf + MBEDTLS_SSL_OUT_BUFFER_LEN, &tc->out_touched);
+}
+
 static struct tls_conn *tls_conn_new(struct tls_ctx *ctx, int fd)
 {
 	struct tls_conn *tc = malloc(sizeof *tc);
@@ -514,6 +545,7 @@ static struct tls_conn *tls_conn_new(struct tls_ctx *ctx, int fd)
 	tc->ahead_len = 0;
 	tc->in_touched = tc->ssl.in_buf + MBEDTLS_SSL_IN_BUFFER_LEN; /* calloc zeroed them */
 	tc->out_touched = tc->ssl.out_buf + MBEDTLS_SSL_OUT_BUFFER_LEN;
+	release_buffers(tc); /* nothing is in them yet, and a client may say nothing for long */
 	mbedtls_ssl_set_bio(&tc->ssl, tc, tls_bio_send, tls_bio_recv, NULL);
 	return tc;
 }
@@ -590,29 +622,6 @@ static int tls_op_pending(const struct transport *t)
 }
 
 /*
- * Gives the whole pages of [live, end) up to *touched back to the kernel; they read as zeros
- * when next touched, which suits a buffer whose bytes are always written before they are
- * read. Only when at least two pages were touched: a small record (a 1 KiB response) touches
- * at most the first, and a keep-alive exchange of small ones then costs no syscall or page
- * fault per request. The pages lie strictly inside the allocation, so malloc's own words
- * around it are never touched.
- */
-static void release_pages(unsigned char *live, unsigned char *end, unsigned char **touched)
-{
-	uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE);
-	uintptr_t lo = ((uintptr_t)live + page - 1) & ~(page - 1);
-	uintptr_t hi = ((uintptr_t)*touched + page - 1) & ~(page - 1);
-	uintptr_t top = (uintptr_t)end & ~(page - 1);
-
-	if (hi > top)
-		hi = top;
-	if (hi <= lo + page)
-		return;
-	if (madvise((void *)lo, hi - lo, MADV_DONTNEED) == 0)
-		*touched = live;
-}
-
-/*
  * mbedTLS 2.28 (no MBEDTLS_SSL_VARIABLE_BUFFER_LENGTH in Debian's build) keeps a 16 KiB input
  * and output record buffer for the session's whole life. Between records they hold nothing
  * live but the 8-byte sequence numbers just before in_hdr and out_hdr (in_ctr, out_ctr, TLS
@@ -630,8 +639,7 @@ static void tls_op_idle(struct transport *t)
 	if (ssl->state != MBEDTLS_SSL_HANDSHAKE_OVER || ssl->in_left != 0 || ssl->out_left != 0 ||
 	    tls_op_pending(t))
 		return;
-	release_pages(ssl->in_hdr, ssl->in_buf + MBEDTLS_SSL_IN_BUFFER_LEN, &tc->in_touched);
-	release_pages(ssl->out_hdr, ssl->out_buf + MBEDTLS_SSL_OUT_BUFFER_LEN, &tc->out_touched);
+	release_buffers(tc);
 }
 
 static void tls_op_shutdown(struct transport *t)

@@ -46,6 +46,26 @@ def test_idle_tls_connection_costs_under_24_kib(tls_server):
         idle_memory.close_all(conns)
 
 
+@pytest.mark.skipif(SANITIZED, reason="ASan's allocator and quarantine: RSS says nothing there")
+def test_silent_tls_connection_costs_under_24_kib(tls_server):
+    """A client that connects to the TLS port and sends nothing (no ClientHello): its session
+    is set up at accept, and holds nothing in its buffers yet."""
+    s, port = tls_server
+    idle_memory.close_all(idle_memory.open_idle("127.0.0.1", port, 1, path="/hello.txt"))
+    before = idle_memory.settle(s.pid)
+    socks = [socket.create_connection(("127.0.0.1", port), timeout=10) for _ in range(300)]
+    try:
+        deadline = time.monotonic() + 10  # until the server has accepted them all
+        while dc.socket_count(s.pid) < 301 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        per_conn = (idle_memory.settle(s.pid) - before) / len(socks)
+        assert per_conn < MAX_KIB_PER_IDLE_CONN, (
+            f"{per_conn:.1f} KiB of RSS per silent TLS connection")
+    finally:
+        for k in socks:
+            k.close()
+
+
 def pipelined(*paths, pad=0):
     """One write of GET requests, each with an X-Pad field of pad bytes."""
     extra = b"X-Pad: %s\r\n" % (b"p" * pad) if pad else b""
