@@ -752,7 +752,8 @@ static void test_etag_format(void **state)
 	(void)state;
 	write_file("etag.txt", "twelve bytes");
 	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-		struct timespec ts[2] = {{cases[i].sec, cases[i].nsec}, {cases[i].sec, cases[i].nsec}};
+		struct timespec ts[2] = {{cases[i].sec, cases[i].nsec},
+					 {cases[i].sec, cases[i].nsec}};
 		struct http_request req;
 		struct rules_plan p;
 		struct stat st;
@@ -781,7 +782,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    ROW_TEST(test_plans),    ROW_TEST(test_site_options), ROW_TEST(test_autoindex_bounds),
-	    ROW_TEST(test_unparsed), ROW_TEST(test_misdirected), ROW_TEST(test_etag_format),
+	    ROW_TEST(test_unparsed), ROW_TEST(test_misdirected),  ROW_TEST(test_etag_format),
 	};
 
 	return cmocka_run_group_tests_name("rules", tests, setup, teardown);
