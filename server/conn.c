@@ -413,9 +413,7 @@ static enum step fill(struct conn *c)
 		c->in_len += n;
 		return STEP_NEXT;
 	}
-	if (c->in_len == 0 && r == TRANSPORT_WANT_READ)
-		go_quiet(c);
-	else if (c->in_len == 0)
+	if (c->in_len == 0)
 		buf_release(c);
 	return transport_wait(c, r);
 }
@@ -754,6 +752,20 @@ void conn_set_drain(struct conn_set *set, int handover)
 		next = c->next;
 		conn_drain(c, handover);
 	}
+}
+
+/* Waiting for a ClientHello or a first request: not in the idle queue, but as quiet. */
+static int quiet(const struct conn *c)
+{
+	return !c->broken && ((c->state == CONN_READ && c->in_len == 0 && !c->responding) ||
+			      c->state == CONN_HANDSHAKE);
+}
+
+void conn_set_quiet(struct conn_set *set)
+{
+	for (struct conn *c = set->conns; c; c = c->next)
+		if (c->t.ops->idle && quiet(c))
+			c->t.ops->idle(&c->t);
 }
 
 int conn_reclaim_idle(struct conn_set *set)

@@ -545,7 +545,6 @@ static struct tls_conn *tls_conn_new(struct tls_ctx *ctx, int fd)
 	tc->ahead_len = 0;
 	tc->in_touched = tc->ssl.in_buf + MBEDTLS_SSL_IN_BUFFER_LEN; /* calloc zeroed them */
 	tc->out_touched = tc->ssl.out_buf + MBEDTLS_SSL_OUT_BUFFER_LEN;
-	release_buffers(tc); /* nothing is in them yet, and a client may say nothing for long */
 	mbedtls_ssl_set_bio(&tc->ssl, tc, tls_bio_send, tls_bio_recv, NULL);
 	return tc;
 }
@@ -630,14 +629,17 @@ static int tls_op_pending(const struct transport *t)
  * (in_left: TLS fetches exactly one record, and in_left is 0 once it is whole), no input
  * received ahead (tls_bio_recv) and no decrypted input unread (in_offt, a held-back or
  * half-processed message: tls_op_pending), and no output waiting to be sent (out_left).
+ * Before a ClientHello (in_left 0), nothing has been received or sent yet.
  */
 static void tls_op_idle(struct transport *t)
 {
 	struct tls_conn *tc = t->tls;
 	mbedtls_ssl_context *ssl = &tc->ssl;
+	int before_hello = ssl->state == MBEDTLS_SSL_HELLO_REQUEST ||
+			   ssl->state == MBEDTLS_SSL_CLIENT_HELLO; /* nothing sent either way */
 
-	if (ssl->state != MBEDTLS_SSL_HANDSHAKE_OVER || ssl->in_left != 0 || ssl->out_left != 0 ||
-	    tls_op_pending(t))
+	if ((ssl->state != MBEDTLS_SSL_HANDSHAKE_OVER && !before_hello) || ssl->in_left != 0 ||
+	    ssl->out_left != 0 || tls_op_pending(t))
 		return;
 	release_buffers(tc);
 }
