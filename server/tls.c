@@ -4,6 +4,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <malloc.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -115,6 +116,7 @@ struct tls_conn {
 	 * tls_op_idle): the socket callbacks move these marks */
 	unsigned char *in_touched;
 	unsigned char *out_touched;
+	int sized; /* the buffers are as large as mbedTLS's headers say (see tls_conn_new) */
 };
 
 static int fail(char *err, size_t errlen, const char *what, const char *path, int ret,
@@ -545,6 +547,10 @@ static struct tls_conn *tls_conn_new(struct tls_ctx *ctx, int fd)
 	tc->ahead_len = 0;
 	tc->in_touched = tc->ssl.in_buf + MBEDTLS_SSL_IN_BUFFER_LEN; /* calloc zeroed them */
 	tc->out_touched = tc->ssl.out_buf + MBEDTLS_SSL_OUT_BUFFER_LEN;
+	/* a libmbedtls built with another config.h than the headers' (LINK=shared) could have
+	 * smaller ones: then no page is ever given back */
+	tc->sized = malloc_usable_size(tc->ssl.in_buf) >= MBEDTLS_SSL_IN_BUFFER_LEN &&
+		    malloc_usable_size(tc->ssl.out_buf) >= MBEDTLS_SSL_OUT_BUFFER_LEN;
 	mbedtls_ssl_set_bio(&tc->ssl, tc, tls_bio_send, tls_bio_recv, NULL);
 	return tc;
 }
@@ -638,8 +644,8 @@ static void tls_op_idle(struct transport *t)
 	int before_hello = ssl->state == MBEDTLS_SSL_HELLO_REQUEST ||
 			   ssl->state == MBEDTLS_SSL_CLIENT_HELLO; /* nothing sent either way */
 
-	if ((ssl->state != MBEDTLS_SSL_HANDSHAKE_OVER && !before_hello) || ssl->in_left != 0 ||
-	    ssl->out_left != 0 || tls_op_pending(t))
+	if (!tc->sized || (ssl->state != MBEDTLS_SSL_HANDSHAKE_OVER && !before_hello) ||
+	    ssl->in_left != 0 || ssl->out_left != 0 || tls_op_pending(t))
 		return;
 	release_buffers(tc);
 }
