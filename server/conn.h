@@ -68,6 +68,10 @@ void conn_set_drain(struct conn_set *set, int handover);
  * not acknowledged all of its last response, then its slot is free only when that ends).
  * Returns 0 when no connection is idle. */
 int conn_reclaim_idle(struct conn_set *set);
+/* Lets every connection that waits for its client's first word (a ClientHello, a first
+ * request) give back what its transport holds, as an idle keep-alive one does at once: a
+ * periodic sweep, so that short connections never pay for it. */
+void conn_set_quiet(struct conn_set *set);
 /* Closes every connection at once and frees the pools. */
 void conn_set_free(struct conn_set *set);
 

@@ -129,15 +129,42 @@ static time_t modified_time(const struct stat *st, double now)
 	return st->st_mtim.tv_sec > (time_t)now ? (time_t)now : st->st_mtim.tv_sec;
 }
 
+/* v in lower-case hex, without leading zeros, then sep; returns the end. */
+static char *put_hex(char *p, unsigned long long v, char sep)
+{
+	char digits[16];
+	size_t n = 0;
+
+	do {
+		digits[n++] = "0123456789abcdef"[v & 15];
+		v >>= 4;
+	} while (v);
+	while (n > 0)
+		*p++ = digits[--n];
+	*p++ = sep;
+	return p;
+}
+
 /* The ETag is the served file's own (mtime, size); a variant's also names its coding, so no
- * two representations of a path share a tag even when their files' stat agree. */
+ * two representations of a path share a tag even when their files' stat agree. Formatted by
+ * hand: snprintf took a quarter of a plain request's user-space instructions. At most
+ * 1 + 3 * 17 + a coding name (4) + 2 bytes: etag holds 64. */
 static void validators(struct file_plan *p, const struct stat *st, time_t lm)
 {
 	const char *coding = http_coding_name(p->coding);
+	char *e = p->etag;
 
-	snprintf(p->etag, sizeof p->etag, "\"%llx.%lx-%llx%s%s\"",
-		 (unsigned long long)st->st_mtim.tv_sec, (unsigned long)st->st_mtim.tv_nsec,
-		 (unsigned long long)st->st_size, coding ? "-" : "", coding ? coding : "");
+	*e++ = '"';
+	e = put_hex(e, (unsigned long long)st->st_mtim.tv_sec, '.');
+	e = put_hex(e, (unsigned long long)st->st_mtim.tv_nsec, '-');
+	e = put_hex(e, (unsigned long long)st->st_size, coding ? '-' : '"');
+	if (coding) {
+		size_t n = strlen(coding);
+		memcpy(e, coding, n);
+		e += n;
+		*e++ = '"';
+	}
+	*e = '\0';
 	httpdate_format(lm, p->last_modified);
 }
 

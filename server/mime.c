@@ -62,8 +62,14 @@ const struct mime_type *mime_lookup(const char *path, size_t len)
 		return &mime_default;
 	const char *ext = path + i;
 	size_t ext_len = len - i;
+	if (ext_len == 0) /* "name.": no entry is empty */
+		return &mime_default;
 	for (size_t k = 0; k < sizeof mime_table / sizeof mime_table[0]; k++) {
 		const char *e = mime_table[k].ext;
+		/* the first letter first: an unknown extension (.bin) is compared with every
+		 * entry on each request */
+		if ((e[0] | 0x20) != (ext[0] | 0x20))
+			continue;
 		if (strlen(e) == ext_len && strncasecmp(e, ext, ext_len) == 0)
 			return &mime_table[k].type;
 	}

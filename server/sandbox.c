@@ -737,26 +737,26 @@ static void test_hooks(void)
 
 /* ---- the whole ---- */
 
-static int confine(const struct config *c, const int *root_fds, int abi, char *err, size_t errlen)
+static int confine_paths(const struct config *c, const int *root_fds, int abi,
+			 struct sandbox_paths *p, char *err, size_t errlen)
 {
-	static struct sandbox_paths p; /* 64 sites' paths: too large for the stack */
 	struct sandbox_check k = {.status_fd = -1};
 	int rc;
 
-	if (paths_get(c, root_fds, &p, err, errlen) < 0)
+	if (paths_get(c, root_fds, p, err, errlen) < 0)
 		return -1;
 	rc = check_open(&k, err, errlen);
 	if (rc == 0 && abi > 0) {
-		probe_pick(&p, &k);
+		probe_pick(p, &k);
 		if (k.probe[0] == '\0')
 			rc = log_errbuf(err, errlen,
 					"sandbox: nothing readable lies outside --root %s%s "
 					"to check Landlock with: serve a directory "
 					"below /, or use --no-sandbox",
-					p.root[0], p.n > 1 ? " and the other sites' roots" : "");
+					p->root[0], p->n > 1 ? " and the other sites' roots" : "");
 	}
 	if (rc == 0 && abi > 0 && !test_skip("landlock"))
-		rc = ll_apply(abi, &p, err, errlen);
+		rc = ll_apply(abi, p, err, errlen);
 	if (rc == 0)
 		rc = trap_install(err, errlen);
 	if (rc == 0 && !test_skip("seccomp"))
@@ -766,6 +766,20 @@ static int confine(const struct config *c, const int *root_fds, int abi, char *e
 	if (rc == 0 && abi > 0)
 		rc = check_landlock(&k, err, errlen);
 	check_close(&k);
+	return rc;
+}
+
+/* 64 sites' paths take 776 KiB: too large for the stack, and in .bss they would stay resident
+ * for the process's life; calloc maps them for the confinement only, and free unmaps them. */
+static int confine(const struct config *c, const int *root_fds, int abi, char *err, size_t errlen)
+{
+	struct sandbox_paths *p = calloc(1, sizeof *p);
+	int rc;
+
+	if (!p)
+		return log_errbuf(err, errlen, "sandbox: out of memory");
+	rc = confine_paths(c, root_fds, abi, p, err, errlen);
+	free(p);
 	return rc;
 }
 

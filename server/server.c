@@ -347,7 +347,8 @@ static void on_upgrade_reply(struct ev_loop *loop, ev_io *w, int revents)
 }
 
 /* After a burst, the pools and the TLS sessions that were freed keep the heap at its peak:
- * free what the pools hold beyond a small reserve and hand free pages back to the kernel. */
+ * free what the pools hold beyond a small reserve and hand free pages back to the kernel.
+ * Connections whose clients say nothing give back their TLS record buffers' pages too. */
 static void on_trim(struct ev_loop *loop, ev_timer *w, int revents)
 {
 	struct server *s = ev_userdata(loop);
@@ -355,6 +356,7 @@ static void on_trim(struct ev_loop *loop, ev_timer *w, int revents)
 
 	(void)w;
 	(void)revents;
+	conn_set_quiet(&s->conns);
 	freed = conn_trim_pools(&s->conns, TRIM_KEEP_CONNS, TRIM_KEEP_BUFS);
 	if (freed > 0 || s->closed > TRIM_KEEP_CONNS)
 		malloc_trim(0);

@@ -4,11 +4,14 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <malloc.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <stdint.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -25,6 +28,7 @@
 #include <mbedtls/platform_util.h>
 #include <mbedtls/ssl.h>
 #include <mbedtls/ssl_cache.h>
+#include <mbedtls/ssl_internal.h> /* MBEDTLS_SSL_IN/OUT_BUFFER_LEN: the record buffers' sizes */
 #include <mbedtls/x509_crt.h>
 
 #include "site.h"
@@ -133,6 +137,14 @@ struct tls_conn {
 	size_t sni_len;
 	int fd;
 	int shut;
+	int more; /* the record being written is not the response's last: send with MSG_MORE */
+	unsigned char *ahead; /* input received beyond what mbedTLS asked for (tls_bio_recv) */
+	size_t ahead_len;
+	/* how far the record buffers were written since their pages were last given back (see
+	 * tls_op_idle): the socket callbacks move these marks */
+	unsigned char *in_touched;
+	unsigned char *out_touched;
+	int sized; /* the buffers are as large as mbedTLS's headers say (see tls_conn_new) */
 };
 
 static int fail(char *err, size_t errlen, const char *what, const char *path, int ret,
@@ -872,8 +884,10 @@ void tls_ctx_free(struct tls_ctx *ctx)
 static int tls_bio_send(void *arg, const unsigned char *buf, size_t len)
 {
 	struct tls_conn *tc = arg;
-	ssize_t n = send(tc->fd, buf, len, MSG_NOSIGNAL);
+	ssize_t n = send(tc->fd, buf, len, MSG_NOSIGNAL | (tc->more ? MSG_MORE : 0));
 
+	if (buf + len > tc->out_touched) /* mbedTLS wrote the record there before sending it */
+		tc->out_touched = (unsigned char *)buf + len;
 	if (n >= 0)
 		return (int)n;
 	if (errno == EAGAIN || errno == EINTR)
@@ -882,16 +896,80 @@ static int tls_bio_send(void *arg, const unsigned char *buf, size_t len)
 						       : MBEDTLS_ERR_NET_SEND_FAILED;
 }
 
+/* Hands mbedTLS up to len bytes received ahead. They lie where it asks for them when it goes
+ * on with the record they were read with; a next record starts at in_hdr again, so they move
+ * there (the record before is consumed by then: mbedTLS reads one record at a time). */
+static int take_ahead(struct tls_conn *tc, unsigned char *buf, size_t len)
+{
+	size_t k = len < tc->ahead_len ? len : tc->ahead_len;
+
+	if (buf > tc->ahead)
+		return MBEDTLS_ERR_SSL_INTERNAL_ERROR; /* not how mbedTLS 2.28 reads: never here */
+	if (buf != tc->ahead)
+		memmove(buf, tc->ahead, tc->ahead_len);
+	tc->ahead = buf + k;
+	tc->ahead_len -= k;
+	return (int)k;
+}
+
+/*
+ * mbedTLS asks for a record's 5-byte header, then for its body: two recv calls per record.
+ * This reads as much as the rest of its input buffer holds, so that one recv takes a
+ * request's record (or a client's whole handshake flight), and keeps what it was not asked
+ * for in place, in the buffer, for its next calls (tls_op_pending counts it).
+ */
 static int tls_bio_recv(void *arg, unsigned char *buf, size_t len)
 {
 	struct tls_conn *tc = arg;
-	ssize_t n = recv(tc->fd, buf, len, 0);
+	unsigned char *end = tc->ssl.in_buf + MBEDTLS_SSL_IN_BUFFER_LEN;
+	ssize_t n;
 
+	if (tc->ahead_len > 0)
+		return take_ahead(tc, buf, len);
+	n = recv(tc->fd, buf, end > buf + len ? (size_t)(end - buf) : len, 0);
+	if (n > 0 && buf + n > tc->in_touched)
+		tc->in_touched = buf + n;
+	if (n > (ssize_t)len) {
+		tc->ahead = buf + len;
+		tc->ahead_len = (size_t)n - len;
+		n = (ssize_t)len;
+	}
 	if (n >= 0)
 		return (int)n;
 	if (errno == EAGAIN || errno == EINTR)
 		return MBEDTLS_ERR_SSL_WANT_READ;
 	return errno == ECONNRESET ? MBEDTLS_ERR_NET_CONN_RESET : MBEDTLS_ERR_NET_RECV_FAILED;
+}
+
+/*
+ * Gives the whole pages of [live, end) up to *touched back to the kernel; they read as zeros
+ * when next touched, which suits a buffer whose bytes are always written before they are
+ * read. Only when at least two pages were touched: a small record (a 1 KiB response) touches
+ * at most the first, and a keep-alive exchange of small ones then costs no syscall or page
+ * fault per request. The pages lie strictly inside the allocation, so malloc's own words
+ * around it are never touched.
+ */
+static void release_pages(unsigned char *live, unsigned char *end, unsigned char **touched)
+{
+	uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE);
+	uintptr_t lo = ((uintptr_t)live + page - 1) & ~(page - 1);
+	uintptr_t hi = ((uintptr_t)*touched + page - 1) & ~(page - 1);
+	uintptr_t top = (uintptr_t)end & ~(page - 1);
+
+	if (hi > top)
+		hi = top;
+	if (hi <= lo + page)
+		return;
+	if (madvise((void *)lo, hi - lo, MADV_DONTNEED) == 0)
+		*touched = live;
+}
+
+static void release_buffers(struct tls_conn *tc)
+{
+	mbedtls_ssl_context *ssl = &tc->ssl;
+
+	release_pages(ssl->in_hdr, ssl->in_buf + MBEDTLS_SSL_IN_BUFFER_LEN, &tc->in_touched);
+	release_pages(ssl->out_hdr, ssl->out_buf + MBEDTLS_SSL_OUT_BUFFER_LEN, &tc->out_touched);
 }
 
 static struct tls_conn *tls_conn_new(struct tls_ctx *ctx, int fd)
@@ -919,6 +997,15 @@ static struct tls_conn *tls_conn_new(struct tls_ctx *ctx, int fd)
 	tc->sni_len = 0;
 	tc->fd = fd;
 	tc->shut = 0;
+	tc->more = 0;
+	tc->ahead = NULL;
+	tc->ahead_len = 0;
+	tc->in_touched = tc->ssl.in_buf + MBEDTLS_SSL_IN_BUFFER_LEN; /* calloc zeroed them */
+	tc->out_touched = tc->ssl.out_buf + MBEDTLS_SSL_OUT_BUFFER_LEN;
+	/* a libmbedtls built with another config.h than the headers' (LINK=shared) could have
+	 * smaller ones: then no page is ever given back */
+	tc->sized = malloc_usable_size(tc->ssl.in_buf) >= MBEDTLS_SSL_IN_BUFFER_LEN &&
+		    malloc_usable_size(tc->ssl.out_buf) >= MBEDTLS_SSL_OUT_BUFFER_LEN;
 	mbedtls_ssl_set_bio(&tc->ssl, tc, tls_bio_send, tls_bio_recv, NULL);
 	return tc;
 }
@@ -968,13 +1055,17 @@ static enum transport_result tls_op_read(struct transport *t, char *buf, size_t 
 	return tls_result(ret);
 }
 
-/* more is ignored: every write is a whole record already. */
+/* A write is one record. With more, it goes out with MSG_MORE: the kernel then fills whole
+ * segments (64 KiB on loopback) from several records instead of sending one per record, which
+ * halves the system time of a large response; the last record, without, pushes them all. */
 static enum transport_result tls_op_write(struct transport *t, const char *buf, size_t len,
 					  size_t *n, int more)
 {
-	int ret = mbedtls_ssl_write(&t->tls->ssl, (const unsigned char *)buf, len);
+	int ret;
 
-	(void)more;
+	t->tls->more = more;
+	ret = mbedtls_ssl_write(&t->tls->ssl, (const unsigned char *)buf, len);
+	t->tls->more = 0; /* alerts and close_notify leave at once */
 	if (ret > 0) {
 		*n = (size_t)ret;
 		return TRANSPORT_DONE;
@@ -986,7 +1077,32 @@ static int tls_op_pending(const struct transport *t)
 {
 	const mbedtls_ssl_context *ssl = &t->tls->ssl;
 
-	return mbedtls_ssl_get_bytes_avail(ssl) > 0 || mbedtls_ssl_check_pending(ssl);
+	return t->tls->ahead_len > 0 || mbedtls_ssl_get_bytes_avail(ssl) > 0 ||
+	       mbedtls_ssl_check_pending(ssl);
+}
+
+/*
+ * mbedTLS 2.28 (no MBEDTLS_SSL_VARIABLE_BUFFER_LENGTH in Debian's build) keeps a 16 KiB input
+ * and output record buffer for the session's whole life. Between records they hold nothing
+ * live but the 8-byte sequence numbers just before in_hdr and out_hdr (in_ctr, out_ctr, TLS
+ * layout): from the header on, each record is received or composed there before it is read.
+ * That holds only when no record is in flight: handshake over, no partial input record
+ * (in_left: TLS fetches exactly one record, and in_left is 0 once it is whole), no input
+ * received ahead (tls_bio_recv) and no decrypted input unread (in_offt, a held-back or
+ * half-processed message: tls_op_pending), and no output waiting to be sent (out_left).
+ * Before a ClientHello (in_left 0), nothing has been received or sent yet.
+ */
+static void tls_op_idle(struct transport *t)
+{
+	struct tls_conn *tc = t->tls;
+	mbedtls_ssl_context *ssl = &tc->ssl;
+	int before_hello = ssl->state == MBEDTLS_SSL_HELLO_REQUEST ||
+			   ssl->state == MBEDTLS_SSL_CLIENT_HELLO; /* nothing sent either way */
+
+	if (!tc->sized || (ssl->state != MBEDTLS_SSL_HANDSHAKE_OVER && !before_hello) ||
+	    ssl->in_left != 0 || ssl->out_left != 0 || tls_op_pending(t))
+		return;
+	release_buffers(tc);
 }
 
 static void tls_op_shutdown(struct transport *t)
@@ -1008,6 +1124,7 @@ const struct transport_ops tls_transport_ops = {
     .pending = tls_op_pending,
     .shutdown = tls_op_shutdown,
     .free = tls_op_free,
+    .idle = tls_op_idle,
 };
 
 int tls_transport_sni_site(const struct transport *t, const struct config *cfg)

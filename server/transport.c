@@ -75,6 +75,7 @@ static const struct transport_ops plain_ops = {
     .pending = plain_pending,
     .shutdown = plain_shutdown,
     .free = NULL,
+    .idle = NULL, /* the kernel holds a plain socket's buffers */
 };
 
 void transport_open_plain(struct transport *t, int fd)

@@ -39,6 +39,10 @@ struct transport_ops {
 	void (*shutdown)(struct transport *t);
 	/* Frees the per-connection state (not fd); NULL when there is none. */
 	void (*free)(struct transport *t);
+	/* The connection waits for a next request with nothing buffered in the caller: gives
+	 * back what the transport can rebuild on demand (TLS: its record buffers' pages). NULL
+	 * when there is nothing to give back; never blocks, costs nothing when repeated. */
+	void (*idle)(struct transport *t);
 };
 
 /* Sets up t as plain TCP over fd (tls_transport_open in tls.h makes a TLS one). */

@@ -729,11 +729,60 @@ static void test_misdirected(void **state)
 	ASSERT_NO_ROW_FAILURES();
 }
 
+/* The ETag states the served file's mtime (seconds and nanoseconds) and size in hex, and a
+ * variant's coding: file.c formats it by hand, so it is checked against printf's "%llx". */
+static void test_etag_format(void **state)
+{
+	static const struct {
+		const char *request, *file, *coding;
+		time_t sec;
+		long nsec;
+	} cases[] = {
+	    {GET("/etag.txt", ""), "etag.txt", NULL, 0x6553f100, 0x1f2e3d},
+	    {GET("/etag.txt", ""), "etag.txt", NULL, 0, 0},
+	    {GET("/etag.txt", ""), "etag.txt", NULL, 0x7fffffff, 999999999},
+	    {GET("/style.css", "Accept-Encoding: gzip\r\n"), "style.css.gz", "gzip", 1, 7},
+	};
+	const struct rules_ctx ctx = {.fc = &fc,
+				      .root_fd = root_fd,
+				      .now = (double)time(NULL),
+				      .date = "Sun, 06 Nov 1994 08:49:37 GMT",
+				      .path = scratch};
+
+	(void)state;
+	write_file("etag.txt", "twelve bytes");
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		struct timespec ts[2] = {{cases[i].sec, cases[i].nsec},
+					 {cases[i].sec, cases[i].nsec}};
+		struct http_request req;
+		struct rules_plan p;
+		struct stat st;
+		char want[96], head[1024];
+		size_t n;
+		if (utimensat(root_fd, cases[i].file, ts, 0) < 0 ||
+		    fstatat(root_fd, cases[i].file, &st, 0) < 0)
+			abort();
+		snprintf(want, sizeof want, "ETag: \"%llx.%lx-%llx%s%s\"\r\n",
+			 (unsigned long long)cases[i].sec, (unsigned long)cases[i].nsec,
+			 (unsigned long long)st.st_size, cases[i].coding ? "-" : "",
+			 cases[i].coding ? cases[i].coding : "");
+		if (http_parse_request(cases[i].request, strlen(cases[i].request), &req) <= 0)
+			abort();
+		rules_plan_request(&ctx, &req, &p);
+		n = http_response_head(head, sizeof head - 1, &p.head);
+		head[n] = '\0';
+		if (!strstr(head, want))
+			fail_row("%s: want %s in\n%s", cases[i].file, want, head);
+		fcache_release(&fc, &p.file);
+	}
+	ASSERT_NO_ROW_FAILURES();
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    ROW_TEST(test_plans),    ROW_TEST(test_site_options), ROW_TEST(test_autoindex_bounds),
-	    ROW_TEST(test_unparsed), ROW_TEST(test_misdirected),
+	    ROW_TEST(test_unparsed), ROW_TEST(test_misdirected),  ROW_TEST(test_etag_format),
 	};
 
 	return cmocka_run_group_tests_name("rules", tests, setup, teardown);
