@@ -105,7 +105,8 @@ def make_server(dropcap_bin, workers):
     servers = []
 
     def factory(args, **kw):
-        if workers is not None:
+        # with --config, every option comes from the file: a test writes `workers = N` there
+        if workers is not None and "--config" not in args:
             args = list(args) + ["--workers", str(workers)]
         s = dc.Server(args, **kw)
         servers.append(s)

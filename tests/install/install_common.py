@@ -180,12 +180,13 @@ def recap(output, host="localhost"):
     return dict(zip(("ok", "changed", "unreachable", "failed"), map(int, m.groups())))
 
 
-def ansible_playbook(base, extra_vars, connection=("-c", "local"), inventory="localhost,"):
+def ansible_playbook(base, extra_vars, connection=("-c", "local"), inventory="localhost,",
+                     forks=None):
     """Runs install/ansible/playbook.yml against "localhost" (through connection: the local
     one, or e.g. ("-c", "community.docker.nsenter", "-e", "ansible_nsenter_pid=PID") for a
     container) with extra_vars, in scratch directory base. Returns (recap dict, output).
     inventory: another inventory (a file); the recap is then localhost's, parse the others'
-    with recap(output, host)."""
+    with recap(output, host). forks: ansible's -f (1: one host at a time)."""
     varfile = os.path.join(base, "vars.json")
     with open(varfile, "w") as f:
         json.dump(extra_vars, f)
@@ -198,7 +199,7 @@ def ansible_playbook(base, extra_vars, connection=("-c", "local"), inventory="lo
            "ANSIBLE_RETRY_FILES_ENABLED": "0", "ANSIBLE_CONFIG": cfg,
            "ANSIBLE_PYTHON_INTERPRETER": "/usr/bin/python3"}
     r = run(["ansible-playbook", *connection, "-i", inventory, "-e", "@" + varfile,
-             ANSIBLE_PLAYBOOK],
+             *(["-f", str(forks)] if forks else []), ANSIBLE_PLAYBOOK],
             timeout=240, env=env, cwd=base)
     assert r.returncode == 0, f"ansible-playbook failed:\n{r.stdout}\n{r.stderr}"
     return (recap(r.stdout) if inventory == "localhost," else None), r.stdout

@@ -133,7 +133,7 @@ def test_root_start_with_a_root_only_key_reload_fails_cleanly(netns, unpriv_user
 
 
 def test_root_start_with_a_root_only_config_file_doctor_warns_and_reload_keeps_serving(
-        netns, unpriv_user, world_tmp, make_server):
+        netns, unpriv_user, world_tmp, make_server, workers):
     """--config FILE only root can read: started as root it serves (read before the drop), but
     a SIGHUP reads it as the run user and cannot. The doctor says so beforehand and names the
     fix; the reload fails cleanly and the running configuration keeps serving; once the file is
@@ -144,7 +144,7 @@ def test_root_start_with_a_root_only_config_file_doctor_warns_and_reload_keeps_s
     os.chmod(conf_dir, 0o755)
     conf = os.path.join(conf_dir, "dropcap.conf")
     with open(conf, "w") as f:
-        f.write(f"https = :443\nhttp = :80\nuser = {unpriv_user[0]}\n"
+        f.write(f"https = :443\nhttp = :80\nuser = {unpriv_user[0]}\nworkers = {workers}\n"
                 f"root = {le.root}\ncert = {le.cert}\nkey = {le.key}\n")
     os.chmod(conf, 0o600)  # root:root
     binary = dc.cap_binary(world_tmp, "")
