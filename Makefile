@@ -26,7 +26,23 @@ LDFLAGS += -pie -Wl,-z,relro -Wl,-z,now -Wl,--as-needed
 # The libraries dropcap links, besides libc. LINK=static (the default) links these from their .a
 # files into a PIE, so build/dropcap needs only glibc (scripts/glibc-needs says which);
 # LINK=shared links their .so files (distributions; make deb uses build/shared/dropcap).
-LINK_LIBS := ev mbedtls mbedx509 mbedcrypto cap seccomp inih
+# TLS=mbedtls (the default: mbedTLS 2.28, TLS 1.2, server/tls.c) or TLS=openssl (OpenSSL 3,
+# TLS 1.3 and 1.2, server/tls_openssl.c): one of the two implements server/tls.h. The OpenSSL
+# build lives in build/openssl/ (build/openssl/dropcap, build/openssl/san/dropcap), beside
+# the default one in build/.
+TLS ?= mbedtls
+ifeq ($(TLS),mbedtls)
+TLS_LIBS := mbedtls mbedx509 mbedcrypto
+TLS_OMIT := tls_openssl
+B := build
+else ifeq ($(TLS),openssl)
+TLS_LIBS := ssl crypto
+TLS_OMIT := tls
+B := build/openssl
+else
+$(error TLS=$(TLS): use TLS=mbedtls (the default) or TLS=openssl)
+endif
+LINK_LIBS := ev $(TLS_LIBS) cap seccomp inih
 LINK ?= static
 libs_shared := $(LINK_LIBS:%=-l%)
 libs_static := -Wl,-Bstatic $(libs_shared) -Wl,-Bdynamic
@@ -42,7 +58,7 @@ endif
 # rules, which open files with openat2): the unit tests link them.
 PURE := http_parse http_response uri range httpdate mime procstatus log logsink notify autoindex \
 	fcache file rules jsonesc site conffile
-SRCS := $(wildcard server/*.c)
+SRCS := $(filter-out server/$(TLS_OMIT).c,$(wildcard server/*.c))
 UNIT_SRCS := $(wildcard tests/unit/test_*.c)
 
 # The sanitizer build (ASan + UBSan, any report is fatal) lives in build/san/.
@@ -52,26 +68,26 @@ SAN_DEFS := -DDROPCAP_TEST_HOOKS
 
 # $(call objs,DIR): the objects of the server in DIR
 objs = $(SRCS:server/%.c=$(1)/%.o)
-OBJS := $(call objs,build)
-SAN_OBJS := $(call objs,build/san)
+OBJS := $(call objs,$(B))
+SAN_OBJS := $(call objs,$(B)/san)
 UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=build/san/tests/%)
 
-all: build/dropcap
+all: $(B)/dropcap
 
-build/dropcap: $(OBJS) build/link-mode
+$(B)/dropcap: $(OBJS) $(B)/link-mode
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $(OBJS) $(LIBS)
 	@echo "$@: $(LINK_LIBS) linked $(LINK); needs glibc $$(scripts/glibc-needs $@) or later"
 
 # The same objects linked against the shared libraries, whatever LINK says: the .deb's binary.
-build/shared/dropcap: $(OBJS) | build/shared
+$(B)/shared/dropcap: $(OBJS) | $(B)/shared
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $(OBJS) $(libs_shared)
 
 # Rewritten only when LINK changes, so that switching LINK relinks build/dropcap.
-build/link-mode: FORCE | build
+$(B)/link-mode: FORCE | $(B)
 	@echo $(LINK) | cmp -s - $@ || echo $(LINK) >$@
 FORCE:
 
-build/san/dropcap: $(SAN_OBJS) build/link-mode
+$(B)/san/dropcap: $(SAN_OBJS) $(B)/link-mode
 	$(CC) $(CFLAGS) $(SAN_FLAGS) $(LDFLAGS) -o $@ $(SAN_OBJS) $(LIBS)
 
 build/%.o: server/%.c | build
@@ -80,12 +96,19 @@ build/%.o: server/%.c | build
 build/san/%.o: server/%.c | build/san/tests
 	$(CC) $(CPPFLAGS) $(SAN_DEFS) -U_FORTIFY_SOURCE $(CFLAGS) $(SAN_FLAGS) -c -o $@ $<
 
+# The OpenSSL build's objects (the pattern with the shorter stem wins over build/%.o).
+build/openssl/%.o: server/%.c | build/openssl
+	$(CC) $(CPPFLAGS) $(CFLAGS) -c -o $@ $<
+
+build/openssl/san/%.o: server/%.c | build/openssl/san
+	$(CC) $(CPPFLAGS) $(SAN_DEFS) -U_FORTIFY_SOURCE $(CFLAGS) $(SAN_FLAGS) -c -o $@ $<
+
 # Unit tests run under the sanitizers, linked with the pure objects only.
 build/san/tests/%: tests/unit/%.c $(PURE:%=build/san/%.o) | build/san/tests
 	$(CC) $(CPPFLAGS) -U_FORTIFY_SOURCE $(CFLAGS) $(SAN_FLAGS) -Iserver -o $@ $< \
 		$(PURE:%=build/san/%.o) -lcmocka -linih
 
-build build/san/tests build/shared:
+build build/san/tests build/shared build/openssl build/openssl/san build/openssl/shared:
 	mkdir -p $@
 
 deps:
