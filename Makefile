@@ -1,5 +1,6 @@
 # dropcap — one plain GNU Makefile. Objects go to build/.
 #   make            build build/dropcap: libev, mbedTLS, libcap linked in, needs only glibc
+#   make TLS=openssl  the same server on OpenSSL 3 (TLS 1.3): build/openssl/dropcap
 #   make LINK=shared  the same, linked against the shared libraries (for distributions)
 #   make run        install what is missing, build, make a demo site and certificate, serve it
 #   make test       install what is missing, build, run every test suite
@@ -120,17 +121,35 @@ test-deps:
 # Each suite prints its runner's closing line; make stops at the first failing one.
 # 1. unit tests (cmocka, sanitizers on)  2. every pytest suite against the release binary
 # 3. the black-box suite again against the sanitizer build: any ASan/UBSan report fails it.
-# 4. each libFuzzer driver over its seed corpus (past crashes included), then TEST_FUZZ_SECONDS.
+# 4. (default build only) the OpenSSL build through the black-box, privilege and sandbox suites
+#    and testssl.sh: make test-openssl.
+# 5. each libFuzzer driver over its seed corpus (past crashes included), then TEST_FUZZ_SECONDS.
 # 0. first of all, make lint.
+# make test TLS=openssl runs 1-3 and 5 on the OpenSSL build, every suite but tests/install (whose
+# packages carry the default build).
 TEST_FUZZ_SECONDS ?= 10
+TEST_SUITES_mbedtls := tests
+TEST_SUITES_openssl := tests/blackbox tests/priv tests/hostile
+# The binary under test, and its test build (the sandbox's hooks) for tests/priv.
+TEST_BINS = DROPCAP_BIN=$(CURDIR)/$(1)/dropcap DROPCAP_SAN_BIN=$(CURDIR)/$(1)/san/dropcap
 test: test-deps
 	@scripts/lint.sh
-	$(MAKE) --no-print-directory all build/san/dropcap $(UNIT_BINS)
+	$(MAKE) --no-print-directory all $(B)/san/dropcap $(UNIT_BINS)
 	@scripts/run-unit-tests.sh $(UNIT_BINS)
-	DROPCAP_BIN=$(CURDIR)/build/dropcap $(PYTHON) -m pytest -p no:cacheprovider tests
-	DROPCAP_BIN=$(CURDIR)/build/san/dropcap DROPCAP_SANITIZED=1 \
+	$(call TEST_BINS,$(B)) $(PYTHON) -m pytest -p no:cacheprovider $(TEST_SUITES_$(TLS))
+	DROPCAP_BIN=$(CURDIR)/$(B)/san/dropcap DROPCAP_SANITIZED=1 \
 		$(PYTHON) -m pytest -p no:cacheprovider tests/blackbox
+ifeq ($(TLS),mbedtls)
+	$(MAKE) --no-print-directory test-openssl
+endif
 	FUZZ_SECONDS=$(TEST_FUZZ_SECONDS) tests/fuzz/run.sh
+
+# make test's pass over the OpenSSL build: its release binary through the black-box suite (TLS
+# tests included), the privilege and sandbox tests (with its test build) and testssl.sh.
+test-openssl:
+	$(MAKE) --no-print-directory TLS=openssl build/openssl/dropcap build/openssl/san/dropcap
+	$(call TEST_BINS,build/openssl) $(PYTHON) -m pytest -p no:cacheprovider tests/blackbox \
+		tests/priv tests/hostile/test_testssl.py
 
 unit: $(UNIT_BINS)
 	@scripts/run-unit-tests.sh $(UNIT_BINS)
@@ -146,7 +165,7 @@ lint:
 # windows; prints a table of the normal client's median/worst latency and the server's RSS.
 stress: test-deps
 	$(MAKE) --no-print-directory all
-	DROPCAP_STRESS=1 DROPCAP_BIN=$(CURDIR)/build/dropcap $(PYTHON) -m pytest -p no:cacheprovider \
+	DROPCAP_STRESS=1 DROPCAP_BIN=$(CURDIR)/$(B)/dropcap $(PYTHON) -m pytest -p no:cacheprovider \
 		-rxX tests/hostile/test_hostile.py
 
 # libFuzzer drivers of the pure modules, FUZZ_SECONDS each (default 20); see tests/fuzz/README.md
@@ -159,4 +178,4 @@ clean:
 -include install/install.mk
 -include $(OBJS:.o=.d) $(SAN_OBJS:.o=.d) $(UNIT_BINS:=.d)
 
-.PHONY: all deps test-deps test unit run lint fuzz stress clean FORCE
+.PHONY: all deps test-deps test test-openssl unit run lint fuzz stress clean FORCE
