@@ -53,6 +53,9 @@ static const char usage_text[] =
     "  --max-conns N           simultaneous connections (default 10000)\n"
     "  --header-timeout SEC    time to receive a request head (default 10)\n"
     "  --keepalive-timeout SEC idle time before a keep-alive connection is closed (default 60)\n"
+    "  --ticket-key-file FILE  TLS session ticket keys, 80 random bytes each (openssl rand 80);\n"
+    "                          the first encrypts, all decrypt; share it across a fleet.\n"
+    "                          Mode 0600 or 0640, not a symlink; SIGHUP reads it again\n"
     "  --core-dumps            stay dumpable after dropping privileges (off by default)\n"
     "  --no-sandbox            no Landlock, no seccomp filter (debugging only; warns)\n"
     "  --config FILE           every option from FILE (INI: keys are the option names, one\n"
@@ -94,6 +97,7 @@ enum {
 	OPT_HELP,
 	OPT_VERSION,
 	OPT_CONFIG,
+	OPT_TICKET_KEY_FILE,
 };
 
 static const struct option options[] = {
@@ -126,6 +130,7 @@ static const struct option options[] = {
     {"help", no_argument, NULL, OPT_HELP},
     {"version", no_argument, NULL, OPT_VERSION},
     {"config", required_argument, NULL, OPT_CONFIG},
+    {"ticket-key-file", required_argument, NULL, OPT_TICKET_KEY_FILE},
     {NULL, 0, NULL, 0},
 };
 
@@ -425,6 +430,7 @@ static int apply(struct config *c, int opt, const char *arg, char *err, size_t e
 	case OPT_KEEPALIVE_TIMEOUT:
 		return parse_number_opt("keepalive-timeout", arg, 1, 86400, &c->keepalive_timeout,
 					err, errlen);
+	case OPT_TICKET_KEY_FILE: c->ticket_key_file = arg; return 0;
 	case OPT_CORE_DUMPS: c->core_dumps = 1; return 0;
 	case OPT_NO_SANDBOX: c->no_sandbox = 1; return 0;
 	case OPT_HELP: fputs(usage_text, stdout); return 1;
@@ -525,6 +531,17 @@ static int check_https(const struct config *c, char *err, size_t errlen)
 			  d->names, d->names);
 }
 
+/* Ticket keys without a certificate would be read and never used: say so. */
+static int check_tickets(const struct config *c, char *err, size_t errlen)
+{
+	if (!c->ticket_key_file || config_default_site(c)->cert)
+		return 0;
+	return log_errbuf(err, errlen,
+			  "--ticket-key-file %s: session tickets are HTTPS's, and HTTPS is off "
+			  "(no --cert): drop the option or give --cert FILE --key FILE",
+			  c->ticket_key_file);
+}
+
 static int check(struct config *c, char *err, size_t errlen)
 {
 	for (size_t i = 0; i < c->n_sites; i++)
@@ -536,7 +553,7 @@ static int check(struct config *c, char *err, size_t errlen)
 	if (!c->https && !c->http && c->n_listen_fds == 0 && !getenv("LISTEN_FDS"))
 		return log_errbuf(err, errlen,
 				  "nothing to listen on: both --https and --http are off");
-	return check_https(c, err, errlen);
+	return check_https(c, err, errlen) < 0 ? -1 : check_tickets(c, err, errlen);
 }
 
 /* --- the configuration file: each key goes through apply(), as its option would ---------- */
@@ -921,6 +938,8 @@ static const char *server_wide_change(const struct config *o, const struct confi
 		return "header-timeout";
 	if (o->keepalive_timeout != n->keepalive_timeout)
 		return "keepalive-timeout";
+	if (differs(o->ticket_key_file, n->ticket_key_file))
+		return "ticket-key-file"; /* the sandbox allows its directory only */
 	return NULL;
 }
 

@@ -95,6 +95,8 @@ struct config {
 	int no_sandbox;		    /* --no-sandbox: neither Landlock nor seccomp (debugging) */
 	int check_only;		    /* "dropcap check": validate, serve nothing */
 	const char *config_file;    /* --config FILE, or NULL */
+	/* --ticket-key-file FILE: the session ticket keys a fleet shares; NULL: generated */
+	const char *ticket_key_file;
 	/* --config: one allocation owning every string the file gave, as records (section and
 	 * key lines, which name the line of a key in a reload's messages) up to records_end */
 	char *arena;

@@ -334,6 +334,8 @@ static int doctor_site_files(const struct doctor_who *w, const struct config *c,
 		ok &= doctor_readable(w, cert, s->cert);
 		ok &= doctor_readable(w, key, s->key);
 	}
+	if (*any) /* a reload reads it too */
+		ok &= doctor_readable(w, "ticket key file", c->ticket_key_file);
 	return ok;
 }
 

@@ -233,8 +233,9 @@ struct sandbox_paths {
 	char root[CONFIG_MAX_SITES][PATH_MAX]; /* --root (for the probe; rules use root_fds) */
 	char cert[CONFIG_MAX_SITES][PATH_MAX]; /* the directory of the real --cert file */
 	char key[CONFIG_MAX_SITES][PATH_MAX];
-	char log[PATH_MAX];  /* the directory of the real --access-log file */
-	char conf[PATH_MAX]; /* the directory of the real --config file (SIGHUP reads it) */
+	char log[PATH_MAX];	/* the directory of the real --access-log file */
+	char conf[PATH_MAX];	/* the directory of the real --config file (SIGHUP reads it) */
+	char tickets[PATH_MAX]; /* the directory of --ticket-key-file (SIGHUP reads it) */
 };
 
 static int paths_get(const struct config *c, const int *root_fds, struct sandbox_paths *p,
@@ -260,6 +261,8 @@ static int paths_get(const struct config *c, const int *root_fds, struct sandbox
 		real_dir(c->access_log, p->log);
 	if (c->config_file)
 		real_dir(c->config_file, p->conf);
+	if (c->ticket_key_file)
+		real_dir(c->ticket_key_file, p->tickets);
 	return 0;
 }
 
@@ -269,6 +272,8 @@ static int paths_get(const struct config *c, const int *root_fds, struct sandbox
  *   symlinks: certbot renews by writing fullchainN+1.pem next to the old one in archive/ and
  *   re-pointing live/'s symlinks, and a deploy that renames a new file over the old one keeps
  *   the directory too, so a reload (SIGHUP) re-reading --cert and --key reaches the new file;
+ * - read files beneath the directories of the real --config and --ticket-key-file, which SIGHUP
+ *   reads again (a deploy renames a new key file over the old one, in the same directory);
  * - write and create (not read, list, truncate or delete) files beneath the directory of the
  *   access log, which SIGUSR1 reopens after logrotate moved it (O_APPEND needs no truncate);
  * - the sanitizer build only: read /proc/self (LeakSanitizer lists and stops the threads, ASan
@@ -302,6 +307,9 @@ static int ll_rules(int rs, const struct sandbox_paths *p, char *err, size_t err
 	if (p->log[0] && ll_rule_path(rs, p->log, SANDBOX_FS_LOG, err, errlen) < 0)
 		return -1;
 	if (p->conf[0] && ll_rule_path(rs, p->conf, LANDLOCK_ACCESS_FS_READ_FILE, err, errlen) < 0)
+		return -1;
+	if (p->tickets[0] &&
+	    ll_rule_path(rs, p->tickets, LANDLOCK_ACCESS_FS_READ_FILE, err, errlen) < 0)
 		return -1;
 #ifdef SANDBOX_SANITIZER
 	char exe[PATH_MAX];
@@ -515,7 +523,7 @@ static int covered(const struct sandbox_paths *p, const char *real, int dir)
 		if (beneath(real, p->root[i]) ||
 		    (!dir && (beneath(real, p->cert[i]) || beneath(real, p->key[i]))))
 			return 1;
-	return 0;
+	return !dir && (beneath(real, p->conf) || beneath(real, p->tickets));
 }
 
 /* A probe for Landlock: something this user can open now that no read rule covers, so it must

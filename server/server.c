@@ -2,6 +2,7 @@
 #include <errno.h>
 #include <stdint.h>
 #include <grp.h>
+#include <limits.h>
 #include <malloc.h>
 #include <signal.h>
 #include <netinet/in.h>
@@ -402,6 +403,20 @@ static void reload_file(struct server *s)
 	reload_refused(r, msg);
 }
 
+/* SIGHUP: --ticket-key-file again; a bad file keeps the old keys. */
+static void reload_tickets(struct server *s)
+{
+	const struct tls_reader who = {s->run_user, s->run_group};
+	char info[PATH_MAX + 128], err[PATH_MAX + 512];
+	int r =
+	    s->tls ? tls_ctx_reload_tickets(s->tls, &who, info, sizeof info, err, sizeof err) : 1;
+
+	if (r < 0)
+		log_warnx("SIGHUP: %s; still using the previous ticket keys", err);
+	else if (r == 0)
+		log_info("SIGHUP: reloaded the ticket keys from %s", info);
+}
+
 /* SIGHUP: read each site's certificate and key again, as the run user and under the sandbox.
  * New handshakes get the new ones; open connections keep theirs. A failure keeps that site's
  * old ones, and the other sites still reload. */
@@ -414,6 +429,7 @@ static void on_reload_signal(struct ev_loop *loop, ev_signal *w, int revents)
 	(void)w;
 	(void)revents;
 	notify_reloading();
+	reload_tickets(s);
 	if (s->gen->cfg->config_file) {
 		reload_file(s);
 		return;

@@ -4,20 +4,26 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
+#include <mbedtls/cipher.h>
 #include <mbedtls/ctr_drbg.h>
 #include <mbedtls/entropy.h>
 #include <mbedtls/error.h>
+#include <mbedtls/hkdf.h>
+#include <mbedtls/md.h>
 #include <mbedtls/net_sockets.h>
 #include <mbedtls/pk.h>
+#include <mbedtls/platform_util.h>
 #include <mbedtls/ssl.h>
 #include <mbedtls/ssl_cache.h>
-#include <mbedtls/ssl_ticket.h>
 #include <mbedtls/version.h>
 #include <mbedtls/x509_crt.h>
 
@@ -91,7 +97,7 @@ struct tls_ctx {
 	mbedtls_entropy_context entropy;
 	mbedtls_ctr_drbg_context drbg;
 	mbedtls_ssl_cache_context cache;
-	mbedtls_ssl_ticket_context ticket;
+	struct tls_tickets *tickets; /* the ticket keys, shared by every thread (below) */
 };
 
 struct tls_conn {
@@ -203,6 +209,391 @@ static int tls_sni(void *arg, mbedtls_ssl_context *ssl, const unsigned char *nam
 	return 0;
 }
 
+/* ---- session tickets: our own format, keys from --ticket-key-file or generated ---------- */
+
+/*
+ * mbedTLS 2.28's ticket module makes its keys itself and cannot load any, so a fleet behind a
+ * load balancer could not share them: these callbacks replace it. A key is 80 bytes, the size
+ * of an nginx ssl_session_ticket_key file: bytes 0-15 name it (every ticket carries the name in
+ * the clear, so the right key is found without trying them all), and AES-256-GCM's key is
+ * HKDF-SHA256 of bytes 16-79 (all 64 secret bytes; the info string keeps it from being the key
+ * nginx would use with the same file). The first key of the set encrypts, every key decrypts.
+ * A ticket is: name (16) | IV (12, from the RNG) | mbedtls_ssl_session_save(), encrypted | tag
+ * (16), with the name as additional data. Without a file, one key is generated at start and
+ * replaced by a new one every TLS_SESSION_LIFETIME, the old one kept for decryption (what
+ * mbedTLS's module did), through the same code.
+ */
+#define TICKET_KEY_LEN 80
+#define TICKET_NAME_LEN 16
+#define TICKET_SECRET_LEN (TICKET_KEY_LEN - TICKET_NAME_LEN)
+#define TICKET_IV_LEN 12
+#define TICKET_TAG_LEN 16
+#define TICKET_MAX_KEYS 32
+#define TICKET_OVERHEAD (TICKET_NAME_LEN + TICKET_IV_LEN + TICKET_TAG_LEN)
+/* A fleet's clocks differ a little: a session may have started this far in our future. */
+#define TICKET_CLOCK_SKEW 300
+
+struct ticket_key {
+	unsigned char name[TICKET_NAME_LEN];
+	mbedtls_cipher_context_t aead; /* AES-256-GCM with the derived key */
+};
+
+/* One file's keys, or the generated ones; replaced whole, never changed (but for the GCM
+ * contexts' per-operation state, which the lock below guards). */
+struct ticket_keys {
+	size_t n;
+	time_t born;
+	unsigned char first[TICKET_KEY_LEN]; /* key 0's bytes: a rotation keeps it second */
+	struct ticket_key key[];
+};
+
+/*
+ * One mutex guards the current set and every use of it: a GCM context holds the state of the
+ * operation in progress, so two threads cannot share one anyway, and the lock is held only for
+ * one AEAD pass over a ~150-byte session (about a microsecond), never for the serialisation
+ * or a file read. A reload builds the new set unlocked and swaps the pointer under the lock:
+ * a handshake sees the old set or the new one, never a half-loaded one. The RNG is the
+ * tickets' own (IVs, generated keys), used under the lock, so that it does not depend on
+ * which thread's generator the handshake has.
+ */
+struct tls_tickets {
+	pthread_mutex_t lock;
+	struct ticket_keys *set;
+	char *file; /* --ticket-key-file, NULL: generated keys */
+	mbedtls_entropy_context entropy;
+	mbedtls_ctr_drbg_context drbg;
+};
+
+static void keys_free(struct ticket_keys *ks)
+{
+	if (!ks)
+		return;
+	for (size_t i = 0; i < ks->n; i++)
+		mbedtls_cipher_free(&ks->key[i].aead); /* zeroises the key schedule */
+	mbedtls_platform_zeroize(ks, sizeof *ks + ks->n * sizeof ks->key[0]);
+	free(ks);
+}
+
+static int key_init(struct ticket_key *k, const unsigned char *bytes)
+{
+	static const unsigned char info[] = "dropcap session ticket key v1";
+	const mbedtls_cipher_info_t *gcm =
+	    mbedtls_cipher_info_from_type(MBEDTLS_CIPHER_AES_256_GCM);
+	unsigned char aes[32];
+	int ret;
+
+	mbedtls_cipher_init(&k->aead);
+	memcpy(k->name, bytes, TICKET_NAME_LEN);
+	ret = mbedtls_hkdf(mbedtls_md_info_from_type(MBEDTLS_MD_SHA256), NULL, 0,
+			   bytes + TICKET_NAME_LEN, TICKET_SECRET_LEN, info, sizeof info - 1, aes,
+			   sizeof aes);
+	if (ret == 0)
+		ret = mbedtls_cipher_setup(&k->aead, gcm);
+	if (ret == 0)
+		ret = mbedtls_cipher_setkey(&k->aead, aes, 8 * (int)sizeof aes, MBEDTLS_ENCRYPT);
+	mbedtls_platform_zeroize(aes, sizeof aes);
+	return ret;
+}
+
+/* A set of the n keys in bytes (n * TICKET_KEY_LEN); NULL when out of memory. */
+static struct ticket_keys *keys_new(const unsigned char *bytes, size_t n)
+{
+	struct ticket_keys *ks = calloc(1, sizeof *ks + n * sizeof ks->key[0]);
+
+	if (!ks)
+		return NULL;
+	for (; ks->n < n; ks->n++) {
+		if (key_init(&ks->key[ks->n], bytes + ks->n * TICKET_KEY_LEN) == 0)
+			continue;
+		ks->n++; /* its context was initialised: free it too */
+		keys_free(ks);
+		return NULL;
+	}
+	memcpy(ks->first, bytes, TICKET_KEY_LEN);
+	ks->born = time(NULL);
+	return ks;
+}
+
+/* Why open() failed, and the fix; who: the run user in a reload, NULL at start. */
+static int ticket_open_error(const char *path, int e, const struct tls_reader *who, char *err,
+			     size_t errlen)
+{
+	char as[160] = "";
+
+	if (who)
+		snprintf(as, sizeof as, " as %s", who->user);
+	if (e == ELOOP)
+		snprintf(err, errlen,
+			 "ticket key file %s is a symbolic link: name the file itself (a secret is "
+			 "read from no other path than the one given)",
+			 path);
+	else if (e == ENOENT)
+		snprintf(err, errlen,
+			 "cannot read ticket key file %s: %s (make one: openssl rand 80 > %s; "
+			 "chmod 0600 %s)",
+			 path, strerror(e), path, path);
+	else if (who && (e == EACCES || e == EPERM))
+		snprintf(err, errlen,
+			 "cannot read ticket key file %s%s: %s (the run user must be able to read "
+			 "it: chown %s %s; chmod 0600 %s, or chgrp %s %s; chmod 0640 %s)",
+			 path, as, strerror(e), who->user, path, path, who->group, path, path);
+	else if (e == EACCES || e == EPERM)
+		snprintf(err, errlen,
+			 "cannot read ticket key file %s: %s (dropcap reads it at start, and as "
+			 "the run user on SIGHUP: chown that user and chmod 0600, or chgrp its "
+			 "group and chmod 0640)",
+			 path, strerror(e));
+	else
+		snprintf(err, errlen, "cannot read ticket key file %s%s: %s", path, as,
+			 strerror(e));
+	return -1;
+}
+
+/* The checks a file of secrets deserves: regular, whole keys, and private. Group read is
+ * allowed (root-owned, readable by the run user's group: how the TLS key is deployed); any
+ * access for others, or group write, is refused, as OpenSSH refuses an unprotected key. */
+static int ticket_file_check(const char *path, const struct stat *st, char *err, size_t errlen)
+{
+	long long size = (long long)st->st_size;
+
+	if (!S_ISREG(st->st_mode))
+		snprintf(err, errlen,
+			 "ticket key file %s is not a regular file: give a file of 80-byte keys "
+			 "(openssl rand 80 > FILE)",
+			 path);
+	else if (st->st_mode & 0037)
+		snprintf(err, errlen,
+			 "ticket key file %s has mode %04o: it decrypts every session ticket, so "
+			 "no other user may read it and only its owner write it: chmod 0600 %s "
+			 "(or 0640 with the run user's group)",
+			 path, (unsigned)(st->st_mode & 07777), path);
+	else if (size == 0 || size % TICKET_KEY_LEN != 0)
+		snprintf(err, errlen,
+			 "ticket key file %s has %lld bytes: it must hold whole 80-byte keys "
+			 "(80, 160, ...), the first for new tickets: openssl rand 80 > %s",
+			 path, size, path);
+	else if (size > TICKET_MAX_KEYS * TICKET_KEY_LEN)
+		snprintf(err, errlen,
+			 "ticket key file %s holds %lld keys, more than %d: keep the newest few",
+			 path, size / TICKET_KEY_LEN, TICKET_MAX_KEYS);
+	else
+		return 0;
+	return -1;
+}
+
+/* Reads the whole file into buf (TICKET_MAX_KEYS keys); *len: its size. */
+static int ticket_file_read(const char *path, const struct tls_reader *who, unsigned char *buf,
+			    size_t *len, char *err, size_t errlen)
+{
+	int fd = open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
+	size_t cap = TICKET_MAX_KEYS * TICKET_KEY_LEN;
+	struct stat st;
+	ssize_t r = 0;
+
+	if (fd < 0 || fstat(fd, &st) < 0) {
+		int e = errno;
+		if (fd >= 0)
+			close(fd);
+		/* the sandbox lets files be read, not directories: say what the path is */
+		if (fd < 0 && e == EACCES && lstat(path, &st) == 0 && !S_ISREG(st.st_mode))
+			return ticket_file_check(path, &st, err, errlen);
+		return ticket_open_error(path, e, who, err, errlen);
+	}
+	if (ticket_file_check(path, &st, err, errlen) < 0) {
+		close(fd);
+		return -1;
+	}
+	for (*len = 0; *len < cap && (r = read(fd, buf + *len, cap - *len)) > 0;)
+		*len += (size_t)r;
+	close(fd);
+	if (r < 0)
+		return ticket_open_error(path, errno, who, err, errlen);
+	if (*len != (size_t)st.st_size) {
+		snprintf(err, errlen,
+			 "ticket key file %s changed while it was read: write the new file "
+			 "beside it and rename it over the old one",
+			 path);
+		return -1;
+	}
+	return 0;
+}
+
+/* The keys of the file (who: the reading user in a reload), or one new random key. */
+static struct ticket_keys *tickets_load(struct tls_tickets *tk, const struct tls_reader *who,
+					char *err, size_t errlen)
+{
+	unsigned char buf[TICKET_MAX_KEYS * TICKET_KEY_LEN];
+	struct ticket_keys *ks = NULL;
+	size_t len = TICKET_KEY_LEN;
+	int ret;
+
+	err[0] = '\0';
+	if (tk->file) {
+		if (ticket_file_read(tk->file, who, buf, &len, err, errlen) < 0)
+			return NULL;
+	} else if ((ret = mbedtls_ctr_drbg_random(&tk->drbg, buf, len)) != 0) {
+		fail(err, errlen, "TLS", "session ticket key", ret, "");
+		return NULL;
+	}
+	if (!(ks = keys_new(buf, len / TICKET_KEY_LEN)))
+		snprintf(err, errlen, "session ticket keys: out of memory");
+	mbedtls_platform_zeroize(buf, sizeof buf);
+	return ks;
+}
+
+/* Generated keys only: after a lifetime, a new one encrypts and the old one still decrypts.
+ * Under the lock; a failure keeps the old key and tries again with the next ticket. */
+static void tickets_rotate(struct tls_tickets *tk)
+{
+	unsigned char bytes[2 * TICKET_KEY_LEN];
+	struct ticket_keys *ks;
+
+	if (tk->file || time(NULL) - tk->set->born < TLS_SESSION_LIFETIME)
+		return;
+	if (mbedtls_ctr_drbg_random(&tk->drbg, bytes, TICKET_KEY_LEN) != 0)
+		return;
+	memcpy(bytes + TICKET_KEY_LEN, tk->set->first, TICKET_KEY_LEN);
+	ks = keys_new(bytes, 2);
+	mbedtls_platform_zeroize(bytes, sizeof bytes);
+	if (!ks)
+		return;
+	keys_free(tk->set);
+	tk->set = ks;
+}
+
+static int ticket_write(void *arg, const mbedtls_ssl_session *session, unsigned char *start,
+			const unsigned char *end, size_t *tlen, uint32_t *lifetime)
+{
+	struct tls_tickets *tk = arg;
+	unsigned char *iv = start + TICKET_NAME_LEN, *state = iv + TICKET_IV_LEN;
+	size_t room, clear, olen;
+	int ret;
+
+	*tlen = 0;
+	if (end - start < TICKET_OVERHEAD)
+		return MBEDTLS_ERR_SSL_BUFFER_TOO_SMALL;
+	room = (size_t)(end - state) - TICKET_TAG_LEN;
+	if ((ret = mbedtls_ssl_session_save(session, state, room, &clear)) != 0)
+		return ret;
+	pthread_mutex_lock(&tk->lock);
+	tickets_rotate(tk);
+	memcpy(start, tk->set->key[0].name, TICKET_NAME_LEN);
+	ret = mbedtls_ctr_drbg_random(&tk->drbg, iv, TICKET_IV_LEN);
+	if (ret == 0)
+		ret = mbedtls_cipher_auth_encrypt_ext(&tk->set->key[0].aead, iv, TICKET_IV_LEN,
+						      start, TICKET_NAME_LEN, state, clear, state,
+						      room + TICKET_TAG_LEN, &olen, TICKET_TAG_LEN);
+	pthread_mutex_unlock(&tk->lock);
+	if (ret != 0) {
+		mbedtls_platform_zeroize(state, clear);
+		return ret;
+	}
+	*tlen = TICKET_NAME_LEN + TICKET_IV_LEN + olen;
+	*lifetime = TLS_SESSION_LIFETIME;
+	return 0;
+}
+
+/* Decrypts in place with the key buf names; MBEDTLS_ERR_SSL_INVALID_MAC for an unknown name
+ * (a key rotated out, another fleet's) or a ticket that fails authentication. */
+static int ticket_decrypt(struct tls_tickets *tk, unsigned char *buf, size_t len, size_t *clear)
+{
+	unsigned char *iv = buf + TICKET_NAME_LEN, *state = iv + TICKET_IV_LEN;
+	size_t clen = len - TICKET_NAME_LEN - TICKET_IV_LEN;
+	int ret = MBEDTLS_ERR_SSL_INVALID_MAC;
+
+	pthread_mutex_lock(&tk->lock);
+	for (size_t i = 0; i < tk->set->n; i++) {
+		if (memcmp(buf, tk->set->key[i].name, TICKET_NAME_LEN) != 0)
+			continue;
+		ret = mbedtls_cipher_auth_decrypt_ext(&tk->set->key[i].aead, iv, TICKET_IV_LEN, buf,
+						      TICKET_NAME_LEN, state, clen, state,
+						      clen - TICKET_TAG_LEN, clear, TICKET_TAG_LEN);
+		break;
+	}
+	pthread_mutex_unlock(&tk->lock);
+	return ret == MBEDTLS_ERR_CIPHER_AUTH_FAILED ? MBEDTLS_ERR_SSL_INVALID_MAC : ret;
+}
+
+/* A failure is no error to the client: mbedTLS falls back to a full handshake. */
+static int ticket_parse(void *arg, mbedtls_ssl_session *session, unsigned char *buf, size_t len)
+{
+	unsigned char *state = buf + TICKET_NAME_LEN + TICKET_IV_LEN;
+	size_t clear = 0;
+	time_t now = time(NULL);
+	int ret;
+
+	if (len < TICKET_OVERHEAD)
+		return MBEDTLS_ERR_SSL_INVALID_MAC;
+	if ((ret = ticket_decrypt(arg, buf, len, &clear)) != 0)
+		return ret;
+	ret = mbedtls_ssl_session_load(session, state, clear);
+	mbedtls_platform_zeroize(state, clear); /* the master secret, in mbedTLS's input buffer */
+	if (ret != 0)
+		return ret;
+	if (session->start > now + TICKET_CLOCK_SKEW || now - session->start > TLS_SESSION_LIFETIME)
+		return MBEDTLS_ERR_SSL_SESSION_TICKET_EXPIRED;
+	return 0;
+}
+
+static void tickets_free(struct tls_tickets *tk)
+{
+	if (!tk)
+		return;
+	keys_free(tk->set);
+	mbedtls_ctr_drbg_free(&tk->drbg);
+	mbedtls_entropy_free(&tk->entropy);
+	pthread_mutex_destroy(&tk->lock);
+	free(tk->file);
+	free(tk);
+}
+
+static struct tls_tickets *tickets_new(const char *file, char *err, size_t errlen)
+{
+	static const unsigned char pers[] = "dropcap tickets";
+	struct tls_tickets *tk = calloc(1, sizeof *tk);
+	int ret;
+
+	if (!tk || (file && !(tk->file = strdup(file)))) {
+		free(tk);
+		snprintf(err, errlen, "out of memory");
+		return NULL;
+	}
+	pthread_mutex_init(&tk->lock, NULL);
+	mbedtls_entropy_init(&tk->entropy);
+	mbedtls_ctr_drbg_init(&tk->drbg);
+	ret = mbedtls_ctr_drbg_seed(&tk->drbg, mbedtls_entropy_func, &tk->entropy, pers,
+				    sizeof pers - 1);
+	if (ret != 0)
+		fail(err, errlen, "TLS", "random generator", ret, "");
+	if (ret != 0 || !(tk->set = tickets_load(tk, NULL, err, errlen))) {
+		tickets_free(tk);
+		return NULL;
+	}
+	return tk;
+}
+
+int tls_ctx_reload_tickets(struct tls_ctx *ctx, const struct tls_reader *who, char *info,
+			   size_t infolen, char *err, size_t errlen)
+{
+	struct tls_tickets *tk = ctx->tickets;
+	struct ticket_keys *ks, *old;
+	const unsigned char *nm;
+
+	if (!tk->file)
+		return 1;
+	if (!(ks = tickets_load(tk, who, err, errlen)))
+		return -1;
+	pthread_mutex_lock(&tk->lock);
+	old = tk->set;
+	tk->set = ks;
+	pthread_mutex_unlock(&tk->lock);
+	keys_free(old);
+	nm = ks->key[0].name;
+	snprintf(info, infolen, "%s: %zu key%s, new tickets with the one named %02x%02x%02x%02x...",
+		 tk->file, ks->n, ks->n == 1 ? "" : "s", nm[0], nm[1], nm[2], nm[3]);
+	return 0;
+}
+
 /* Protocol, suites, curves, ALPN, SNI and the credential; the RNG, session cache and ticket
  * keys are the context's, shared by every configuration a reload makes. */
 static int configure(struct tls_ctx *ctx, struct tls_cred *cr, char *err, size_t errlen)
@@ -229,8 +620,7 @@ static int configure(struct tls_ctx *ctx, struct tls_cred *cr, char *err, size_t
 		return fail(err, errlen, "TLS", "configuration", ret, "");
 	mbedtls_ssl_conf_session_cache(conf, &ctx->cache, mbedtls_ssl_cache_get,
 				       mbedtls_ssl_cache_set);
-	mbedtls_ssl_conf_session_tickets_cb(conf, mbedtls_ssl_ticket_write,
-					    mbedtls_ssl_ticket_parse, &ctx->ticket);
+	mbedtls_ssl_conf_session_tickets_cb(conf, ticket_write, ticket_parse, ctx->tickets);
 	return 0;
 }
 
@@ -278,11 +668,8 @@ static int ctx_shared_setup(struct tls_ctx *ctx, char *err, size_t errlen)
 		return fail(err, errlen, "TLS", "random generator", ret, "");
 	mbedtls_ssl_cache_set_max_entries(&ctx->cache, TLS_SESSION_CACHE_ENTRIES);
 	mbedtls_ssl_cache_set_timeout(&ctx->cache, TLS_SESSION_LIFETIME);
-	ret = mbedtls_ssl_ticket_setup(&ctx->ticket, mbedtls_ctr_drbg_random, &ctx->drbg,
-				       MBEDTLS_CIPHER_AES_256_GCM, TLS_SESSION_LIFETIME);
-	if (ret != 0)
-		return fail(err, errlen, "TLS", "session tickets", ret, "");
-	return 0;
+	ctx->tickets = tickets_new(ctx->cfg->ticket_key_file, err, errlen);
+	return ctx->tickets ? 0 : -1;
 }
 
 /* One credential per site with a certificate; err names the site when there are several. */
@@ -321,7 +708,6 @@ struct tls_ctx *tls_ctx_new(const struct config *cfg, char *err, size_t errlen)
 	mbedtls_entropy_init(&ctx->entropy);
 	mbedtls_ctr_drbg_init(&ctx->drbg);
 	mbedtls_ssl_cache_init(&ctx->cache);
-	mbedtls_ssl_ticket_init(&ctx->ticket);
 	ctx->cfg = cfg;
 	if (ctx_shared_setup(ctx, err, errlen) < 0 || ctx_load_sites(ctx, err, errlen) < 0) {
 		tls_ctx_free(ctx);
@@ -412,7 +798,7 @@ void tls_ctx_free(struct tls_ctx *ctx)
 		return;
 	for (size_t i = 0; i < CONFIG_MAX_SITES; i++)
 		cred_put(ctx->cred[i]);
-	mbedtls_ssl_ticket_free(&ctx->ticket);
+	tickets_free(ctx->tickets); /* and wipes the keys */
 	mbedtls_ssl_cache_free(&ctx->cache);
 	mbedtls_ctr_drbg_free(&ctx->drbg);
 	mbedtls_entropy_free(&ctx->entropy);

@@ -21,7 +21,9 @@ struct tls_reader {
 /* Loads the PEM certificate chain and key of every site of cfg that has them (the default site
  * must), checks that each pair matches and sets the protocol, suites, curves, ALPN, session
  * cache, tickets and the server-name callback: a client's SNI picks the site (site_find), and
- * gets its certificate, or the default site's when it has none. cfg must outlive the context.
+ * gets its certificate, or the default site's when it has none. The ticket keys come from
+ * cfg->ticket_key_file (see tls_ctx_reload_tickets), else one is generated and rotated.
+ * cfg must outlive the context.
  * NULL with err (naming the site) on failure. */
 struct tls_ctx *tls_ctx_new(const struct config *cfg, char *err, size_t errlen);
 void tls_ctx_free(struct tls_ctx *ctx);
@@ -34,6 +36,14 @@ void tls_ctx_free(struct tls_ctx *ctx);
  * in service. Blocks on the two file reads (local files, a few KiB). */
 int tls_ctx_reload(struct tls_ctx *ctx, size_t site, const struct tls_reader *who, char *info,
 		   size_t infolen, char *err, size_t errlen);
+
+/* --ticket-key-file again (SIGHUP), as who and under the sandbox: the same checks as at start
+ * (a regular file, not a symlink, mode 0600 or 0640, whole 80-byte keys), then the new keys
+ * replace the old at once (a handshake sees one set or the other). Returns 0 with info (the
+ * file, how many keys, the first one's name), 1 without the option (generated keys: nothing
+ * read), or -1 with err naming the file, the problem and the fix; the old keys then stay. */
+int tls_ctx_reload_tickets(struct tls_ctx *ctx, const struct tls_reader *who, char *info,
+			   size_t infolen, char *err, size_t errlen);
 
 /* A reload of the whole configuration, in two steps so that it applies all or nothing:
  * tls_ctx_prepare reads every site's certificate and key of cfg (as who, under the sandbox)

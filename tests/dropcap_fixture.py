@@ -1038,3 +1038,40 @@ def raw_exchange(site, data, head_request=False):
         c.send(data)
         r = c.read_response(head_request=head_request)
         return r, r.header("Connection") == "close" and c.eof(3)
+
+
+# --- TLS 1.2 session tickets with openssl s_client (the fleet tests) ------------------------------
+
+def _s_client12(port, *args):
+    out = subprocess.run(["openssl", "s_client", "-tls1_2", "-connect", f"127.0.0.1:{port}",
+                          "-servername", "localhost", *args], input=b"", capture_output=True,
+                         timeout=20, env=dict(os.environ, OPENSSL_CONF="/dev/null"))
+    return (out.stdout + out.stderr).decode("latin-1")
+
+
+def tls12_new_session(port, path):
+    """A full TLS 1.2 handshake with 127.0.0.1:port; its session (with the ticket) saved to
+    path, which is returned."""
+    out = _s_client12(port, "-sess_out", path)
+    assert "New, TLSv1.2" in out, out
+    return path
+
+
+def tls12_resumes(port, sess):
+    """Whether a handshake offering the saved session sess resumed it ("Reused")."""
+    out = _s_client12(port, "-sess_in", sess)
+    assert "New, TLSv1.2" in out or "Reused, TLSv1.2" in out, out
+    return "Reused, TLSv1.2" in out
+
+
+def session_ticket(sess):
+    """The ticket bytes in a saved session, from openssl sess_id's dump."""
+    import re
+    text = subprocess.run(["openssl", "sess_id", "-in", sess, "-noout", "-text"], check=True,
+                          capture_output=True, text=True).stdout
+    data = b""
+    for m in re.finditer(r"^\s+[0-9a-f]{4} - ((?:[0-9a-f]{2}[ -]){0,15}[0-9a-f]{2})",
+                         text.split("TLS session ticket:")[1], re.M):
+        data += bytes.fromhex(m.group(1).replace("-", " "))
+    assert len(data) > 60, text
+    return data

@@ -173,17 +173,19 @@ ANSIBLE_ROLES = os.path.join(INSTALL, "ansible", "roles")
 ANSIBLE_PLAYBOOK = os.path.join(INSTALL, "ansible", "playbook.yml")
 
 
-def recap(output):
-    m = re.search(r"^localhost\s+:\s+ok=(\d+)\s+changed=(\d+)\s+unreachable=(\d+)\s+failed=(\d+)",
-                  output, re.M)
+def recap(output, host="localhost"):
+    m = re.search(rf"^{re.escape(host)}\s+:\s+ok=(\d+)\s+changed=(\d+)\s+unreachable=(\d+)"
+                  r"\s+failed=(\d+)", output, re.M)
     assert m, output
     return dict(zip(("ok", "changed", "unreachable", "failed"), map(int, m.groups())))
 
 
-def ansible_playbook(base, extra_vars, connection=("-c", "local")):
+def ansible_playbook(base, extra_vars, connection=("-c", "local"), inventory="localhost,"):
     """Runs install/ansible/playbook.yml against "localhost" (through connection: the local
     one, or e.g. ("-c", "community.docker.nsenter", "-e", "ansible_nsenter_pid=PID") for a
-    container) with extra_vars, in scratch directory base. Returns (recap dict, output)."""
+    container) with extra_vars, in scratch directory base. Returns (recap dict, output).
+    inventory: another inventory (a file); the recap is then localhost's, parse the others'
+    with recap(output, host)."""
     varfile = os.path.join(base, "vars.json")
     with open(varfile, "w") as f:
         json.dump(extra_vars, f)
@@ -195,8 +197,8 @@ def ansible_playbook(base, extra_vars, connection=("-c", "local")):
            "ANSIBLE_LOCAL_TEMP": tmp, "ANSIBLE_REMOTE_TEMP": tmp, "ANSIBLE_HOME": tmp,
            "ANSIBLE_RETRY_FILES_ENABLED": "0", "ANSIBLE_CONFIG": cfg,
            "ANSIBLE_PYTHON_INTERPRETER": "/usr/bin/python3"}
-    r = run(["ansible-playbook", *connection, "-i", "localhost,", "-e", "@" + varfile,
+    r = run(["ansible-playbook", *connection, "-i", inventory, "-e", "@" + varfile,
              ANSIBLE_PLAYBOOK],
             timeout=240, env=env, cwd=base)
     assert r.returncode == 0, f"ansible-playbook failed:\n{r.stdout}\n{r.stderr}"
-    return recap(r.stdout), r.stdout
+    return (recap(r.stdout) if inventory == "localhost," else None), r.stdout

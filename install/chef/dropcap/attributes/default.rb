@@ -25,6 +25,18 @@ default['dropcap']['key_path'] = '/etc/dropcap/key.pem'
 # (certbot, an ACME cookbook) manages the files.
 default['dropcap']['cert_source'] = nil
 default['dropcap']['key_source'] = nil
+# Session ticket keys shared by every node (dropcap --ticket-key-file), so that a client resumes
+# its TLS session on whichever node a load balancer sends it to. The keys, base64 of 80 random
+# bytes each (openssl rand -base64 80), newest first: in 'ticket_keys', or in a data bag item
+# named by 'ticket_keys_data_bag' (['BAG', 'ITEM'], its "keys" array; an encrypted bag or Chef
+# Vault item works the same). Rotate by putting a new key first (DropcapTicketKeys.rotate,
+# libraries/ticket_keys.rb): the newest 'ticket_keys_kept' go into the file and dropcap reloads.
+# Neither given: the node makes a key of its own once (a single node, nothing shared).
+default['dropcap']['ticket_keys_enabled'] = true # only when https is not 'off'
+default['dropcap']['ticket_key_path'] = '/etc/dropcap/tickets.key'
+default['dropcap']['ticket_keys'] = []
+default['dropcap']['ticket_keys_data_bag'] = nil
+default['dropcap']['ticket_keys_kept'] = 2
 default['dropcap']['access_log'] = nil # nil: stdout, into the journal
 default['dropcap']['extra_args'] = []
 

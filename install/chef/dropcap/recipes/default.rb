@@ -82,6 +82,40 @@ end
   end
 end
 
+# Session ticket keys (see the attributes): the same file on every node, root:group 0640, the
+# mode dropcap accepts for a secret its group reads. Before the configuration that names it:
+# `dropcap check` reads it.
+tickets = conf['ticket_keys_enabled'] && conf['https'] != 'off'
+ticket_path = conf['ticket_key_path']
+if tickets
+  keys = conf['ticket_keys'].to_a
+  if conf['ticket_keys_data_bag']
+    bag, item = conf['ticket_keys_data_bag']
+    keys = data_bag_item(bag, item)['keys'].to_a
+  end
+  if keys.empty?
+    execute 'make a session ticket key' do
+      command ['sh', '-c', 'umask 077 && head -c 80 /dev/urandom >"$1.new" && mv "$1.new" "$1"',
+               'sh', ticket_path]
+      creates ticket_path
+    end
+    file ticket_path do
+      owner 'root'
+      group conf['group']
+      mode '0640'
+    end
+  else
+    file ticket_path do
+      content DropcapTicketKeys.file_bytes(keys, conf['ticket_keys_kept'])
+      owner 'root'
+      group conf['group']
+      mode '0640'
+      sensitive true
+      notifies :reload, 'service[dropcap]', :delayed if manage_service
+    end
+  end
+end
+
 sites = conf['sites'].to_a
 config_path = sites.empty? ? nil : conf['config_path']
 
@@ -102,7 +136,8 @@ if config_path
     group conf['group']
     mode '0640'
     variables(https: conf['https'], http: conf['http'], access_log: conf['access_log'],
-              server_options: conf['server_options'].to_h, sites: sites)
+              server_options: conf['server_options'].to_h, sites: sites,
+              ticket_key_file: tickets ? ticket_path : nil)
     verify "#{Shellwords.escape(bin)} check --config %{path}"
     notifies :restart, 'service[dropcap]', :delayed if manage_service
   end
@@ -115,6 +150,7 @@ else
   opts = ['--root', conf['root'], '--https', conf['https'], '--http', conf['http']]
   opts += ['--cert', conf['cert_path'], '--key', conf['key_path']] unless conf['https'] == 'off'
   opts += ['--access-log', conf['access_log']] if conf['access_log']
+  opts += ['--ticket-key-file', ticket_path] if tickets
   opts += conf['extra_args'].to_a
 
   template conf['env_path'] do
