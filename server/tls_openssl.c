@@ -23,6 +23,7 @@
 #include <openssl/x509.h>
 
 #include "site.h"
+#include "ticketfile.h"
 #include "tls.h"
 
 /*
@@ -52,7 +53,8 @@ static const char *tls_alpn[] = {"http/1.1", NULL};
 
 #define TLS_SESSION_CACHE_ENTRIES 1024
 #define TLS_SESSION_LIFETIME 43200 /* seconds, for cached sessions and ticket keys */
-#define TLS_TICKET_KEYS 2	   /* the current key and the one before it */
+/* A fleet's clocks differ a little: a session may have started this far in our future. */
+#define TLS_TICKET_CLOCK_SKEW 300
 
 /* What a reload replaces: one SSL_CTX per site's certificate and key. Connections hold it
  * through OpenSSL's own reference (SSL_new, SSL_set_SSL_CTX), so an open connection keeps its
@@ -62,12 +64,14 @@ struct tls_cred {
 	SSL_CTX *ssl_ctx;
 };
 
-/* A session-ticket key in nginx's layout: name, HMAC-SHA256 secret, AES-256-CBC key. */
+/* A session-ticket key in nginx's layout, which is --ticket-key-file's: a name, the
+ * HMAC-SHA256 secret, the AES-256-CBC key. */
 struct tls_ticket_key {
 	unsigned char name[16];
 	unsigned char hmac[32];
 	unsigned char aes[32];
 };
+_Static_assert(sizeof(struct tls_ticket_key) == TICKETFILE_KEY_LEN, "the file's layout");
 
 /* What outlives reloads: the session SSL_CTX every connection starts on (it holds the session
  * cache, and its ticket callback the keys), so that a session made with an old certificate
@@ -78,9 +82,11 @@ struct tls_ctx {
 	struct tls_cred *cred[CONFIG_MAX_SITES];
 	SSL_CTX *base;	 /* protocol settings, session cache, ticket keys; no certificate */
 	EVP_CIPHER *aes; /* AES-256-CBC for tickets, fetched once */
-	pthread_mutex_t keys_lock;		     /* the ticket callback runs on any worker */
-	struct tls_ticket_key keys[TLS_TICKET_KEYS]; /* [0] encrypts; all decrypt */
-	time_t keys_made;			     /* when keys[0] was made */
+	pthread_mutex_t keys_lock; /* the ticket callback runs on any worker; a reload swaps */
+	struct tls_ticket_key keys[TICKETFILE_MAX_KEYS]; /* [0] encrypts; all decrypt */
+	size_t n_keys;
+	time_t keys_made;  /* generated keys: when keys[0] was made */
+	char *ticket_file; /* --ticket-key-file; NULL: keys generated here, and rotated */
 };
 
 struct tls_conn {
@@ -245,13 +251,15 @@ static struct tls_ctx *ssl_tls_ctx(SSL *ssl)
 	return tc->ctx;
 }
 
-/* A fresh current ticket key every TLS_SESSION_LIFETIME; the one before still decrypts (as
- * mbedTLS's ticket module rotates). Called with keys_lock held. */
+/* Generated keys: a fresh current one every TLS_SESSION_LIFETIME, the one before still
+ * decrypts (as tls.c rotates). A key file's keys are rotated by whoever writes the file.
+ * Called with keys_lock held. */
 static int ticket_keys_rotate(struct tls_ctx *ctx, time_t now)
 {
-	if (now - ctx->keys_made < TLS_SESSION_LIFETIME)
+	if (ctx->ticket_file || now - ctx->keys_made < TLS_SESSION_LIFETIME)
 		return 0;
-	memmove(&ctx->keys[1], &ctx->keys[0], (TLS_TICKET_KEYS - 1) * sizeof ctx->keys[0]);
+	ctx->keys[1] = ctx->keys[0];
+	ctx->n_keys = 2;
 	if (RAND_priv_bytes((unsigned char *)&ctx->keys[0], sizeof ctx->keys[0]) != 1)
 		return -1;
 	ctx->keys_made = now;
@@ -261,7 +269,7 @@ static int ticket_keys_rotate(struct tls_ctx *ctx, time_t now)
 /* The key named name, or -1 (an unknown or retired key: a full handshake). */
 static int ticket_key_find(const struct tls_ctx *ctx, const unsigned char *name)
 {
-	for (int i = 0; i < TLS_TICKET_KEYS; i++)
+	for (int i = 0; i < (int)ctx->n_keys; i++)
 		if (memcmp(ctx->keys[i].name, name, sizeof ctx->keys[i].name) == 0)
 			return i;
 	return -1;
@@ -308,6 +316,26 @@ static int tls_on_ticket(SSL *ssl, unsigned char name[16], unsigned char *iv, EV
 	return ret;
 }
 
+/* A session that began in our future (another instance's clock, more than the skew ahead)
+ * is not resumed, as in tls.c; OpenSSL itself refuses one older than its lifetime. */
+static SSL_TICKET_RETURN tls_on_ticket_decrypted(SSL *ssl, SSL_SESSION *ss,
+						 const unsigned char *name, size_t namelen,
+						 SSL_TICKET_STATUS status, void *arg)
+{
+	(void)ssl, (void)name, (void)namelen, (void)arg;
+	switch (status) {
+	case SSL_TICKET_SUCCESS:
+	case SSL_TICKET_SUCCESS_RENEW:
+		if (SSL_SESSION_get_time(ss) > time(NULL) + TLS_TICKET_CLOCK_SKEW)
+			return SSL_TICKET_RETURN_IGNORE_RENEW;
+		return status == SSL_TICKET_SUCCESS ? SSL_TICKET_RETURN_USE
+						    : SSL_TICKET_RETURN_USE_RENEW;
+	case SSL_TICKET_FATAL_ERR_MALLOC:
+	case SSL_TICKET_FATAL_ERR_OTHER: return SSL_TICKET_RETURN_ABORT;
+	default: return SSL_TICKET_RETURN_IGNORE_RENEW; /* none, unknown key, bad MAC: full */
+	}
+}
+
 /* Protocol, suites, groups, ALPN, SNI and tickets: the same on the session SSL_CTX and on
  * every credential's, since OpenSSL reads some from the one a connection started on and
  * some from the one the server name switched it to. */
@@ -334,7 +362,8 @@ static int configure(struct tls_ctx *ctx, SSL_CTX *sc, char *err, size_t errlen)
 	    SSL_CTX_set1_groups_list(sc, tls_groups) != 1 ||
 	    SSL_CTX_set1_sigalgs_list(sc, tls_sigalgs) != 1 ||
 	    SSL_CTX_set_session_id_context(sc, sid_ctx, sizeof sid_ctx - 1) != 1 ||
-	    SSL_CTX_set_tlsext_ticket_key_evp_cb(sc, tls_on_ticket) != 1)
+	    SSL_CTX_set_tlsext_ticket_key_evp_cb(sc, tls_on_ticket) != 1 ||
+	    SSL_CTX_set_session_ticket_cb(sc, NULL, tls_on_ticket_decrypted, NULL) != 1)
 		return fail(err, errlen, "TLS", "configuration", "");
 	SSL_CTX_set_session_cache_mode(sc, SSL_SESS_CACHE_SERVER);
 	SSL_CTX_sess_set_cache_size(sc, TLS_SESSION_CACHE_ENTRIES);
@@ -379,7 +408,62 @@ static int tls_library_init(char *err, size_t errlen)
 	return fail(err, errlen, "TLS", "library initialisation", "");
 }
 
-/* The session SSL_CTX, the ticket cipher and the first ticket key. */
+/* --ticket-key-file's keys (who: the reading user in a reload, NULL at start) replace the
+ * context's at once, under the lock: a handshake sees the old set or the new one. */
+static int tickets_load(struct tls_ctx *ctx, const struct tls_reader *who, char *err, size_t errlen)
+{
+	unsigned char buf[TICKETFILE_MAX_KEYS * TICKETFILE_KEY_LEN];
+	size_t len = 0;
+	int r = ticketfile_read(ctx->ticket_file, who ? who->user : NULL, who ? who->group : NULL,
+				buf, &len, err, errlen);
+
+	if (r == 0) {
+		pthread_mutex_lock(&ctx->keys_lock);
+		OPENSSL_cleanse(ctx->keys, sizeof ctx->keys);
+		memcpy(ctx->keys, buf, len);
+		ctx->n_keys = len / TICKETFILE_KEY_LEN;
+		pthread_mutex_unlock(&ctx->keys_lock);
+	}
+	OPENSSL_cleanse(buf, sizeof buf);
+	return r;
+}
+
+/* The keys of --ticket-key-file, or one generated. */
+static int tickets_setup(struct tls_ctx *ctx, char *err, size_t errlen)
+{
+	const char *file = ctx->cfg->ticket_key_file;
+
+	if (file) {
+		if (!(ctx->ticket_file = strdup(file))) {
+			snprintf(err, errlen, "out of memory");
+			return -1;
+		}
+		return tickets_load(ctx, NULL, err, errlen);
+	}
+	if (RAND_priv_bytes((unsigned char *)ctx->keys, sizeof ctx->keys[0]) != 1)
+		return fail(err, errlen, "TLS", "session ticket keys", "");
+	ctx->n_keys = 1;
+	ctx->keys_made = time(NULL);
+	return 0;
+}
+
+int tls_ctx_reload_tickets(struct tls_ctx *ctx, const struct tls_reader *who, char *info,
+			   size_t infolen, char *err, size_t errlen)
+{
+	const unsigned char *nm = ctx->keys[0].name;
+	size_t n;
+
+	if (!ctx->ticket_file)
+		return 1;
+	if (tickets_load(ctx, who, err, errlen) < 0)
+		return -1;
+	n = ctx->n_keys; /* this thread's own write: no other thread changes the keys */
+	snprintf(info, infolen, "%s: %zu key%s, new tickets with the one named %02x%02x%02x%02x...",
+		 ctx->ticket_file, n, n == 1 ? "" : "s", nm[0], nm[1], nm[2], nm[3]);
+	return 0;
+}
+
+/* The session SSL_CTX, the ticket cipher and the ticket keys. */
 static int ctx_shared_setup(struct tls_ctx *ctx, char *err, size_t errlen)
 {
 	if (tls_library_init(err, errlen) < 0)
@@ -390,10 +474,7 @@ static int ctx_shared_setup(struct tls_ctx *ctx, char *err, size_t errlen)
 		return fail(err, errlen, "TLS", "context", "");
 	if (configure(ctx, ctx->base, err, errlen) < 0)
 		return -1;
-	if (RAND_priv_bytes((unsigned char *)ctx->keys, sizeof ctx->keys) != 1)
-		return fail(err, errlen, "TLS", "session ticket keys", "");
-	ctx->keys_made = time(NULL);
-	return 0;
+	return tickets_setup(ctx, err, errlen);
 }
 
 /* One credential per site with a certificate; err names the site when there are several. */
@@ -535,6 +616,7 @@ void tls_ctx_free(struct tls_ctx *ctx)
 	EVP_CIPHER_free(ctx->aes);
 	OPENSSL_cleanse(ctx->keys, sizeof ctx->keys);
 	pthread_mutex_destroy(&ctx->keys_lock);
+	free(ctx->ticket_file);
 	free(ctx);
 }
 

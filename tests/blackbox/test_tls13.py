@@ -137,3 +137,22 @@ def test_tls12_beside_tls13_keeps_its_policy(site):
                           "-cipher", "ECDHE-ECDSA-AES128-SHA:@SECLEVEL=0"], input=REQUEST,
                          capture_output=True, timeout=10, env=RAW_ENV)
     assert "CONNECTION ESTABLISHED" not in (out.stdout + out.stderr).decode("latin-1")
+
+
+def test_tls13_tickets_resume_across_instances_sharing_a_key_file(make_server, docroot,
+                                                                    tls_files, world_tmp,
+                                                                    need_root):
+    """--ticket-key-file covers TLS 1.3 tickets: one instance's resumes on the other, and not
+    on a third with its own keys."""
+    from test_ticket_keys import KeyFile, serve
+    keys = KeyFile(world_tmp)
+    (_, a), (_, b) = (serve(make_server, docroot, tls_files, "--ticket-key-file", keys.path)
+                      for _ in range(2))
+    _, alone = serve(make_server, docroot, tls_files)
+    sess = os.path.join(world_tmp, "a.pem")
+    rc, out = s_client(a, "-sess_out", sess)
+    assert rc == 0 and "New, TLSv1.3" in out, out
+    rc, out = s_client(b, "-sess_in", sess)
+    assert "Reused, TLSv1.3" in out, out
+    rc, out = s_client(alone, "-sess_in", sess)
+    assert "New, TLSv1.3" in out, out
