@@ -61,6 +61,14 @@ void tls_ctx_discard(struct tls_cred **creds);
  * server's own, which outlives main's). */
 void tls_ctx_use_config(struct tls_ctx *ctx, const struct config *cfg);
 
+/* Gives the calling worker thread a random generator of its own for its handshakes, seeded from
+ * ctx's entropy source (ctx NULL: nothing to do). Call on the worker's thread before its first
+ * connection; tls_worker_free on the same thread when it ends. The main thread uses the
+ * context's. The credentials, session cache and ticket keys stay shared (thread safe). Returns
+ * 0, or -1 with err. */
+int tls_worker_init(struct tls_ctx *ctx, char *err, size_t errlen);
+void tls_worker_free(void);
+
 /* The TLS transport: handshake, read, write, pending and shutdown map DONE, WANT_READ/WANT_WRITE
  * (call again with the same arguments when the socket is ready), CLOSE (the peer closed) or
  * ERROR (never call again but close); pending also counts decrypted input held by the TLS library;
@@ -75,6 +83,10 @@ int tls_transport_open(struct transport *t, struct tls_ctx *ctx, int fd);
  * answered with, which a reload may have changed since the handshake): its index in cfg->sites
  * (the default site's for an unknown name), or -1 when the client sent no name or t is not TLS. */
 int tls_transport_sni_site(const struct transport *t, const struct config *cfg);
+
+/* Whether the handshake of t (done) agreed on HTTP/2 by ALPN ("h2"); 0 for plain TCP, for
+ * http/1.1 and for a client that offered no ALPN. */
+int tls_transport_h2(const struct transport *t);
 
 /* The TLS library and its version, "mbedTLS 2.28.3" or "OpenSSL 3.0.19" (dropcap --version). */
 const char *tls_library(void);

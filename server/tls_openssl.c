@@ -77,6 +77,8 @@ _Static_assert(sizeof(struct tls_ticket_key) == TICKETFILE_KEY_LEN, "the file's 
  * cache, and its ticket callback the keys), so that a session made with an old certificate
  * still resumes after a reload, as in tls.c. */
 struct tls_ctx {
+	/* cfg and cred[] as the workers' handshakes read them while the main thread reloads */
+	pthread_mutex_t lock;
 	const struct config *cfg;
 	/* each site's current credential (NULL: it has none and uses the default site's) */
 	struct tls_cred *cred[CONFIG_MAX_SITES];
@@ -189,32 +191,47 @@ static int load_credentials(SSL_CTX *sc, const char *cert, const char *key,
 	return load_key(sc, cert, key, err, errlen);
 }
 
-/* The server name picks the site, and the site its certificate; an unknown name, or none,
- * gets the default site's. Every name is accepted. OpenSSL calls it for every ClientHello,
- * with or without a name; SSL_set_SSL_CTX takes a reference on the credential. */
-static int tls_on_servername(SSL *ssl, int *alert, void *arg)
+/* The credential of the site name[0..len) picks (name NULL: the default site's), under
+ * ctx->lock: SSL_set_SSL_CTX takes its reference before a reload can drop the context's.
+ * Returns 0, or -1 when out of memory. */
+static int use_site_cred(struct tls_ctx *ctx, struct tls_conn *tc, SSL *ssl, const char *name,
+			 size_t len)
 {
-	struct tls_ctx *ctx = arg;
-	struct tls_conn *tc = SSL_get_app_data(ssl);
-	const struct config *cfg = ctx->cfg;
-	const char *name = SSL_get_servername(ssl, TLSEXT_NAMETYPE_host_name);
+	const struct config *cfg;
 	struct tls_cred *cr;
+	int ok;
 
+	pthread_mutex_lock(&ctx->lock);
+	cfg = ctx->cfg;
 	if (name) {
-		size_t len = strlen(name);
 		int site = site_find(cfg->sites, cfg->n_sites, name, len);
 		tc->sni_site = site == SITE_NONE ? (int)cfg->default_site : site;
-		tc->sni_len = len < sizeof tc->sni_name ? len : sizeof tc->sni_name - 1;
-		memcpy(tc->sni_name, name, tc->sni_len);
 	}
 	cr = tc->sni_site >= 0 ? ctx->cred[tc->sni_site] : NULL;
 	if (!cr)
 		cr = ctx->cred[cfg->default_site];
-	if (SSL_get_SSL_CTX(ssl) != cr->ssl_ctx && SSL_set_SSL_CTX(ssl, cr->ssl_ctx) == NULL) {
-		*alert = SSL_AD_INTERNAL_ERROR;
-		return SSL_TLSEXT_ERR_ALERT_FATAL;
+	ok = SSL_get_SSL_CTX(ssl) == cr->ssl_ctx || SSL_set_SSL_CTX(ssl, cr->ssl_ctx) != NULL;
+	pthread_mutex_unlock(&ctx->lock);
+	return ok ? 0 : -1;
+}
+
+/* The server name picks the site, and the site its certificate; an unknown name, or none,
+ * gets the default site's. Every name is accepted. OpenSSL calls it for every ClientHello,
+ * with or without a name. */
+static int tls_on_servername(SSL *ssl, int *alert, void *arg)
+{
+	struct tls_conn *tc = SSL_get_app_data(ssl);
+	const char *name = SSL_get_servername(ssl, TLSEXT_NAMETYPE_host_name);
+	size_t len = name ? strlen(name) : 0;
+
+	if (name) {
+		tc->sni_len = len < sizeof tc->sni_name ? len : sizeof tc->sni_name - 1;
+		memcpy(tc->sni_name, name, tc->sni_len);
 	}
-	return SSL_TLSEXT_ERR_OK;
+	if (use_site_cred(arg, tc, ssl, name, len) == 0)
+		return SSL_TLSEXT_ERR_OK;
+	*alert = SSL_AD_INTERNAL_ERROR;
+	return SSL_TLSEXT_ERR_ALERT_FATAL;
 }
 
 /* Whether the client's ALPN list (wire format) holds proto. */
@@ -510,6 +527,7 @@ struct tls_ctx *tls_ctx_new(const struct config *cfg, char *err, size_t errlen)
 		snprintf(err, errlen, "out of memory");
 		return NULL;
 	}
+	pthread_mutex_init(&ctx->lock, NULL);
 	pthread_mutex_init(&ctx->keys_lock, NULL);
 	ctx->cfg = cfg;
 	if (ctx_shared_setup(ctx, err, errlen) < 0 || ctx_load_sites(ctx, err, errlen) < 0) {
@@ -544,15 +562,18 @@ int tls_ctx_reload(struct tls_ctx *ctx, size_t site, const struct tls_reader *wh
 		   size_t infolen, char *err, size_t errlen)
 {
 	const struct config_site *s = &ctx->cfg->sites[site];
-	struct tls_cred *cr;
+	struct tls_cred *cr, *old;
 
 	if (!s->cert)
 		return 1;
 	if (!(cr = cred_new(ctx, s->cert, s->key, who, err, errlen)))
 		return -1;
-	cred_put(ctx->cred[site]); /* freed now, or by the last connection that still uses it */
-	ctx->cred[site] = cr;
 	describe(cr->ssl_ctx, info, infolen);
+	pthread_mutex_lock(&ctx->lock);
+	old = ctx->cred[site];
+	ctx->cred[site] = cr;
+	pthread_mutex_unlock(&ctx->lock);
+	cred_put(old); /* freed now, or by the last connection that still uses it */
 	return 0;
 }
 
@@ -591,17 +612,24 @@ void tls_ctx_discard(struct tls_cred **creds)
 
 void tls_ctx_commit(struct tls_ctx *ctx, const struct config *cfg, struct tls_cred **creds)
 {
+	struct tls_cred *old;
+
+	pthread_mutex_lock(&ctx->lock);
 	for (size_t i = 0; i < CONFIG_MAX_SITES; i++) {
-		cred_put(ctx->cred[i]); /* freed now, or by the last session that uses it */
+		old = ctx->cred[i];
 		ctx->cred[i] = creds[i];
-		creds[i] = NULL;
+		creds[i] = old; /* put below, outside the lock */
 	}
-	tls_ctx_use_config(ctx, cfg);
+	ctx->cfg = cfg;
+	pthread_mutex_unlock(&ctx->lock);
+	tls_ctx_discard(creds); /* freed now, or by the last session that uses each */
 }
 
 void tls_ctx_use_config(struct tls_ctx *ctx, const struct config *cfg)
 {
+	pthread_mutex_lock(&ctx->lock);
 	ctx->cfg = cfg;
+	pthread_mutex_unlock(&ctx->lock);
 }
 
 /* Frees every credential (OpenSSL clears a private key as it frees it) and wipes the ticket
@@ -616,8 +644,26 @@ void tls_ctx_free(struct tls_ctx *ctx)
 	EVP_CIPHER_free(ctx->aes);
 	OPENSSL_cleanse(ctx->keys, sizeof ctx->keys);
 	pthread_mutex_destroy(&ctx->keys_lock);
+	pthread_mutex_destroy(&ctx->lock);
 	free(ctx->ticket_file);
 	free(ctx);
+}
+
+/* OpenSSL keeps a random generator per thread already: this instantiates the worker's on its
+ * own thread, before its first handshake (and before the sandbox when workers start first). */
+int tls_worker_init(struct tls_ctx *ctx, char *err, size_t errlen)
+{
+	unsigned char b;
+
+	if (!ctx || (RAND_bytes(&b, 1) == 1 && RAND_priv_bytes(&b, 1) == 1))
+		return 0;
+	return fail(err, errlen, "TLS", "random generator", "");
+}
+
+/* Frees the thread's generators and error queue (OpenSSL would at the thread's exit). */
+void tls_worker_free(void)
+{
+	OPENSSL_thread_stop();
 }
 
 static struct tls_conn *tls_conn_new(struct tls_ctx *ctx, int fd)
@@ -746,6 +792,18 @@ int tls_transport_sni_site(const struct transport *t, const struct config *cfg)
 		return -1;
 	site = site_find(cfg->sites, cfg->n_sites, tc->sni_name, tc->sni_len);
 	return site == SITE_NONE ? (int)cfg->default_site : site;
+}
+
+/* Always 0 while tls_alpn offers no "h2" (the HTTP/2 module adds it). */
+int tls_transport_h2(const struct transport *t)
+{
+	const struct tls_conn *tc = t->ops == &tls_transport_ops ? t->tls : NULL;
+	const unsigned char *proto = NULL;
+	unsigned len = 0;
+
+	if (tc)
+		SSL_get0_alpn_selected(tc->ssl, &proto, &len);
+	return len == 2 && memcmp(proto, "h2", 2) == 0;
 }
 
 int tls_transport_open(struct transport *t, struct tls_ctx *ctx, int fd)
