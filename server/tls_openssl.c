@@ -9,10 +9,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
-#include <openssl/core_names.h>
 #include <openssl/crypto.h>
 #include <openssl/err.h>
 #include <openssl/evp.h>
@@ -24,6 +22,7 @@
 
 #include "site.h"
 #include "tls.h"
+#include "tls_openssl_tickets.h"
 
 /*
  * TLS 1.2: the six ECDHE+AEAD suites of tls.c. AES-GCM first here, unlike tls.c: OpenSSL
@@ -51,8 +50,7 @@ static const char tls_sigalgs[] =
 static const char *tls_alpn[] = {"http/1.1", NULL};
 
 #define TLS_SESSION_CACHE_ENTRIES 1024
-#define TLS_SESSION_LIFETIME 43200 /* seconds, for cached sessions and ticket keys */
-#define TLS_TICKET_KEYS 2	   /* the current key and the one before it */
+#define TLS_SESSION_LIFETIME TLS_TICKET_LIFETIME /* for cached sessions too: 12 hours */
 
 /* What a reload replaces: one SSL_CTX per site's certificate and key. Connections hold it
  * through OpenSSL's own reference (SSL_new, SSL_set_SSL_CTX), so an open connection keeps its
@@ -60,13 +58,6 @@ static const char *tls_alpn[] = {"http/1.1", NULL};
  * reference. */
 struct tls_cred {
 	SSL_CTX *ssl_ctx;
-};
-
-/* A session-ticket key in nginx's layout: name, HMAC-SHA256 secret, AES-256-CBC key. */
-struct tls_ticket_key {
-	unsigned char name[16];
-	unsigned char hmac[32];
-	unsigned char aes[32];
 };
 
 /* What outlives reloads: the session SSL_CTX every connection starts on (it holds the session
@@ -78,11 +69,8 @@ struct tls_ctx {
 	const struct config *cfg;
 	/* each site's current credential (NULL: it has none and uses the default site's) */
 	struct tls_cred *cred[CONFIG_MAX_SITES];
-	SSL_CTX *base;	 /* protocol settings, session cache, ticket keys; no certificate */
-	EVP_CIPHER *aes; /* AES-256-CBC for tickets, fetched once */
-	pthread_mutex_t keys_lock;		     /* the ticket callback runs on any worker */
-	struct tls_ticket_key keys[TLS_TICKET_KEYS]; /* [0] encrypts; all decrypt */
-	time_t keys_made;			     /* when keys[0] was made */
+	SSL_CTX *base; /* protocol settings and the session cache; no certificate */
+	struct tls_tickets *tickets;
 };
 
 struct tls_conn {
@@ -255,76 +243,6 @@ static int tls_on_alpn(SSL *ssl, const unsigned char **out, unsigned char *outle
 	return SSL_TLSEXT_ERR_ALERT_FATAL;
 }
 
-static struct tls_ctx *ssl_tls_ctx(SSL *ssl)
-{
-	struct tls_conn *tc = SSL_get_app_data(ssl);
-
-	return tc->ctx;
-}
-
-/* A fresh current ticket key every TLS_SESSION_LIFETIME; the one before still decrypts (as
- * mbedTLS's ticket module rotates). Called with keys_lock held. */
-static int ticket_keys_rotate(struct tls_ctx *ctx, time_t now)
-{
-	if (now - ctx->keys_made < TLS_SESSION_LIFETIME)
-		return 0;
-	memmove(&ctx->keys[1], &ctx->keys[0], (TLS_TICKET_KEYS - 1) * sizeof ctx->keys[0]);
-	if (RAND_priv_bytes((unsigned char *)&ctx->keys[0], sizeof ctx->keys[0]) != 1)
-		return -1;
-	ctx->keys_made = now;
-	return 0;
-}
-
-/* The key named name, or -1 (an unknown or retired key: a full handshake). */
-static int ticket_key_find(const struct tls_ctx *ctx, const unsigned char *name)
-{
-	for (int i = 0; i < TLS_TICKET_KEYS; i++)
-		if (memcmp(ctx->keys[i].name, name, sizeof ctx->keys[i].name) == 0)
-			return i;
-	return -1;
-}
-
-static int ticket_key_apply(struct tls_ctx *ctx, const struct tls_ticket_key *k,
-			    const unsigned char *iv, EVP_CIPHER_CTX *cctx, EVP_MAC_CTX *hctx,
-			    int enc)
-{
-	OSSL_PARAM params[] = {
-	    OSSL_PARAM_construct_octet_string(OSSL_MAC_PARAM_KEY, (void *)k->hmac, sizeof k->hmac),
-	    OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, (char *)"SHA256", 0),
-	    OSSL_PARAM_construct_end(),
-	};
-
-	if (EVP_MAC_CTX_set_params(hctx, params) != 1)
-		return -1;
-	return EVP_CipherInit_ex(cctx, ctx->aes, NULL, k->aes, iv, enc) == 1 ? 0 : -1;
-}
-
-/* Session tickets as nginx makes them from its key files: the key's name, then AES-256-CBC
- * and HMAC-SHA256 (RFC 5077's layout). Returns 1, 2 (decrypted with an older key: issue a
- * new ticket), 0 (unknown key: full handshake) or -1. */
-static int tls_on_ticket(SSL *ssl, unsigned char name[16], unsigned char *iv, EVP_CIPHER_CTX *cctx,
-			 EVP_MAC_CTX *hctx, int enc)
-{
-	struct tls_ctx *ctx = ssl_tls_ctx(ssl);
-	int i = 0, ret = -1;
-
-	pthread_mutex_lock(&ctx->keys_lock);
-	if (enc) {
-		if (ticket_keys_rotate(ctx, time(NULL)) == 0 &&
-		    RAND_bytes(iv, EVP_MAX_IV_LENGTH) == 1 &&
-		    ticket_key_apply(ctx, &ctx->keys[0], iv, cctx, hctx, 1) == 0) {
-			memcpy(name, ctx->keys[0].name, 16);
-			ret = 1;
-		}
-	} else if ((i = ticket_key_find(ctx, name)) < 0) {
-		ret = 0;
-	} else if (ticket_key_apply(ctx, &ctx->keys[i], iv, cctx, hctx, 0) == 0) {
-		ret = i == 0 ? 1 : 2;
-	}
-	pthread_mutex_unlock(&ctx->keys_lock);
-	return ret;
-}
-
 /* Protocol, suites, groups, ALPN, SNI and tickets: the same on the session SSL_CTX and on
  * every credential's, since OpenSSL reads some from the one a connection started on and
  * some from the one the server name switched it to. */
@@ -351,7 +269,7 @@ static int configure(struct tls_ctx *ctx, SSL_CTX *sc, char *err, size_t errlen)
 	    SSL_CTX_set1_groups_list(sc, tls_groups) != 1 ||
 	    SSL_CTX_set1_sigalgs_list(sc, tls_sigalgs) != 1 ||
 	    SSL_CTX_set_session_id_context(sc, sid_ctx, sizeof sid_ctx - 1) != 1 ||
-	    SSL_CTX_set_tlsext_ticket_key_evp_cb(sc, tls_on_ticket) != 1)
+	    tls_tickets_attach(sc, ctx->tickets) != 0)
 		return fail(err, errlen, "TLS", "configuration", "");
 	SSL_CTX_set_session_cache_mode(sc, SSL_SESS_CACHE_SERVER);
 	SSL_CTX_sess_set_cache_size(sc, TLS_SESSION_CACHE_ENTRIES);
@@ -396,21 +314,14 @@ static int tls_library_init(char *err, size_t errlen)
 	return fail(err, errlen, "TLS", "library initialisation", "");
 }
 
-/* The session SSL_CTX, the ticket cipher and the first ticket key. */
+/* The ticket keys and the session SSL_CTX. */
 static int ctx_shared_setup(struct tls_ctx *ctx, char *err, size_t errlen)
 {
-	if (tls_library_init(err, errlen) < 0)
+	if (tls_library_init(err, errlen) < 0 || !(ctx->tickets = tls_tickets_new(err, errlen)))
 		return -1;
-	ctx->base = SSL_CTX_new(TLS_server_method());
-	ctx->aes = EVP_CIPHER_fetch(NULL, "AES-256-CBC", NULL);
-	if (!ctx->base || !ctx->aes)
+	if (!(ctx->base = SSL_CTX_new(TLS_server_method())))
 		return fail(err, errlen, "TLS", "context", "");
-	if (configure(ctx, ctx->base, err, errlen) < 0)
-		return -1;
-	if (RAND_priv_bytes((unsigned char *)ctx->keys, sizeof ctx->keys) != 1)
-		return fail(err, errlen, "TLS", "session ticket keys", "");
-	ctx->keys_made = time(NULL);
-	return 0;
+	return configure(ctx, ctx->base, err, errlen);
 }
 
 /* One credential per site with a certificate; err names the site when there are several. */
@@ -447,7 +358,6 @@ struct tls_ctx *tls_ctx_new(const struct config *cfg, char *err, size_t errlen)
 		return NULL;
 	}
 	pthread_mutex_init(&ctx->lock, NULL);
-	pthread_mutex_init(&ctx->keys_lock, NULL);
 	ctx->cfg = cfg;
 	if (ctx_shared_setup(ctx, err, errlen) < 0 || ctx_load_sites(ctx, err, errlen) < 0) {
 		tls_ctx_free(ctx);
@@ -560,9 +470,7 @@ void tls_ctx_free(struct tls_ctx *ctx)
 	for (size_t i = 0; i < CONFIG_MAX_SITES; i++)
 		cred_put(ctx->cred[i]);
 	SSL_CTX_free(ctx->base);
-	EVP_CIPHER_free(ctx->aes);
-	OPENSSL_cleanse(ctx->keys, sizeof ctx->keys);
-	pthread_mutex_destroy(&ctx->keys_lock);
+	tls_tickets_free(ctx->tickets); /* after every SSL_CTX that points at it */
 	pthread_mutex_destroy(&ctx->lock);
 	free(ctx);
 }
