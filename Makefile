@@ -34,7 +34,7 @@ LDFLAGS += -pie -Wl,-z,relro -Wl,-z,now -Wl,--as-needed
 TLS ?= mbedtls
 ifeq ($(TLS),mbedtls)
 TLS_LIBS := mbedtls mbedx509 mbedcrypto
-TLS_OMIT := tls_openssl
+TLS_OMIT := tls_openssl tls_openssl_tickets
 B := build
 else ifeq ($(TLS),openssl)
 TLS_LIBS := ssl crypto
@@ -59,7 +59,7 @@ endif
 # rules, which open files with openat2): the unit tests link them.
 PURE := http_parse http_response uri range httpdate mime procstatus log logsink notify autoindex \
 	fcache file rules jsonesc site conffile
-SRCS := $(filter-out server/$(TLS_OMIT).c,$(wildcard server/*.c))
+SRCS := $(filter-out $(TLS_OMIT:%=server/%.c),$(wildcard server/*.c))
 UNIT_SRCS := $(wildcard tests/unit/test_*.c)
 
 # The sanitizer build (ASan + UBSan, any report is fatal) lives in build/san/.

@@ -1,6 +1,6 @@
 #!/bin/sh
 # make lint: formatting, static analysis, shell scripts, and the include fences that keep
-# each library in its one module (mbedTLS in tls.c, OpenSSL in tls_openssl.c, libcap in priv.c,
+# each library in its one module (mbedTLS in tls.c, OpenSSL in tls_openssl*.c, libcap in priv.c,
 # libev in the loop, libseccomp and Landlock in sandbox.c).
 set -u
 cd "$(dirname "$0")/.." || exit 2
@@ -18,7 +18,7 @@ fence() { # HEADER-PATTERN ALLOWED-FILES...
 	done
 }
 fence 'mbedtls/' tls.c
-fence 'openssl/' tls_openssl.c
+fence 'openssl/' tls_openssl.c tls_openssl_tickets.c tls_openssl_tickets.h
 fence 'sys/capability\.h' priv.c
 fence 'ev\.h' server.h
 fence 'seccomp\.h' sandbox.c

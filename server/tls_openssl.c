@@ -9,10 +9,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
-#include <openssl/core_names.h>
 #include <openssl/crypto.h>
 #include <openssl/err.h>
 #include <openssl/evp.h>
@@ -23,8 +21,8 @@
 #include <openssl/x509.h>
 
 #include "site.h"
-#include "ticketfile.h"
 #include "tls.h"
+#include "tls_openssl_tickets.h"
 
 /*
  * TLS 1.2: the six ECDHE+AEAD suites of tls.c. AES-GCM first here, unlike tls.c: OpenSSL
@@ -52,9 +50,7 @@ static const char tls_sigalgs[] =
 static const char *tls_alpn[] = {"http/1.1", NULL};
 
 #define TLS_SESSION_CACHE_ENTRIES 1024
-#define TLS_SESSION_LIFETIME 43200 /* seconds, for cached sessions and ticket keys */
-/* A fleet's clocks differ a little: a session may have started this far in our future. */
-#define TLS_TICKET_CLOCK_SKEW 300
+#define TLS_SESSION_LIFETIME TLS_TICKET_LIFETIME /* for cached sessions too: 12 hours */
 
 /* What a reload replaces: one SSL_CTX per site's certificate and key. Connections hold it
  * through OpenSSL's own reference (SSL_new, SSL_set_SSL_CTX), so an open connection keeps its
@@ -63,15 +59,6 @@ static const char *tls_alpn[] = {"http/1.1", NULL};
 struct tls_cred {
 	SSL_CTX *ssl_ctx;
 };
-
-/* A session-ticket key in nginx's layout, which is --ticket-key-file's: a name, the
- * HMAC-SHA256 secret, the AES-256-CBC key. */
-struct tls_ticket_key {
-	unsigned char name[16];
-	unsigned char hmac[32];
-	unsigned char aes[32];
-};
-_Static_assert(sizeof(struct tls_ticket_key) == TICKETFILE_KEY_LEN, "the file's layout");
 
 /* What outlives reloads: the session SSL_CTX every connection starts on (it holds the session
  * cache, and its ticket callback the keys), so that a session made with an old certificate
@@ -82,13 +69,8 @@ struct tls_ctx {
 	const struct config *cfg;
 	/* each site's current credential (NULL: it has none and uses the default site's) */
 	struct tls_cred *cred[CONFIG_MAX_SITES];
-	SSL_CTX *base;	 /* protocol settings, session cache, ticket keys; no certificate */
-	EVP_CIPHER *aes; /* AES-256-CBC for tickets, fetched once */
-	pthread_mutex_t keys_lock; /* the ticket callback runs on any worker; a reload swaps */
-	struct tls_ticket_key keys[TICKETFILE_MAX_KEYS]; /* [0] encrypts; all decrypt */
-	size_t n_keys;
-	time_t keys_made;  /* generated keys: when keys[0] was made */
-	char *ticket_file; /* --ticket-key-file; NULL: keys generated here, and rotated */
+	SSL_CTX *base; /* protocol settings and the session cache; no certificate */
+	struct tls_tickets *tickets;
 };
 
 struct tls_conn {
@@ -261,98 +243,6 @@ static int tls_on_alpn(SSL *ssl, const unsigned char **out, unsigned char *outle
 	return SSL_TLSEXT_ERR_ALERT_FATAL;
 }
 
-static struct tls_ctx *ssl_tls_ctx(SSL *ssl)
-{
-	struct tls_conn *tc = SSL_get_app_data(ssl);
-
-	return tc->ctx;
-}
-
-/* Generated keys: a fresh current one every TLS_SESSION_LIFETIME, the one before still
- * decrypts (as tls.c rotates). A key file's keys are rotated by whoever writes the file.
- * Called with keys_lock held. */
-static int ticket_keys_rotate(struct tls_ctx *ctx, time_t now)
-{
-	if (ctx->ticket_file || now - ctx->keys_made < TLS_SESSION_LIFETIME)
-		return 0;
-	ctx->keys[1] = ctx->keys[0];
-	ctx->n_keys = 2;
-	if (RAND_priv_bytes((unsigned char *)&ctx->keys[0], sizeof ctx->keys[0]) != 1)
-		return -1;
-	ctx->keys_made = now;
-	return 0;
-}
-
-/* The key named name, or -1 (an unknown or retired key: a full handshake). */
-static int ticket_key_find(const struct tls_ctx *ctx, const unsigned char *name)
-{
-	for (int i = 0; i < (int)ctx->n_keys; i++)
-		if (memcmp(ctx->keys[i].name, name, sizeof ctx->keys[i].name) == 0)
-			return i;
-	return -1;
-}
-
-static int ticket_key_apply(struct tls_ctx *ctx, const struct tls_ticket_key *k,
-			    const unsigned char *iv, EVP_CIPHER_CTX *cctx, EVP_MAC_CTX *hctx,
-			    int enc)
-{
-	OSSL_PARAM params[] = {
-	    OSSL_PARAM_construct_octet_string(OSSL_MAC_PARAM_KEY, (void *)k->hmac, sizeof k->hmac),
-	    OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, (char *)"SHA256", 0),
-	    OSSL_PARAM_construct_end(),
-	};
-
-	if (EVP_MAC_CTX_set_params(hctx, params) != 1)
-		return -1;
-	return EVP_CipherInit_ex(cctx, ctx->aes, NULL, k->aes, iv, enc) == 1 ? 0 : -1;
-}
-
-/* Session tickets as nginx makes them from its key files: the key's name, then AES-256-CBC
- * and HMAC-SHA256 (RFC 5077's layout). Returns 1, 2 (decrypted with an older key: issue a
- * new ticket), 0 (unknown key: full handshake) or -1. */
-static int tls_on_ticket(SSL *ssl, unsigned char name[16], unsigned char *iv, EVP_CIPHER_CTX *cctx,
-			 EVP_MAC_CTX *hctx, int enc)
-{
-	struct tls_ctx *ctx = ssl_tls_ctx(ssl);
-	int i = 0, ret = -1;
-
-	pthread_mutex_lock(&ctx->keys_lock);
-	if (enc) {
-		if (ticket_keys_rotate(ctx, time(NULL)) == 0 &&
-		    RAND_bytes(iv, EVP_MAX_IV_LENGTH) == 1 &&
-		    ticket_key_apply(ctx, &ctx->keys[0], iv, cctx, hctx, 1) == 0) {
-			memcpy(name, ctx->keys[0].name, 16);
-			ret = 1;
-		}
-	} else if ((i = ticket_key_find(ctx, name)) < 0) {
-		ret = 0;
-	} else if (ticket_key_apply(ctx, &ctx->keys[i], iv, cctx, hctx, 0) == 0) {
-		ret = i == 0 ? 1 : 2;
-	}
-	pthread_mutex_unlock(&ctx->keys_lock);
-	return ret;
-}
-
-/* A session that began in our future (another instance's clock, more than the skew ahead)
- * is not resumed, as in tls.c; OpenSSL itself refuses one older than its lifetime. */
-static SSL_TICKET_RETURN tls_on_ticket_decrypted(SSL *ssl, SSL_SESSION *ss,
-						 const unsigned char *name, size_t namelen,
-						 SSL_TICKET_STATUS status, void *arg)
-{
-	(void)ssl, (void)name, (void)namelen, (void)arg;
-	switch (status) {
-	case SSL_TICKET_SUCCESS:
-	case SSL_TICKET_SUCCESS_RENEW:
-		if (SSL_SESSION_get_time(ss) > time(NULL) + TLS_TICKET_CLOCK_SKEW)
-			return SSL_TICKET_RETURN_IGNORE_RENEW;
-		return status == SSL_TICKET_SUCCESS ? SSL_TICKET_RETURN_USE
-						    : SSL_TICKET_RETURN_USE_RENEW;
-	case SSL_TICKET_FATAL_ERR_MALLOC:
-	case SSL_TICKET_FATAL_ERR_OTHER: return SSL_TICKET_RETURN_ABORT;
-	default: return SSL_TICKET_RETURN_IGNORE_RENEW; /* none, unknown key, bad MAC: full */
-	}
-}
-
 /* Protocol, suites, groups, ALPN, SNI and tickets: the same on the session SSL_CTX and on
  * every credential's, since OpenSSL reads some from the one a connection started on and
  * some from the one the server name switched it to. */
@@ -379,8 +269,7 @@ static int configure(struct tls_ctx *ctx, SSL_CTX *sc, char *err, size_t errlen)
 	    SSL_CTX_set1_groups_list(sc, tls_groups) != 1 ||
 	    SSL_CTX_set1_sigalgs_list(sc, tls_sigalgs) != 1 ||
 	    SSL_CTX_set_session_id_context(sc, sid_ctx, sizeof sid_ctx - 1) != 1 ||
-	    SSL_CTX_set_tlsext_ticket_key_evp_cb(sc, tls_on_ticket) != 1 ||
-	    SSL_CTX_set_session_ticket_cb(sc, NULL, tls_on_ticket_decrypted, NULL) != 1)
+	    tls_tickets_attach(sc, ctx->tickets) != 0)
 		return fail(err, errlen, "TLS", "configuration", "");
 	SSL_CTX_set_session_cache_mode(sc, SSL_SESS_CACHE_SERVER);
 	SSL_CTX_sess_set_cache_size(sc, TLS_SESSION_CACHE_ENTRIES);
@@ -425,73 +314,15 @@ static int tls_library_init(char *err, size_t errlen)
 	return fail(err, errlen, "TLS", "library initialisation", "");
 }
 
-/* --ticket-key-file's keys (who: the reading user in a reload, NULL at start) replace the
- * context's at once, under the lock: a handshake sees the old set or the new one. */
-static int tickets_load(struct tls_ctx *ctx, const struct tls_reader *who, char *err, size_t errlen)
-{
-	unsigned char buf[TICKETFILE_MAX_KEYS * TICKETFILE_KEY_LEN];
-	size_t len = 0;
-	int r = ticketfile_read(ctx->ticket_file, who ? who->user : NULL, who ? who->group : NULL,
-				buf, &len, err, errlen);
-
-	if (r == 0) {
-		pthread_mutex_lock(&ctx->keys_lock);
-		OPENSSL_cleanse(ctx->keys, sizeof ctx->keys);
-		memcpy(ctx->keys, buf, len);
-		ctx->n_keys = len / TICKETFILE_KEY_LEN;
-		pthread_mutex_unlock(&ctx->keys_lock);
-	}
-	OPENSSL_cleanse(buf, sizeof buf);
-	return r;
-}
-
-/* The keys of --ticket-key-file, or one generated. */
-static int tickets_setup(struct tls_ctx *ctx, char *err, size_t errlen)
-{
-	const char *file = ctx->cfg->ticket_key_file;
-
-	if (file) {
-		if (!(ctx->ticket_file = strdup(file))) {
-			snprintf(err, errlen, "out of memory");
-			return -1;
-		}
-		return tickets_load(ctx, NULL, err, errlen);
-	}
-	if (RAND_priv_bytes((unsigned char *)ctx->keys, sizeof ctx->keys[0]) != 1)
-		return fail(err, errlen, "TLS", "session ticket keys", "");
-	ctx->n_keys = 1;
-	ctx->keys_made = time(NULL);
-	return 0;
-}
-
-int tls_ctx_reload_tickets(struct tls_ctx *ctx, const struct tls_reader *who, char *info,
-			   size_t infolen, char *err, size_t errlen)
-{
-	const unsigned char *nm = ctx->keys[0].name;
-	size_t n;
-
-	if (!ctx->ticket_file)
-		return 1;
-	if (tickets_load(ctx, who, err, errlen) < 0)
-		return -1;
-	n = ctx->n_keys; /* this thread's own write: no other thread changes the keys */
-	snprintf(info, infolen, "%s: %zu key%s, new tickets with the one named %02x%02x%02x%02x...",
-		 ctx->ticket_file, n, n == 1 ? "" : "s", nm[0], nm[1], nm[2], nm[3]);
-	return 0;
-}
-
-/* The session SSL_CTX, the ticket cipher and the ticket keys. */
+/* The ticket keys and the session SSL_CTX. */
 static int ctx_shared_setup(struct tls_ctx *ctx, char *err, size_t errlen)
 {
-	if (tls_library_init(err, errlen) < 0)
+	if (tls_library_init(err, errlen) < 0 ||
+	    !(ctx->tickets = tls_tickets_new(ctx->cfg->ticket_key_file, err, errlen)))
 		return -1;
-	ctx->base = SSL_CTX_new(TLS_server_method());
-	ctx->aes = EVP_CIPHER_fetch(NULL, "AES-256-CBC", NULL);
-	if (!ctx->base || !ctx->aes)
+	if (!(ctx->base = SSL_CTX_new(TLS_server_method())))
 		return fail(err, errlen, "TLS", "context", "");
-	if (configure(ctx, ctx->base, err, errlen) < 0)
-		return -1;
-	return tickets_setup(ctx, err, errlen);
+	return configure(ctx, ctx->base, err, errlen);
 }
 
 /* One credential per site with a certificate; err names the site when there are several. */
@@ -528,7 +359,6 @@ struct tls_ctx *tls_ctx_new(const struct config *cfg, char *err, size_t errlen)
 		return NULL;
 	}
 	pthread_mutex_init(&ctx->lock, NULL);
-	pthread_mutex_init(&ctx->keys_lock, NULL);
 	ctx->cfg = cfg;
 	if (ctx_shared_setup(ctx, err, errlen) < 0 || ctx_load_sites(ctx, err, errlen) < 0) {
 		tls_ctx_free(ctx);
@@ -625,6 +455,12 @@ void tls_ctx_commit(struct tls_ctx *ctx, const struct config *cfg, struct tls_cr
 	tls_ctx_discard(creds); /* freed now, or by the last session that uses each */
 }
 
+int tls_ctx_reload_tickets(struct tls_ctx *ctx, const struct tls_reader *who, char *info,
+			   size_t infolen, char *err, size_t errlen)
+{
+	return tls_tickets_reload(ctx->tickets, who->user, who->group, info, infolen, err, errlen);
+}
+
 void tls_ctx_use_config(struct tls_ctx *ctx, const struct config *cfg)
 {
 	pthread_mutex_lock(&ctx->lock);
@@ -641,11 +477,8 @@ void tls_ctx_free(struct tls_ctx *ctx)
 	for (size_t i = 0; i < CONFIG_MAX_SITES; i++)
 		cred_put(ctx->cred[i]);
 	SSL_CTX_free(ctx->base);
-	EVP_CIPHER_free(ctx->aes);
-	OPENSSL_cleanse(ctx->keys, sizeof ctx->keys);
-	pthread_mutex_destroy(&ctx->keys_lock);
+	tls_tickets_free(ctx->tickets); /* after every SSL_CTX that points at it */
 	pthread_mutex_destroy(&ctx->lock);
-	free(ctx->ticket_file);
 	free(ctx);
 }
 
