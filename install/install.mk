@@ -18,7 +18,7 @@ DESTDIR ?=
 
 UNITS := dropcap.service dropcap.socket dropcap-activated.service
 
-install: build/dropcap
+install: $(B)/dropcap
 	@if [ -z "$(DESTDIR)" ] && [ "$$(id -u)" -ne 0 ]; then \
 		echo "make install: needs root to own the binary and set its capability:" \
 			"sudo make install (or set DESTDIR to stage a package)" >&2; exit 1; fi
@@ -34,11 +34,11 @@ install: build/dropcap
 	[ -e $(DESTDIR)$(CONFDIR)/dropcap.env ] || \
 		install -m 0644 install/systemd/dropcap.env $(DESTDIR)$(CONFDIR)/dropcap.env
 ifeq ($(DESTDIR),)
-	$(SBINDIR)/dropcap-setcap --install build/dropcap $(BINDIR)/dropcap
+	$(SBINDIR)/dropcap-setcap --install $(B)/dropcap $(BINDIR)/dropcap
 	@echo "installed $(BINDIR)/dropcap with cap_net_bind_service,cap_setpcap=p." \
 		"After every copy or upgrade of the binary run: sudo dropcap-setcap $(BINDIR)/dropcap"
 else
-	install -m 0755 build/dropcap $(DESTDIR)$(BINDIR)/dropcap
+	install -m 0755 $(B)/dropcap $(DESTDIR)$(BINDIR)/dropcap
 	@echo "note: DESTDIR is set, so $(BINDIR)/dropcap was staged WITHOUT its file capability" \
 		"(a package cannot rely on it surviving). The package must apply it after install:" \
 		"dropcap-setcap $(BINDIR)/dropcap in a .deb postinst, or" \

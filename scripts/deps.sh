@@ -1,10 +1,10 @@
 #!/bin/sh
 # Installs the Debian 12 packages dropcap needs, only those missing.
-#   scripts/deps.sh build   compiler and libraries
+#   scripts/deps.sh build   compiler and libraries (libssl-dev: make TLS=openssl)
 #   scripts/deps.sh test    build + what the test suites use
 set -eu
 
-build="gcc make libc6-dev libev-dev libmbedtls-dev libnghttp2-dev libcap-dev libseccomp-dev libinih-dev libcap2-bin openssl"
+build="gcc make libc6-dev libev-dev libmbedtls-dev libssl-dev libnghttp2-dev libcap-dev libseccomp-dev libinih-dev libcap2-bin openssl"
 test="$build libcmocka-dev python3 python3-pytest python3-seccomp curl util-linux iproute2 systemd
       passwd shellcheck clang-format cppcheck dpkg-dev rpm ansible ruby man-db
       debootstrap systemd-container slowhttptest testssl.sh goaccess"

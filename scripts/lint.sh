@@ -1,7 +1,7 @@
 #!/bin/sh
 # make lint: formatting, static analysis, shell scripts, and the include fences that keep
-# each library in its one module (mbedTLS in tls.c, libcap in priv.c, libev in the loop,
-# libseccomp and Landlock in sandbox.c).
+# each library in its one module (mbedTLS in tls.c, OpenSSL in tls_openssl*.c, libcap in priv.c,
+# libev in the loop, libseccomp and Landlock in sandbox.c).
 set -u
 cd "$(dirname "$0")/.." || exit 2
 status=0
@@ -19,6 +19,7 @@ fence() { # HEADER-PATTERN ALLOWED-FILES...
 }
 fence 'mbedtls/' tls.c
 fence 'nghttp2/' h2.c
+fence 'openssl/' tls_openssl.c tls_openssl_tickets.c tls_openssl_tickets.h
 fence 'sys/capability\.h' priv.c
 fence 'ev\.h' server.h
 fence 'seccomp\.h' sandbox.c

@@ -9,6 +9,7 @@
 #include "config.h"
 #include "log.h"
 #include "site.h"
+#include "tls.h"
 
 static const char usage_text[] =
     "usage: dropcap --root DIR [options] [--site NAME[,NAME...] --root DIR [site options]]...\n"
@@ -458,7 +459,7 @@ static int apply(struct config *c, int opt, const char *arg, char *err, size_t e
 		fputs(usage_text, stdout);
 		fputs(usage_server, stdout);
 		return 1;
-	case OPT_VERSION: puts("dropcap " DROPCAP_VERSION); return 1;
+	case OPT_VERSION: printf("dropcap " DROPCAP_VERSION "\nTLS: %s\n", tls_library()); return 1;
 	}
 	return log_errbuf(err, errlen, "unknown option");
 }

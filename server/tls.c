@@ -29,6 +29,7 @@
 #include <mbedtls/ssl.h>
 #include <mbedtls/ssl_cache.h>
 #include <mbedtls/ssl_internal.h> /* MBEDTLS_SSL_IN/OUT_BUFFER_LEN: the record buffers' sizes */
+#include <mbedtls/version.h>
 #include <mbedtls/x509_crt.h>
 
 #include "site.h"
@@ -1154,4 +1155,9 @@ int tls_transport_open(struct transport *t, struct tls_ctx *ctx, int fd)
 		return -1;
 	t->ops = &tls_transport_ops;
 	return 0;
+}
+
+const char *tls_library(void)
+{
+	return "mbedTLS " MBEDTLS_VERSION_STRING;
 }

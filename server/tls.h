@@ -1,4 +1,6 @@
-/* tls.h — TLS 1.2 server sessions: the only module that includes mbedTLS. */
+/* tls.h — TLS server sessions, one module with two implementations: tls.c (mbedTLS 2.28, TLS
+ * 1.2; the default build) and tls_openssl.c (OpenSSL 3, TLS 1.3 and 1.2; make TLS=openssl).
+ * Only they include a TLS library. */
 #ifndef DROPCAP_TLS_H
 #define DROPCAP_TLS_H
 
@@ -69,7 +71,7 @@ void tls_worker_free(void);
 
 /* The TLS transport: handshake, read, write, pending and shutdown map DONE, WANT_READ/WANT_WRITE
  * (call again with the same arguments when the socket is ready), CLOSE (the peer closed) or
- * ERROR (never call again but close); pending also counts decrypted input held by mbedTLS;
+ * ERROR (never call again but close); pending also counts decrypted input held by the TLS library;
  * shutdown sends close_notify once, without waiting. */
 extern const struct transport_ops tls_transport_ops;
 
@@ -85,6 +87,9 @@ int tls_transport_sni_site(const struct transport *t, const struct config *cfg);
 /* Whether the handshake of t (done) agreed on HTTP/2 by ALPN ("h2"); 0 for plain TCP, for
  * http/1.1 and for a client that offered no ALPN. */
 int tls_transport_h2(const struct transport *t);
+
+/* The TLS library and its version, "mbedTLS 2.28.3" or "OpenSSL 3.0.19" (dropcap --version). */
+const char *tls_library(void);
 
 /* Largest plaintext record: a write of up to this many bytes is one record. */
 #define TLS_RECORD_MAX 16384

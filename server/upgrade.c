@@ -236,7 +236,7 @@ static void helper_run(int sock, struct tls_ctx *tls)
 	keep[n++] = (unsigned)sock;
 	if (listen_close_except(keep, n, err, sizeof err) < 0)
 		_exit(1);
-	tls_ctx_free(tls); /* mbedTLS zeroises the key as it frees it */
+	tls_ctx_free(tls); /* mbedTLS and OpenSSL zeroise the key as they free it */
 	set_signals(SIG_IGN);
 	for (;;) {
 		ssize_t r = read(sock, &c, 1);

@@ -7,8 +7,13 @@ API
 ---
 BIN                      path of the binary under test: $DROPCAP_BIN, else <repo>/build/dropcap.
 SERVING_MARKER           "dropcap: serving " — the readiness line on stderr.
-SAN_BIN                  <repo>/build/san/dropcap: the sanitizer build, the only one with the
-                         sandbox's test hooks (DROPCAP_TEST_* variables, see server/sandbox.c).
+SAN_BIN                  $DROPCAP_SAN_BIN, else <repo>/build/san/dropcap: the sanitizer build,
+                         the only one with the sandbox's test hooks (DROPCAP_TEST_* variables, see
+                         server/sandbox.c); make test TLS=openssl points it at
+                         build/openssl/san/dropcap.
+tls_library(binary=BIN) -> "mbedTLS" | "OpenSSL"   the TLS library the binary was built with (the
+                         "TLS: " line of its --version), for the tests whose expectation differs.
+tls13(binary=BIN) -> bool   whether that build speaks TLS 1.3 (OpenSSL's; mbedTLS 2.28's does not).
 
 Server(args, *, binary=None, user=None, netns=None, wrapper=(), env=None, stdout=None,
        pass_fds=(), init_groups=False, cwd=None)
@@ -114,7 +119,26 @@ REPO = os.path.dirname(HERE)
 BIN = os.environ.get("DROPCAP_BIN") or os.path.join(REPO, "build", "dropcap")
 SERVING_MARKER = "dropcap: serving "
 # The sanitizer build, which is also the test build: only it has the sandbox's test hooks.
-SAN_BIN = os.path.join(REPO, "build", "san", "dropcap")
+SAN_BIN = os.environ.get("DROPCAP_SAN_BIN") or os.path.join(REPO, "build", "san", "dropcap")
+
+_tls_library = {}
+
+
+def tls_library(binary=None):
+    """"mbedTLS" or "OpenSSL": the first word of the "TLS: " line of `binary --version`."""
+    binary = binary or BIN
+    if binary not in _tls_library:
+        out = subprocess.run([binary, "--version"], capture_output=True, text=True, timeout=10,
+                             check=True).stdout
+        line = [l for l in out.splitlines() if l.startswith("TLS: ")]
+        assert line, f"{binary} --version names no TLS library:\n{out}"
+        _tls_library[binary] = line[0].split()[1]
+    return _tls_library[binary]
+
+
+def tls13(binary=None):
+    """Whether the binary's build speaks TLS 1.3 (the OpenSSL one)."""
+    return tls_library(binary) == "OpenSSL"
 
 # Sanitizer reports that make a test run fail even when the test itself passed.
 SANITIZER_MARKERS = ("ERROR: AddressSanitizer", "runtime error:", "ERROR: LeakSanitizer")

@@ -50,6 +50,8 @@ def test_version(dropcap_bin):
     out = subprocess.run([dropcap_bin, "--version"], capture_output=True, text=True, timeout=5)
     assert out.returncode == 0
     assert re.search(r"dropcap\S* v?\d+\.\d+(\.\d+)?", out.stdout), out.stdout
+    # the TLS library the build uses (make TLS=openssl): the tests read it (dc.tls_library)
+    assert re.search(r"^TLS: (mbedTLS 2|OpenSSL 3)\.\d+\.\d+$", out.stdout, re.M), out.stdout
 
 
 # --- usage errors: exit 2 ------------------------------------------------------------------------

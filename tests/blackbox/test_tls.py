@@ -1,5 +1,6 @@
-"""TLS: 1.2 only, ECDHE+AEAD suites only, ECDSA and RSA certificates, SNI, ALPN, resumption
-(tickets and the session cache), and non-blocking handshakes.
+"""TLS: 1.2 (and 1.3 in the OpenSSL build, whose own tests are in test_tls13.py), ECDHE+AEAD
+suites only, ECDSA and RSA certificates, SNI, ALPN, resumption (tickets and the session cache),
+and non-blocking handshakes. Both builds pass it (dropcap_fixture.tls_library says which runs).
 
 Every "must be refused" client command is first run against a permissive `openssl s_server`
 (the control), so a refusal proves the server's policy and not a client that never tried."""
@@ -100,7 +101,8 @@ def try_suite(port, name):
 # --- protocol versions --------------------------------------------------------------------------
 
 def test_tls12_negotiated_with_verification(site, tls_files):
-    ctx = dc.client_context(cafile=tls_files.ec_cert)  # verifies chain and host name
+    ctx = dc.client_context(cafile=tls_files.ec_cert,  # verifies chain and host name
+                            max_version=ssl.TLSVersion.TLSv1_2)
     with socket.create_connection(("127.0.0.1", site.https_port), timeout=5) as raw:
         with ctx.wrap_socket(raw, server_hostname="localhost") as s:
             assert s.version() == "TLSv1.2"
@@ -147,9 +149,22 @@ def test_old_tls_versions_refused_python(site, control, version):
             ctx.wrap_socket(raw, server_hostname="localhost")
 
 
+def test_tls13_offered_only_by_the_openssl_build(site, control):
+    """A client offering TLS 1.3 and 1.2 gets 1.3 from the OpenSSL build; the mbedTLS 2.28 build
+    must not claim it (the control shows the client can do 1.3)."""
+    ok, out = handshake(control, "-tls1_3")
+    assert ok, f"control: the client cannot do TLS 1.3 here:\n{out}"
+    ok, out = handshake(site.https_port, "-tls1_3")
+    assert ok == dc.tls13(), f"{dc.tls_library()} build, -tls1_3:\n{out}"
+    with dc.HttpConn("127.0.0.1", site.https_port, tls=True) as c:
+        assert c.sock.version() == ("TLSv1.3" if dc.tls13() else "TLSv1.2")
+        assert c.request("GET", "/hello.txt").body == HELLO
+
+
 def test_sslv2_hello_and_garbage_refused(site):
     with socket.create_connection(("127.0.0.1", site.https_port), timeout=5) as s:
-        s.sendall(b"\x80\x2e\x01\x00\x02\x00\x15" + b"\x00" * 40)  # SSLv2-style ClientHello
+        # an SSLv2-style ClientHello, its record whole (0x2e bytes after the 2-byte header)
+        s.sendall(b"\x80\x2e\x01\x00\x02\x00\x15" + b"\x00" * 41)
         s.settimeout(3)
         try:
             data = s.recv(100)

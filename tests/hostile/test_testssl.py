@@ -3,7 +3,8 @@ protocols (-p), cipher categories (-s), forward secrecy (-f), every cipher per p
 vulnerabilities (-U) and server defaults (-S), as JSON. No DNS (--nodns none), one address
 (--ip 127.0.0.1): it never leaves this machine.
 
-It proves: nothing below TLS 1.2 is offered; every offered suite has forward secrecy (an
+It proves: nothing below TLS 1.2 is offered, TLS 1.3 is in the OpenSSL build (make TLS=openssl)
+and not in the mbedTLS one; every offered suite has forward secrecy (an
 ECDHE or DHE key exchange); and testssl.sh rates nothing MEDIUM, HIGH or CRITICAL, except four
 findings about the test certificate itself (self-signed, valid 30 days, no CRL/OCSP URI), which
 are properties of the fixture's certificate, not of the server. What remains (LOW, WARN, and the
@@ -64,6 +65,11 @@ def test_testssl_finds_no_old_protocol_no_suite_without_fs_and_no_vulnerability(
             problems.append(f"{proto}: {f and f['finding']} (want: not offered)")
     if "TLS1_2" not in by_id or not by_id["TLS1_2"]["finding"].startswith("offered"):
         problems.append(f"TLS1_2: {by_id.get('TLS1_2')} (want: offered)")
+    # TLS 1.3: offered by the OpenSSL build (make TLS=openssl), not by mbedTLS 2.28's
+    tls13 = by_id.get("TLS1_3", {}).get("finding", "")
+    if dc.tls13() != tls13.startswith("offered"):
+        problems.append(f"TLS1_3: {tls13} (want: {'' if dc.tls13() else 'not '}offered, "
+                        f"{dc.tls_library()} build)")
 
     suites = [f for f in findings if f["id"].startswith("cipher-")]
     if not suites:
