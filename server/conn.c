@@ -603,7 +603,8 @@ static enum step step_linger(struct conn *c)
 }
 
 /* HTTP/2: h2.c reads and writes through the connection's buffers, held while it has streams
- * or output; between streams the connection is idle (reclaimable at --max-conns). */
+ * or output; between streams the connection is idle (reclaimable at --max-conns) and gives its
+ * buffers and TLS record pages back. */
 static enum step step_h2(struct conn *c)
 {
 	enum h2_step r;
@@ -614,7 +615,7 @@ static enum step step_h2(struct conn *c)
 		   ev_now(c->set->loop));
 	set_idle(c, r != H2_CLOSE && h2_idle(c->h2));
 	if (c->idle)
-		buf_release(c);
+		go_quiet(c); /* as an idle HTTP/1.1 connection: buffers, TLS record pages */
 	switch (r) {
 	case H2_WAIT_READ: return STEP_WAIT_READ;
 	case H2_WAIT_BOTH: return STEP_WAIT_BOTH;
