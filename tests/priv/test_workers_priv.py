@@ -83,8 +83,10 @@ def load(env, connections):
 @pytest.mark.parametrize("workers", [2, 3])
 def test_every_worker_serves_a_share(env, make_server, workers):
     """The connections are spread over the loops: during the load each thread gains at least a
-    fifth of its fair share of the CPU time the busiest one gained (an idle worker gains only
-    its timers' microseconds, so a worker that never serves fails this by orders of magnitude)."""
+    twentieth of the CPU time the busiest one gained (an idle worker gains only its timers'
+    microseconds, so a worker that never serves fails this by orders of magnitude; the margin
+    is for a loaded machine, where the accepting thread and the scheduler skew the shares: 5.5x
+    was seen between two serving threads)."""
     s = make_server(env.args, binary=env.binary, user=env.user, netns=env.netns)
     before = cpu_ns(s.pid)
     load(env, 24 * workers)
@@ -93,7 +95,7 @@ def test_every_worker_serves_a_share(env, make_server, workers):
     busiest = max(gained.values())
     assert len(gained) == workers
     for tid, ns in gained.items():
-        assert ns * 5 >= busiest, f"thread {tid} gained {ns} ns, the busiest {busiest}: {gained}"
+        assert ns * 20 >= busiest, f"thread {tid} gained {ns} ns, the busiest {busiest}: {gained}"
 
 
 @pytest.mark.parametrize("workers", [2])
