@@ -33,6 +33,7 @@
 #include <mbedtls/x509_crt.h>
 
 #include "site.h"
+#include "ticketfile.h"
 #include "tls.h"
 
 /*
@@ -260,12 +261,12 @@ static int tls_sni(void *arg, mbedtls_ssl_context *ssl, const unsigned char *nam
  * replaced by a new one every TLS_SESSION_LIFETIME, the old one kept for decryption (what
  * mbedTLS's module did), through the same code.
  */
-#define TICKET_KEY_LEN 80
+#define TICKET_KEY_LEN TICKETFILE_KEY_LEN
 #define TICKET_NAME_LEN 16
 #define TICKET_SECRET_LEN (TICKET_KEY_LEN - TICKET_NAME_LEN)
 #define TICKET_IV_LEN 12
 #define TICKET_TAG_LEN 16
-#define TICKET_MAX_KEYS 32
+#define TICKET_MAX_KEYS TICKETFILE_MAX_KEYS
 #define TICKET_OVERHEAD (TICKET_NAME_LEN + TICKET_IV_LEN + TICKET_TAG_LEN)
 /* A fleet's clocks differ a little: a session may have started this far in our future. */
 #define TICKET_CLOCK_SKEW 300
@@ -351,110 +352,6 @@ static struct ticket_keys *keys_new(const unsigned char *bytes, size_t n)
 	return ks;
 }
 
-/* Why open() failed, and the fix; who: the run user in a reload, NULL at start. */
-static int ticket_open_error(const char *path, int e, const struct tls_reader *who, char *err,
-			     size_t errlen)
-{
-	char as[160] = "";
-
-	if (who)
-		snprintf(as, sizeof as, " as %s", who->user);
-	if (e == ELOOP)
-		snprintf(err, errlen,
-			 "ticket key file %s is a symbolic link: name the file itself (a secret is "
-			 "read from no other path than the one given)",
-			 path);
-	else if (e == ENOENT)
-		snprintf(err, errlen,
-			 "cannot read ticket key file %s: %s (make one: openssl rand 80 > %s; "
-			 "chmod 0600 %s)",
-			 path, strerror(e), path, path);
-	else if (who && (e == EACCES || e == EPERM))
-		snprintf(err, errlen,
-			 "cannot read ticket key file %s%s: %s (the run user must be able to read "
-			 "it: chown %s %s; chmod 0600 %s, or chgrp %s %s; chmod 0640 %s)",
-			 path, as, strerror(e), who->user, path, path, who->group, path, path);
-	else if (e == EACCES || e == EPERM)
-		snprintf(err, errlen,
-			 "cannot read ticket key file %s: %s (dropcap reads it at start, and as "
-			 "the run user on SIGHUP: chown that user and chmod 0600, or chgrp its "
-			 "group and chmod 0640)",
-			 path, strerror(e));
-	else
-		snprintf(err, errlen, "cannot read ticket key file %s%s: %s", path, as,
-			 strerror(e));
-	return -1;
-}
-
-/* The checks a file of secrets deserves: regular, whole keys, and private. Group read is
- * allowed (root-owned, readable by the run user's group: how the TLS key is deployed); any
- * access for others, or group write, is refused, as OpenSSH refuses an unprotected key. */
-static int ticket_file_check(const char *path, const struct stat *st, char *err, size_t errlen)
-{
-	long long size = (long long)st->st_size;
-
-	if (!S_ISREG(st->st_mode))
-		snprintf(err, errlen,
-			 "ticket key file %s is not a regular file: give a file of 80-byte keys "
-			 "(openssl rand 80 > FILE)",
-			 path);
-	else if (st->st_mode & 0037)
-		snprintf(err, errlen,
-			 "ticket key file %s has mode %04o: it decrypts every session ticket, so "
-			 "no other user may read it and only its owner write it: chmod 0600 %s "
-			 "(or 0640 with the run user's group)",
-			 path, (unsigned)(st->st_mode & 07777), path);
-	else if (size == 0 || size % TICKET_KEY_LEN != 0)
-		snprintf(err, errlen,
-			 "ticket key file %s has %lld bytes: it must hold whole 80-byte keys "
-			 "(80, 160, ...), the first for new tickets: openssl rand 80 > %s",
-			 path, size, path);
-	else if (size > TICKET_MAX_KEYS * TICKET_KEY_LEN)
-		snprintf(err, errlen,
-			 "ticket key file %s holds %lld keys, more than %d: keep the newest few",
-			 path, size / TICKET_KEY_LEN, TICKET_MAX_KEYS);
-	else
-		return 0;
-	return -1;
-}
-
-/* Reads the whole file into buf (TICKET_MAX_KEYS keys); *len: its size. */
-static int ticket_file_read(const char *path, const struct tls_reader *who, unsigned char *buf,
-			    size_t *len, char *err, size_t errlen)
-{
-	int fd = open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
-	size_t cap = TICKET_MAX_KEYS * TICKET_KEY_LEN;
-	struct stat st;
-	ssize_t r = 0;
-
-	if (fd < 0 || fstat(fd, &st) < 0) {
-		int e = errno;
-		if (fd >= 0)
-			close(fd);
-		/* the sandbox lets files be read, not directories: say what the path is */
-		if (fd < 0 && e == EACCES && lstat(path, &st) == 0 && !S_ISREG(st.st_mode))
-			return ticket_file_check(path, &st, err, errlen);
-		return ticket_open_error(path, e, who, err, errlen);
-	}
-	if (ticket_file_check(path, &st, err, errlen) < 0) {
-		close(fd);
-		return -1;
-	}
-	for (*len = 0; *len < cap && (r = read(fd, buf + *len, cap - *len)) > 0;)
-		*len += (size_t)r;
-	close(fd);
-	if (r < 0)
-		return ticket_open_error(path, errno, who, err, errlen);
-	if (*len != (size_t)st.st_size) {
-		snprintf(err, errlen,
-			 "ticket key file %s changed while it was read: write the new file "
-			 "beside it and rename it over the old one",
-			 path);
-		return -1;
-	}
-	return 0;
-}
-
 /* The keys of the file (who: the reading user in a reload), or one new random key. */
 static struct ticket_keys *tickets_load(struct tls_tickets *tk, const struct tls_reader *who,
 					char *err, size_t errlen)
@@ -466,7 +363,8 @@ static struct ticket_keys *tickets_load(struct tls_tickets *tk, const struct tls
 
 	err[0] = '\0';
 	if (tk->file) {
-		if (ticket_file_read(tk->file, who, buf, &len, err, errlen) < 0)
+		if (ticketfile_read(tk->file, who ? who->user : NULL, who ? who->group : NULL, buf,
+				    &len, err, errlen) < 0)
 			return NULL;
 	} else if ((ret = mbedtls_ctr_drbg_random(&tk->drbg, buf, len)) != 0) {
 		fail(err, errlen, "TLS", "session ticket key", ret, "");
