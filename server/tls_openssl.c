@@ -36,8 +36,8 @@ static const char tls_suites12[] = "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES1
 static const char tls_suites13[] =
     "TLS_AES_128_GCM_SHA256:TLS_CHACHA20_POLY1305_SHA256:TLS_AES_256_GCM_SHA384";
 
-/* X25519 first: OpenSSL's is as fast as its P-256 and every TLS 1.3 client sends an X25519
- * key share (tls.c puts P-256 first because mbedTLS's X25519 is slower). P-384 last. */
+/* X25519 first, as tls.c: OpenSSL's is as fast as its P-256 and every TLS 1.3 client sends an
+ * X25519 key share. P-384 last. */
 static const char tls_groups[] = "X25519:P-256:P-384";
 
 /* SHA-2 signatures only, as tls.c (no SHA-1). */
