@@ -130,15 +130,17 @@ def is_wrapper(pid):
 def group_mem(pgid):
     """RSS and PSS (kB) summed over the server's processes, not its shell wrappers."""
     rss = pss = n = 0
-    for pid in group_pids(pgid):
+    each = []  # each process's RSS, in pid order (dropcap: the server, then its upgrade helper)
+    for pid in sorted(group_pids(pgid)):
         if is_wrapper(pid):
             continue
         m = re.search(r"^VmRSS:\s+(\d+)", read(f"/proc/{pid}/status") or "", re.M)
         rss += int(m.group(1)) if m else 0
+        each.append(int(m.group(1)) if m else 0)
         m = re.search(r"^Pss:\s+(\d+)", read(f"/proc/{pid}/smaps_rollup") or "", re.M)
         pss += int(m.group(1)) if m else 0
         n += 1
-    return dict(rss_kb=rss, pss_kb=pss, procs=n)
+    return dict(rss_kb=rss, pss_kb=pss, procs=n, rss_each_kb=each)
 
 
 def system_busy_ticks():
@@ -771,9 +773,14 @@ class Report:
             row("memory per idle HTTP/2 connection (lower wins)", v, "KiB",
                 lambda p: self.mem(p, "idle_conns_h2"), lower=True)
         v = self.mem(cand, "idle_rss")
+        idle = info.get("idle", {})
+        parts = ""
+        if v and len(idle.get("rss_each_kb", [])) > 1:  # the server and its upgrade helper
+            parts = (" (" + " + ".join(f"{k / 1024:.1f}" for k in idle["rss_each_kb"]) +
+                     f": the server, its upgrade helper; PSS {idle['pss_kb'] / 1024:.1f} MiB)")
         row(f"idle RSS, {s.note if s else '1 worker'} (lower wins)", v, "MiB",
             lambda p: self.mem(p, "idle_rss"), lower=True, target=mb and "≤ 4 MiB",
-            ok=None if v is None or not mb else v <= 4, digits=1)
+            ok=None if v is None or not mb else v <= 4, digits=1, extra=parts)
         for h2row, metric, unit in (("h2-1k", "rps", "req/s"), ("h2-page", "pages", "pages/s")):
             if self.ok_runs(P, h2row, cand):
                 v = self.value(P, h2row, cand, metric)
