@@ -886,6 +886,14 @@ def client_context(cafile=None, alpn=None, min_version=None, max_version=None, c
     return ctx
 
 
+def field_lines(headers):
+    """A request's header fields as (name, value) pairs: from a dict, or from a list of pairs
+    when a name repeats (a list field on several lines; several header fields in h2)."""
+    if headers is None:
+        return []
+    return list(headers.items()) if hasattr(headers, "items") else list(headers)
+
+
 class HttpConn:
     """One TCP (or TLS) connection. request()/read_response() parse Content-Length framed
     responses; eof() tells whether the server closed the connection."""
@@ -913,7 +921,7 @@ class HttpConn:
         lines = [f"{method} {path} {version}"]
         if host is not None:
             lines.append(f"Host: {host}")
-        for k, v in (headers or {}).items():
+        for k, v in field_lines(headers):
             lines.append(f"{k}: {v}")
         self.send(("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + body)
         return self.read_response(head_request=(method == "HEAD"))
@@ -1127,7 +1135,7 @@ class H2Conn:
         hdrs = [(":method", method), (":scheme", "https"), (":path", path)]
         if host is not None:
             hdrs.append((":authority", host))
-        hdrs += [(k.lower(), v) for k, v in (headers or {}).items()]
+        hdrs += [(k.lower(), v) for k, v in field_lines(headers)]
         self.h2.send_headers(sid, hdrs, end_stream=end_stream)
         self.flush()
         return sid
