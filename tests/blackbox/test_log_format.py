@@ -235,3 +235,62 @@ def test_bad_log_format(dropcap_bin, docroot):
                          f"127.0.0.1:{dc.free_port()}", "--log-format", "xml"]
                         ).run_to_exit(timeout=10)
     assert rc != 0 and "--log-format xml" in err and "json" in err, err
+
+
+# --- over both protocols ---------------------------------------------------------------------
+
+NAMED = "bare.example.test"  # a named site without a certificate of its own: the default's
+
+
+def logged_exchanges(make_server, docroot, tls_files, world_tmp, proto, fmt):
+    """A server with the default site and one named site; over proto, a GET and a HEAD to the
+    named site and a 404 on the default one. Returns (the 404's body, the log lines)."""
+    http_port, https_port = dc.free_port(), dc.free_port()
+    s = make_server(["--root", docroot, "--http", f"127.0.0.1:{http_port}",
+                     "--https", f"127.0.0.1:{https_port}", "--cert", tls_files.ec_cert,
+                     "--key", tls_files.ec_key, "--log-format", fmt,
+                     "--site", NAMED, "--root", dc.make_docroot(world_tmp)])
+    with dc.client(proto, "127.0.0.1", http_port, https_port, server_hostname=NAMED) as c:
+        assert c.request("GET", "/hello.txt", host=NAMED,
+                         headers={"User-Agent": "ua/1", "Referer": "http://r/"}).status == 200
+        assert c.request("HEAD", "/hello.txt", host=NAMED).status == 200
+    with dc.client(proto, "127.0.0.1", http_port, https_port) as c:
+        missing = c.request("GET", "/missing", host="localhost")
+        assert missing.status == 404
+    return missing.body, lines_of(s.wait_stdout(lambda t: len(lines_of(t)) >= 3, timeout=5))
+
+
+def version_of(proto):
+    # h2 requests are logged as HTTP/2.0, the form nginx and Apache write
+    return "HTTP/2.0" if proto == "h2" else "HTTP/1.1"
+
+
+def test_json_over_each_protocol(make_server, docroot, tls_files, world_tmp, proto):
+    """The JSON line of an h2 stream has the same fields as HTTP/1.1's: its site, method,
+    target, status and body bytes, with protocol "HTTP/2.0"."""
+    body404, lines = logged_exchanges(make_server, docroot, tls_files, world_tmp, proto, "json")
+    get, head, missing = json_entries("\n".join(lines))
+    ver = version_of(proto)
+    assert (get["site"], get["method"], get["target"], get["protocol"]) == \
+        (NAMED, "GET", "/hello.txt", ver)
+    assert get["status"] == 200 and get["body_bytes"] == len(dc.DOCROOT_FILES["hello.txt"])
+    assert get["user_agent"] == "ua/1" and get["referer"] == "http://r/"
+    assert get["remote_addr"] == "127.0.0.1" and get["truncated"] is False
+    assert (head["site"], head["method"], head["protocol"], head["status"]) == \
+        (NAMED, "HEAD", ver, 200)
+    assert head["body_bytes"] == 0
+    assert (missing["site"], missing["status"], missing["protocol"]) == (None, 404, ver)
+    assert missing["body_bytes"] == len(body404) > 0
+
+
+def test_combined_over_each_protocol(make_server, docroot, tls_files, world_tmp, proto):
+    """The default combined line of an h2 stream: "GET /hello.txt HTTP/2.0", the status, the
+    bytes and the site in quotes, as over HTTP/1.1."""
+    body404, lines = logged_exchanges(make_server, docroot, tls_files, world_tmp, proto,
+                                      "combined")
+    assert all(COMBINED.match(l) for l in lines), lines
+    rests = [l.split("] ", 1)[1] for l in lines]
+    ver = version_of(proto)
+    assert rests == [f'"GET /hello.txt {ver}" 200 12 "http://r/" "ua/1" "{NAMED}"',
+                     f'"HEAD /hello.txt {ver}" 200 - "-" "-" "{NAMED}"',  # %b: "-" for none
+                     f'"GET /missing {ver}" 404 {len(body404)} "-" "-" "-"']
