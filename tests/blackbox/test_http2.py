@@ -96,44 +96,67 @@ def test_no_http2_offers_only_http11(make_server, docroot, tls_files):
     assert out.startswith(b"HTTP/1.1 200"), out
 
 
-def test_sigterm_sends_goaway_and_finishes_the_stream_in_flight(make_server, docroot,
-                                                                tls_files):
-    """A stream is mid-body (the client's window holds it) when SIGTERM comes: the server sends
-    GOAWAY, the client opens its window and receives the whole file, then the server exits."""
-    import h2.events as ev
-
+def h2_server(make_server, docroot, tls_files, *extra):
     port = dc.free_port()
     s = make_server(["--root", docroot, "--http", "off", "--https", f"127.0.0.1:{port}",
-                     "--cert", tls_files.ec_cert, "--key", tls_files.ec_key])
-    c = dc.H2Conn("127.0.0.1", port, timeout=10)
+                     "--cert", tls_files.ec_cert, "--key", tls_files.ec_key, *extra])
+    return port, s
+
+
+def stream_held_by_its_window(c):
+    """GET /big.bin on c, read until the default window (65,535 bytes) stops the server: the
+    stream is mid-body. Returns (its id, the body so far)."""
+    import h2.events as ev
+
     sid = c.send_headers("GET", "/big.bin")
-    body, goaway, ended = bytearray(), None, False
-    while len(body) < 65535:  # the default window: the server must stop there
+    body = bytearray()
+    while len(body) < 65535:
         for e in c.events():
             if isinstance(e, ev.DataReceived):
                 body += e.data
-    s.signal(signal.SIGTERM)
-    while not goaway:
+    return sid, body
+
+
+def wait_goaway(c):
+    import h2.events as ev
+
+    while True:
         for e in c.events():
             if isinstance(e, ev.ConnectionTerminated):
-                goaway = e
-    assert goaway.error_code == 0 and goaway.last_stream_id >= sid
-    # python-h2 sends nothing after a GOAWAY: the WINDOW_UPDATEs and the rest of the DATA
-    # frames go raw
+                return e
+
+
+def finish_raw(c, sid):
+    """Opens the windows and returns the rest of stream sid's body. python-h2 sends nothing
+    after a GOAWAY: the WINDOW_UPDATEs and the rest of the DATA frames go raw."""
     for stream in (0, sid):
         c.sock.sendall(struct.pack(">I", 4)[1:] + b"\x08\x00" + struct.pack(">II", stream,
                                                                            len(BIG)))
-    raw = bytearray()
+    raw, body, ended = bytearray(), bytearray(), False
     while not ended:
         while len(raw) < 9 or len(raw) < 9 + int.from_bytes(raw[:3], "big"):
             data = c.sock.recv(65536)
             assert data, "closed before the stream ended"
             raw += data
         n, kind, flags = int.from_bytes(raw[:3], "big"), raw[3], raw[4]
-        if kind == 0:  # DATA
+        if kind == 0 and int.from_bytes(raw[5:9], "big") == sid:  # DATA
             body += raw[9:9 + n]
             ended = bool(flags & 1)
         del raw[:9 + n]
+    return body
+
+
+def test_sigterm_sends_goaway_and_finishes_the_stream_in_flight(make_server, docroot,
+                                                                tls_files):
+    """A stream is mid-body (the client's window holds it) when SIGTERM comes: the server sends
+    GOAWAY, the client opens its window and receives the whole file, then the server exits."""
+    port, s = h2_server(make_server, docroot, tls_files)
+    c = dc.H2Conn("127.0.0.1", port, timeout=10)
+    sid, body = stream_held_by_its_window(c)
+    s.signal(signal.SIGTERM)
+    goaway = wait_goaway(c)
+    assert goaway.error_code == 0 and goaway.last_stream_id >= sid
+    body += finish_raw(c, sid)
     c.close()
     assert bytes(body) == BIG
     assert s.wait(10) == 0
@@ -224,3 +247,53 @@ def test_sigterm_with_an_idle_h2_connection_sends_goaway_then_exits(make_server,
     c.close()
     assert goaways == [2 ** 31 - 1, 1], goaways
     assert s.wait(10) == 0
+
+
+def test_sighup_keeps_an_open_h2_connection_serving(make_server, docroot, tls_files):
+    """SIGHUP (reload) with an h2 connection open: no GOAWAY, and the connection's next stream
+    is answered after the reload."""
+    port, s = h2_server(make_server, docroot, tls_files)
+    with dc.H2Conn("127.0.0.1", port, timeout=10) as c:
+        assert c.request("GET", "/hello.txt").body == dc.DOCROOT_FILES["hello.txt"]
+        assert "SIGHUP: reloaded " in s.reload()
+        r = c.request("GET", "/page.html")
+        assert r.status == 200 and r.body == dc.DOCROOT_FILES["page.html"]
+        r = c.request("GET", "/big.bin")  # flow control still runs on the kept session
+        assert r.status == 200 and r.body == BIG
+        assert c.closed_by is None
+
+
+def owner_of(local_port, peer_port):
+    """The pid whose socket is the server end of the TCP connection local_port <- peer_port."""
+    out = subprocess.run(["ss", "-tnpH", "state", "established", f"sport = :{local_port}",
+                          f"dport = :{peer_port}"], capture_output=True, text=True,
+                         timeout=10).stdout
+    pids = set(re.findall(r"pid=(\d+)", out))
+    assert len(pids) == 1, out
+    return int(pids.pop())
+
+
+def test_sigusr2_upgrade_sends_goaway_and_finishes_the_h2_stream_in_flight(make_server,
+                                                                            docroot,
+                                                                            tls_files):
+    """SIGUSR2 (upgrade) with an h2 stream mid-body (the client's window holds it): the old
+    process sends GOAWAY (no error), a new connection is answered by the new process while the
+    old one still holds the stream, the client then opens its window and receives the whole
+    file, and the old process exits 0."""
+    dc.become_subreaper()
+    port, s = h2_server(make_server, docroot, tls_files)
+    old = s.pid
+    c = dc.H2Conn("127.0.0.1", port, timeout=10)
+    sid, body = stream_held_by_its_window(c)
+    s.request_upgrade()
+    new = s.upgraded_pid()
+    goaway = wait_goaway(c)
+    assert goaway.error_code == 0 and goaway.last_stream_id >= sid
+    with dc.H2Conn("127.0.0.1", port, timeout=10) as n:
+        assert owner_of(port, n.sock.getsockname()[1]) == new != old
+        assert n.request("GET", "/hello.txt").body == dc.DOCROOT_FILES["hello.txt"]
+    assert owner_of(port, c.sock.getsockname()[1]) == old  # still draining the stream
+    body += finish_raw(c, sid)
+    c.close()
+    assert bytes(body) == BIG
+    assert s.follow_upgrade(new) == 0, s.stderr_text()
