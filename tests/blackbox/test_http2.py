@@ -220,14 +220,21 @@ def test_sigterm_with_an_idle_h2_connection_sends_goaway_then_exits(make_server,
     """An idle HTTP/2 connection at SIGTERM: the shutdown notice (GOAWAY, last stream 2^31-1)
     and a PING; at the PING's acknowledgement the final GOAWAY names the last stream taken (1),
     the connection closes and the server exits 0."""
-    import h2.events as ev
-
-    port = dc.free_port()
-    s = make_server(["--root", docroot, "--http", "off", "--https", f"127.0.0.1:{port}",
-                     "--cert", tls_files.ec_cert, "--key", tls_files.ec_key])
+    port, s = h2_server(make_server, docroot, tls_files)
     c = dc.H2Conn("127.0.0.1", port, timeout=10)
     assert c.request("GET", "/hello.txt").status == 200
     s.signal(signal.SIGTERM)
+    goaways = goaways_after_ping_ack(c)
+    c.close()
+    assert goaways == [2 ** 31 - 1, 1], goaways
+    assert s.wait(10) == 0
+
+
+def goaways_after_ping_ack(c):
+    """After a graceful stop's shutdown notice on an idle connection: acknowledges its PING and
+    reads to the close; returns the last-stream ids of the GOAWAYs seen."""
+    import h2.events as ev
+
     goaways, raw = [], bytearray()
     evs = c.events()  # the notice and the PING
     goaways += [e.last_stream_id for e in evs if isinstance(e, ev.ConnectionTerminated)]
@@ -244,11 +251,10 @@ def test_sigterm_with_an_idle_h2_connection_sends_goaway_then_exits(make_server,
         if kind == 7:
             goaways.append(int.from_bytes(raw[9:13], "big") & 0x7fffffff)
         del raw[:9 + n]
-    c.close()
-    assert goaways == [2 ** 31 - 1, 1], goaways
-    assert s.wait(10) == 0
+    return goaways
 
 
+@pytest.mark.parametrize("workers", [1, 2])  # the main loop alone; a worker beside it
 def test_sighup_keeps_an_open_h2_connection_serving(make_server, docroot, tls_files):
     """SIGHUP (reload) with an h2 connection open: no GOAWAY, and the connection's next stream
     is answered after the reload."""
@@ -273,6 +279,7 @@ def owner_of(local_port, peer_port):
     return int(pids.pop())
 
 
+@pytest.mark.parametrize("workers", [1, 2])  # the main loop alone; a worker beside it
 def test_sigusr2_upgrade_sends_goaway_and_finishes_the_h2_stream_in_flight(make_server,
                                                                             docroot,
                                                                             tls_files):
@@ -297,3 +304,24 @@ def test_sigusr2_upgrade_sends_goaway_and_finishes_the_h2_stream_in_flight(make_
     c.close()
     assert bytes(body) == BIG
     assert s.follow_upgrade(new) == 0, s.stderr_text()
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_sigusr2_upgrade_closes_an_idle_h2_connection_with_goaway(make_server, docroot,
+                                                                  tls_files):
+    """An idle h2 connection at SIGUSR2: the old process sends the shutdown notice, the final
+    GOAWAY (last stream 1) at the PING's acknowledgement, closes the connection and exits 0;
+    the client's next connection is answered by the new process."""
+    dc.become_subreaper()
+    port, s = h2_server(make_server, docroot, tls_files)
+    c = dc.H2Conn("127.0.0.1", port, timeout=10)
+    assert c.request("GET", "/hello.txt").status == 200
+    s.request_upgrade()
+    new = s.upgraded_pid()
+    goaways = goaways_after_ping_ack(c)
+    c.close()
+    assert goaways == [2 ** 31 - 1, 1], goaways
+    assert s.follow_upgrade(new) == 0, s.stderr_text()
+    with dc.H2Conn("127.0.0.1", port, timeout=10) as n:
+        assert owner_of(port, n.sock.getsockname()[1]) == new
+        assert n.request("GET", "/hello.txt").body == dc.DOCROOT_FILES["hello.txt"]
