@@ -183,9 +183,10 @@ def test_security_txt_is_text(site):
 # --- unreadable files: 403, never 500 --------------------------------------------------------
 
 @pytest.fixture
-def locked_site(make_server, world_tmp, request):
+def locked_site(make_server, world_tmp, request, tls_files, proto):
     """A private docroot with unreadable entries; the server runs as an unprivileged user
-    (root reads anything), or as the caller when the tests do not run as root."""
+    (root reads anything), or as the caller when the tests do not run as root. Yields a
+    connect() for each of HTTP/1.1 and h2 (proto)."""
     root = dc.make_docroot(world_tmp)
     os.chmod(os.path.join(root, "hello.txt"), 0o000)
     os.makedirs(os.path.join(root, "locked"))
@@ -197,16 +198,18 @@ def locked_site(make_server, world_tmp, request):
         f.write("no read\n")
     os.chmod(os.path.join(root, "noread", "index.html"), 0o000)
     user = request.getfixturevalue("unpriv_user") if dc.is_root() else None
-    port = dc.free_port()
-    make_server(["--root", root, "--http", f"127.0.0.1:{port}", "--https", "off"], user=user)
-    yield port
+    http_port, https_port = dc.free_port(), dc.free_port()
+    make_server(["--root", root, "--http", f"127.0.0.1:{http_port}",
+                 "--https", f"127.0.0.1:{https_port}", "--cert", tls_files.ec_cert,
+                 "--key", tls_files.ec_key], user=user)
+    yield lambda: dc.client(proto, "127.0.0.1", http_port, https_port)
     for d in ("locked",):
         os.chmod(os.path.join(root, d), 0o755)
 
 
 @pytest.mark.parametrize("target", ["/hello.txt", "/locked/file.txt", "/noread/", "/noread/index.html"])
 def test_unreadable_403(locked_site, target):
-    with dc.HttpConn("127.0.0.1", locked_site) as c:
+    with locked_site() as c:
         r = c.request("GET", target)
         assert r.status == 403, (target, r.status)
         r = c.request("HEAD", target)
@@ -216,7 +219,7 @@ def test_unreadable_403(locked_site, target):
 
 
 def test_unreadable_directory_redirect_or_403(locked_site):
-    with dc.HttpConn("127.0.0.1", locked_site) as c:
+    with locked_site() as c:
         r = c.request("GET", "/locked/")
         assert r.status in (403, 404)
         assert r.status != 500
@@ -249,8 +252,9 @@ def test_root_removed_while_running(make_server, world_tmp):
 # --- dotfiles reached through symlinks (issue 8, finding 6) -------------------------------------
 
 @pytest.fixture
-def dotlink_site(make_server, world_tmp):
-    """A site whose ordinary-looking names are symlinks to hidden files and directories."""
+def dotlink_site(make_server, world_tmp, tls_files, proto):
+    """A site whose ordinary-looking names are symlinks to hidden files and directories, seen
+    over each of HTTP/1.1 and h2 (proto)."""
     root = dc.make_docroot(world_tmp)
     links = {
         "gitlink": ".git/config",             # to a file in a dot directory
@@ -266,13 +270,15 @@ def dotlink_site(make_server, world_tmp):
     }
     for rel, target in links.items():
         os.symlink(target, os.path.join(root, rel))
-    port = dc.free_port()
-    make_server(["--root", root, "--http", f"127.0.0.1:{port}", "--https", "off"])
-    return root, port
+    http_port, https_port = dc.free_port(), dc.free_port()
+    make_server(["--root", root, "--http", f"127.0.0.1:{http_port}",
+                 "--https", f"127.0.0.1:{https_port}", "--cert", tls_files.ec_cert,
+                 "--key", tls_files.ec_key])
+    return root, lambda: dc.client(proto, "127.0.0.1", http_port, https_port)
 
 
-def get(port, target, headers=None):
-    with dc.HttpConn("127.0.0.1", port) as c:
+def get(connect, target, headers=None):
+    with connect() as c:
         return c.request("GET", target, headers=headers)
 
 
@@ -282,8 +288,8 @@ def get(port, target, headers=None):
 def test_symlink_to_dotfile_404(dotlink_site, target):
     """The dotfile rule applies to what is opened: before the fix /gitlink (-> .git/config)
     was served with 200 while /.git/config was 404."""
-    _, port = dotlink_site
-    r = get(port, target)
+    _, connect = dotlink_site
+    r = get(connect, target)
     assert r.status == 404, (target, r.status, r.body[:40])
     assert_not_leaked(r)
     assert b"hidden in sub" not in r.body
@@ -299,14 +305,14 @@ def test_symlink_to_dotfile_404(dotlink_site, target):
 ])
 def test_symlink_to_allowed_file_served(dotlink_site, target, body):
     """Symlinks into .well-known and to ordinary files inside the root are still served."""
-    _, port = dotlink_site
-    r = get(port, target)
+    _, connect = dotlink_site
+    r = get(connect, target)
     assert r.status == 200 and r.body == body, (target, r.status)
 
 
 def test_symlink_out_of_root_still_refused(dotlink_site):
-    _, port = dotlink_site
-    r = get(port, "/escape")
+    _, connect = dotlink_site
+    r = get(connect, "/escape")
     assert r.status in (403, 404)
     assert_not_leaked(r)
 
@@ -317,9 +323,9 @@ def test_symlink_out_of_root_still_refused(dotlink_site):
 def test_cached_file_replaced_by_dotfile_symlink(dotlink_site):
     """The open-file cache cannot bypass the rule: a served (cached) file replaced by a
     symlink to a dotfile serves the old file until the entry is re-checked, then 404."""
-    root, port = dotlink_site
+    root, connect = dotlink_site
     path = os.path.join(root, "hello.txt")
-    with dc.HttpConn("127.0.0.1", port) as c:
+    with connect() as c:
         assert c.request("GET", "/hello.txt").status == 200  # now in the cache
         os.unlink(path)
         os.symlink(".git/config", path)
