@@ -261,6 +261,9 @@ static int configure(struct tls_ctx *ctx, SSL_CTX *sc, char *err, size_t errlen)
 				    SSL_OP_IGNORE_UNEXPECTED_EOF);
 	SSL_CTX_set_mode(sc, SSL_MODE_RELEASE_BUFFERS | SSL_MODE_ENABLE_PARTIAL_WRITE |
 				 SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
+	/* one read per record, not two (its header, then its body), as tls.c does with mbedTLS;
+	 * what is read ahead is seen by tls_op_pending (SSL_has_pending) */
+	SSL_CTX_set_read_ahead(sc, 1);
 	SSL_CTX_set_max_early_data(sc, 0);
 	SSL_CTX_set_tlsext_servername_callback(sc, tls_on_servername);
 	SSL_CTX_set_tlsext_servername_arg(sc, ctx);
