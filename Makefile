@@ -156,7 +156,7 @@ unit: $(UNIT_BINS)
 
 run: deps
 	@$(MAKE) --no-print-directory all
-	@scripts/run-demo.sh
+	@DEMO_BIN=$(CURDIR)/$(B)/dropcap scripts/run-demo.sh
 
 lint:
 	@scripts/lint.sh

@@ -7,10 +7,11 @@
 #   else "nobody".
 #   As another user: the same through sudo, and run as you; without sudo, ports 8443 and 8080.
 # Environment: DEMO_HTTPS, DEMO_HTTP (listeners), DEMO_USER (run as), DEMO_DIR (instead of a
-# new /tmp/dropcap-demo.XXXXXX).
+# new /tmp/dropcap-demo.XXXXXX), DEMO_BIN (the binary to install: make run TLS=openssl gives
+# build/openssl/dropcap; default build/dropcap).
 set -eu
 top=$(cd "$(dirname "$0")/.." && pwd)
-bin=$top/build/dropcap
+bin=${DEMO_BIN:-$top/build/dropcap}
 
 if [ "$(id -u)" -eq 0 ]; then
 	sudo=

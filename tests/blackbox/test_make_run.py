@@ -14,7 +14,7 @@ def test_make_run_serves_demo_on_443_and_80(need_root, netns):
     where = tempfile.mkdtemp(prefix="dropcap-demo-test-")
     os.chmod(where, 0o755)
     demo = dc.Server([], binary=os.path.join(TOP, "scripts", "run-demo.sh"), netns=netns.name,
-                     env={"DEMO_DIR": os.path.join(where, "demo")})
+                     env={"DEMO_DIR": os.path.join(where, "demo"), "DEMO_BIN": dc.BIN})
     try:
         demo.start()
         for url in ("https://localhost/", "http://localhost/"):
