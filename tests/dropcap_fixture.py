@@ -101,6 +101,7 @@ need_root (function: skips when not root).
 """
 
 import atexit
+import collections
 import gzip
 import os
 import pwd
@@ -203,12 +204,22 @@ def _world_traversable(path):
 # Ports
 
 
+_recent_ports = collections.deque(maxlen=64)
+
+
 def free_port(host="127.0.0.1"):
-    """A TCP port that nothing listens on right now (the kernel's choice, released at once)."""
+    """A TCP port that nothing listens on right now (the kernel's choice, released at once),
+    and none of the last 64 this process handed out: two calls before either port is bound
+    (--http and --https of one server) may otherwise get the same port back from the kernel."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    with socket.socket(family, socket.SOCK_STREAM) as s:
-        s.bind((host, 0))
-        return s.getsockname()[1]
+    for _ in range(100):
+        with socket.socket(family, socket.SOCK_STREAM) as s:
+            s.bind((host, 0))
+            port = s.getsockname()[1]
+        if port not in _recent_ports:
+            break
+    _recent_ports.append(port)
+    return port
 
 
 def wait_port(host, port, timeout=5.0):
