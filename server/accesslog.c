@@ -236,6 +236,17 @@ static void put_request(struct out *o, const struct accesslog_entry *e)
 	}
 }
 
+struct http_slice accesslog_site_name(const struct config_site *site)
+{
+	struct http_slice n = {NULL, 0};
+
+	if (site && site->names) {
+		n.ptr = site->names;
+		n.len = strcspn(site->names, ",");
+	}
+	return n;
+}
+
 /* site_combined: the site's name first, as Apache's vhost_common puts %v (no space or
  * quote in it, so that the line still splits on spaces). */
 static void put_site(struct out *o, struct http_slice site)

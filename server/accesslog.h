@@ -37,6 +37,9 @@ struct accesslog_entry {
 	time_t now;
 };
 
+/* A site's first name, as the log records it (its entry's site); none for the unnamed site. */
+struct http_slice accesslog_site_name(const struct config_site *site);
+
 /* Before the privilege drop: lines in format; path NULL means stdout, which is taken over now (a
  * pipe or terminal needs the starting identity to get a non-blocking description of its own); "off"
  * means no log; a file is only remembered: accesslog_open opens it. user names the run user

@@ -247,23 +247,11 @@ static struct http_slice raw_line(const struct conn *c)
 	return s;
 }
 
-/* The first of a site's names, as the access log records it; none for the unnamed site. */
-static struct http_slice site_name(const struct config_site *site)
-{
-	struct http_slice n = {NULL, 0};
-
-	if (site && site->names) {
-		n.ptr = site->names;
-		n.len = strcspn(site->names, ",");
-	}
-	return n;
-}
-
 static void log_request(struct conn *c)
 {
 	struct accesslog_entry e = {
 	    .peer = &c->peer,
-	    .site = site_name(c->site),
+	    .site = accesslog_site_name(c->site),
 	    .req = c->have_req ? &c->req : NULL,
 	    .raw_line = raw_line(c),
 	    .status = c->status,

@@ -113,23 +113,11 @@ static void trim_streams(struct h2 *h)
 	}
 }
 
-/* The first of a site's names, as the access log records it; none for the unnamed site. */
-static struct http_slice site_name(const struct config_site *site)
-{
-	struct http_slice n = {NULL, 0};
-
-	if (site && site->names) {
-		n.ptr = site->names;
-		n.len = strcspn(site->names, ",");
-	}
-	return n;
-}
-
 static void stream_log(struct h2 *h, const struct h2_stream *st)
 {
 	struct accesslog_entry e = {
 	    .peer = h->peer,
-	    .site = site_name(st->site),
+	    .site = accesslog_site_name(st->site),
 	    .req = &st->req,
 	    .status = st->plan.head.status,
 	    .body_bytes = st->sent,
